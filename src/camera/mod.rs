@@ -1,0 +1,1 @@
+//! Camera model (placeholder, filled by the foundation work).
