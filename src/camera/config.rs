@@ -110,13 +110,14 @@ impl CameraConfiguration {
         f64::from(n) / f64::from(d.max(1))
     }
 
-    /// Frame duration the rate asks for, µs.
+    /// Frame duration the rate asks for, µs (rounded down, so the rate is never below the
+    /// one asked for: 30 fps -> 33333 µs, as libcamera applications write it).
     pub fn frame_duration_us(&self) -> u64 {
         let (n, d) = self.framerate.unwrap_or((30, 1));
         if n == 0 {
             return 0;
         }
-        (1_000_000u64 * u64::from(d)).div_ceil(u64::from(n))
+        1_000_000u64 * u64::from(d) / u64::from(n)
     }
 }
 
@@ -246,9 +247,7 @@ pub fn validate_pi(
             ));
         }
     }
-    let bayer = sensor
-        .bayer_order
-        .flipped(config.hflip, config.vflip);
+    let bayer = sensor.bayer_order.flipped(config.hflip, config.vflip);
     for s in config.streams.iter_mut() {
         match s.role {
             StreamRole::Raw => {
@@ -301,7 +300,10 @@ pub fn validate_pi(
                 }
                 if s.size.width % 2 != 0 || s.size.height % 2 != 0 {
                     let even = Size::new(s.size.width & !1, s.size.height & !1);
-                    changes.push(format!("{} size {} -> {even} (must be even)", s.role, s.size));
+                    changes.push(format!(
+                        "{} size {} -> {even} (must be even)",
+                        s.role, s.size
+                    ));
                     s.size = even;
                 }
             }
@@ -316,7 +318,11 @@ pub fn validate_pi(
             ));
             s.buffer_count = DEFAULT_BUFFER_COUNT;
         }
-        let stride = s.layout.as_ref().and_then(|l| l.planes.first()).map(|p| p.stride);
+        let stride = s
+            .layout
+            .as_ref()
+            .and_then(|l| l.planes.first())
+            .map(|p| p.stride);
         let layout = s.format.layout(s.size, None)?;
         if let Some(st) = stride {
             if st != layout.planes[0].stride {

@@ -126,6 +126,9 @@ struct State {
     camera: Option<Arc<dyn CameraBackend>>,
     camera_info: Option<CameraInfo>,
     negotiated: Option<Negotiated>,
+    /// The element is PLAYING (a live source produces only then).
+    playing: bool,
+    /// The camera is started.
     streaming: bool,
     started_events: bool,
     pending_eos: Option<gst::Event>,
@@ -139,6 +142,8 @@ pub struct RpiCamSrc2 {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Signalled when `State::playing` changes.
+    play_cond: std::sync::Condvar,
 }
 
 #[glib::object_subclass]
@@ -148,7 +153,9 @@ impl ObjectSubclass for RpiCamSrc2 {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("src").expect("src template is registered in pad_templates()");
+        let templ = klass
+            .pad_template("src")
+            .expect("src template is registered in pad_templates()");
         let srcpad = gst::Pad::builder_from_template(&templ)
             .query_function(|pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
@@ -169,6 +176,7 @@ impl ObjectSubclass for RpiCamSrc2 {
             srcpad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
+            play_cond: std::sync::Condvar::new(),
         }
     }
 }
@@ -303,8 +311,9 @@ fn fixate(caps: gst::Caps) -> gst::Caps {
             .get::<gst::Fraction>("framerate")
             .map(|f| f64::from(f.numer()) / f64::from(f.denom().max(1)))
             .unwrap_or(0.0);
-        let d = f64::from((w - DEFAULT_SIZE.width as i32).abs() + (h - DEFAULT_SIZE.height as i32).abs())
-            + 1000.0 * (fr - f64::from(DEFAULT_FPS)).abs();
+        let d = f64::from(
+            (w - DEFAULT_SIZE.width as i32).abs() + (h - DEFAULT_SIZE.height as i32).abs(),
+        ) + 1000.0 * (fr - f64::from(DEFAULT_FPS)).abs();
         if best.as_ref().is_none_or(|(b, _)| d < *b) {
             best = Some((d, s));
         }
@@ -350,7 +359,9 @@ impl RpiCamSrc2 {
                 };
                 // A frame is ready one frame duration after its exposure starts; the camera can
                 // hold as many frames as it has buffers.
-                let fd = n.frame_duration.unwrap_or(gst::ClockTime::from_mseconds(33));
+                let fd = n
+                    .frame_duration
+                    .unwrap_or(gst::ClockTime::from_mseconds(33));
                 let count = n
                     .config
                     .stream(StreamRole::Main)
@@ -377,29 +388,27 @@ impl RpiCamSrc2 {
     }
 
     /// Negotiates caps with downstream and configures the camera for them.
-    fn negotiate(
-        &self,
-        cam: &Arc<dyn CameraBackend>,
-    ) -> Result<Negotiated, gst::ErrorMessage> {
+    fn negotiate(&self, cam: &Arc<dyn CameraBackend>) -> Result<Negotiated, gst::ErrorMessage> {
         let info = cam.info();
         let settings = lock(&self.settings).clone();
         let hdr = settings.hdr_mode != HdrMode::Off;
         let spec = match settings.sensor_mode.as_deref() {
-            Some(m) => Some(m.parse::<SensorModeSpec>().map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Settings, ["{}", e])
-            })?),
+            Some(m) => Some(
+                m.parse::<SensorModeSpec>()
+                    .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?,
+            ),
             None => None,
         };
         let ours = camera_caps(&info, hdr, spec.as_ref());
         if ours.is_empty() {
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                [
+                (
                     "sensor-mode {} is not a mode of {}; its modes are: {}",
                     settings.sensor_mode.as_deref().unwrap_or(""),
                     info.model,
                     describe_modes(&info, hdr)
-                ]
+                )
             ));
         }
         let peer = self.srcpad.peer_query_caps(Some(&ours));
@@ -408,19 +417,19 @@ impl RpiCamSrc2 {
             let downstream = self.srcpad.peer_query_caps(None);
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                [
+                (
                     "{} cannot produce what downstream asks for ({}); its modes and their \
                      maximum rates are: {}",
                     info.model,
                     downstream,
                     describe_modes(&info, hdr)
-                ]
+                )
             ));
         }
         let mut caps = fixate(peer);
         let s = caps
             .structure(0)
-            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ["no caps to fixate"]))?;
+            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no caps to fixate")))?;
         let width = s.get::<i32>("width").unwrap_or(DEFAULT_SIZE.width as i32) as u32;
         let height = s.get::<i32>("height").unwrap_or(DEFAULT_SIZE.height as i32) as u32;
         let fr = s
@@ -432,22 +441,28 @@ impl RpiCamSrc2 {
             .map(gst_video::VideoFormat::from_string)
             .unwrap_or(gst_video::VideoFormat::Nv12);
         let format = model_format(vformat).ok_or_else(|| {
-            gst::error_msg!(gst::CoreError::Negotiation, ["format {vformat} is not an ISP output"])
+            gst::error_msg!(
+                gst::CoreError::Negotiation,
+                ("format {vformat} is not an ISP output")
+            )
         })?;
         let size = Size::new(width, height);
         let requested_cs = match s.get::<&str>("colorimetry") {
             Ok(c) => {
                 let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
-                    gst::error_msg!(gst::CoreError::Negotiation, ["colorimetry {c} is not valid"])
+                    gst::error_msg!(
+                        gst::CoreError::Negotiation,
+                        ("colorimetry {c} is not valid")
+                    )
                 })?;
                 Some(color_space(&c, format.is_rgb()).ok_or_else(|| {
                     gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        [
+                        (
                             "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, bt709, \
                              bt2020)",
                             c
-                        ]
+                        )
                     )
                 })?)
             }
@@ -472,28 +487,25 @@ impl RpiCamSrc2 {
                 if main.is_some_and(|m| m.size != size || m.format != format) {
                     return Err(gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        [
-                            "the camera cannot produce {caps}: {}",
-                            changes.join("; ")
-                        ]
+                        ("the camera cannot produce {caps}: {}", changes.join("; "))
                     ));
                 }
                 gst::element_imp_info!(
                     self,
                     gst::CoreError::Negotiation,
-                    ["Camera configuration adjusted: {}", changes.join("; ")]
+                    ("Camera configuration adjusted: {}", changes.join("; "))
                 );
             }
             Err(e) => {
-                return Err(gst::error_msg!(gst::CoreError::Negotiation, ["{}", e]));
+                return Err(gst::error_msg!(gst::CoreError::Negotiation, ("{}", e)));
             }
         }
         cam.configure(&config)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let main = config
             .stream(StreamRole::Main)
             .cloned()
-            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ["no main stream"]))?;
+            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no main stream")))?;
         let cs = main
             .color_space
             .unwrap_or(ColorSpace::default_for(format, size));
@@ -506,7 +518,7 @@ impl RpiCamSrc2 {
             }
         }
         let vinfo = gst_video::VideoInfo::from_caps(&caps).map_err(|e| {
-            gst::error_msg!(gst::CoreError::Negotiation, ["invalid caps {caps}: {e}"])
+            gst::error_msg!(gst::CoreError::Negotiation, ("invalid caps {caps}: {e}"))
         })?;
         if let Some(m) = &config.chosen_mode {
             gst::info!(
@@ -523,9 +535,7 @@ impl RpiCamSrc2 {
         // Does downstream handle strides and offsets (GstVideoMeta)?
         let mut q = gst::query::Allocation::new(Some(&caps), true);
         let video_meta = self.srcpad.peer_query(&mut q)
-            && q
-                .find_allocation_meta::<gst_video::VideoMeta>()
-                .is_some();
+            && q.find_allocation_meta::<gst_video::VideoMeta>().is_some();
         let frame_duration = config.framerate.map(|(n, d)| {
             gst::ClockTime::from_nseconds(1_000_000_000u64 * u64::from(d) / u64::from(n.max(1)))
         });
@@ -539,30 +549,31 @@ impl RpiCamSrc2 {
     }
 
     /// The controls to start with: the user's plus the frame rate's frame-duration limits.
-    fn start_controls(&self, n: &Negotiated) -> ControlList {
+    fn start_controls(
+        &self,
+        config: &CameraConfiguration,
+        max_frame_duration_us: u64,
+    ) -> ControlList {
         let mut c = lock(&self.settings).controls.clone();
-        let limits = match n.config.framerate {
+        let limits = match config.framerate {
             Some(_) => {
-                let d = n.config.frame_duration_us() as i64;
+                let d = config.frame_duration_us() as i64;
                 vec![d, d]
             }
             // framerate=0/1: variable; long exposures may lengthen frames.
             None => {
-                let min = n
-                    .config
+                let min = config
                     .chosen_mode
                     .as_ref()
                     .map(|m| m.min_frame_duration_us() as i64)
                     .unwrap_or(0);
-                let max = lock(&self.state)
-                    .camera_info
-                    .as_ref()
-                    .map(|i| i.max_frame_duration_us as i64)
-                    .unwrap_or(min);
-                vec![min, max]
+                vec![min, (max_frame_duration_us as i64).max(min)]
             }
         };
-        c.set(ControlId::FrameDurationLimits, ControlValue::I64Array(limits));
+        c.set(
+            ControlId::FrameDurationLimits,
+            ControlValue::I64Array(limits),
+        );
         c
     }
 
@@ -570,7 +581,7 @@ impl RpiCamSrc2 {
     fn start_streaming(&self, cam: &Arc<dyn CameraBackend>) -> Result<(), gst::ErrorMessage> {
         cam.stop();
         let n = self.negotiate(cam)?;
-        let controls = self.start_controls(&n);
+        let controls = self.start_controls(&n.config, cam.info().max_frame_duration_us);
         self.warn_out_of_range(cam, &controls);
         let caps = n.caps.clone();
         let send_start = {
@@ -590,7 +601,7 @@ impl RpiCamSrc2 {
         if !self.srcpad.push_event(gst::event::Caps::new(&caps)) {
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                ["downstream refused caps {caps}"]
+                ("downstream refused caps {caps}")
             ));
         }
         if send_start {
@@ -598,7 +609,7 @@ impl RpiCamSrc2 {
             self.srcpad.push_event(gst::event::Segment::new(&segment));
         }
         cam.start(&controls)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("{}", e)))?;
         {
             let mut st = lock(&self.state);
             st.negotiated = Some(n);
@@ -629,7 +640,7 @@ impl RpiCamSrc2 {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Settings,
-                            ["{}; the camera clamps it", e]
+                            ("{}; the camera clamps it", e)
                         );
                     }
                 }
@@ -637,7 +648,7 @@ impl RpiCamSrc2 {
                     gst::element_imp_warning!(
                         self,
                         gst::LibraryError::Settings,
-                        ["{} is not supported by {}; ignored", id, cam.info().model]
+                        ("{} is not supported by {}; ignored", id, cam.info().model)
                     );
                 }
             }
@@ -656,7 +667,7 @@ impl RpiCamSrc2 {
     /// One iteration of the streaming task: at most one frame.
     fn loop_fn(&self) {
         let Some(cam) = self.camera() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ["no camera open"]);
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("no camera open"));
             let _ = self.srcpad.pause_task();
             return;
         };
@@ -669,10 +680,33 @@ impl RpiCamSrc2 {
         }
         let (streaming, negotiated) = {
             let st = lock(&self.state);
+            if !st.playing {
+                // PAUSED: a live source produces nothing; wait to be played or stopped.
+                let _ = self.play_cond.wait_timeout(st, FRAME_POLL);
+                return;
+            }
             (st.streaming, st.negotiated.is_some())
         };
         let reconfigure = self.srcpad.check_reconfigure();
-        if !streaming || !negotiated || (reconfigure && self.caps_changed(&cam)) {
+        if !streaming && negotiated && !reconfigure {
+            // Back from PAUSED: same configuration, camera restarted.
+            let config = lock(&self.state)
+                .negotiated
+                .as_ref()
+                .map(|n| n.config.clone());
+            let max_fd = cam.info().max_frame_duration_us;
+            let res = config.map(|c| cam.start(&self.start_controls(&c, max_fd)));
+            match res {
+                Some(Ok(())) => lock(&self.state).streaming = true,
+                Some(Err(e)) => {
+                    gst::element_imp_error!(self, gst::ResourceError::Failed, ("{}", e));
+                    self.srcpad.push_event(gst::event::Eos::new());
+                    let _ = self.srcpad.pause_task();
+                    return;
+                }
+                None => {}
+            }
+        } else if !streaming || !negotiated || (reconfigure && self.caps_changed(&cam)) {
             if let Err(e) = self.start_streaming(&cam) {
                 self.post_error_message(e);
                 self.srcpad.push_event(gst::event::Eos::new());
@@ -684,7 +718,7 @@ impl RpiCamSrc2 {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
-                gst::element_imp_error!(self, gst::ResourceError::Read, ["{}", e]);
+                gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", e));
                 self.srcpad.push_event(gst::event::Eos::new());
                 let _ = self.srcpad.pause_task();
                 return;
@@ -704,7 +738,7 @@ impl RpiCamSrc2 {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
-                    ["Internal data stream error: {flow:?}"]
+                    ("Internal data stream error: {flow:?}")
                 );
                 self.srcpad.push_event(gst::event::Eos::new());
                 let _ = self.srcpad.pause_task();
@@ -714,7 +748,10 @@ impl RpiCamSrc2 {
 
     /// True when downstream now wants other caps than the current ones.
     fn caps_changed(&self, cam: &Arc<dyn CameraBackend>) -> bool {
-        let current = lock(&self.state).negotiated.as_ref().map(|n| n.caps.clone());
+        let current = lock(&self.state)
+            .negotiated
+            .as_ref()
+            .map(|n| n.caps.clone());
         let Some(current) = current else {
             return true;
         };
@@ -725,14 +762,18 @@ impl RpiCamSrc2 {
         let peer = self.srcpad.peer_query_caps(Some(&ours));
         let changed = !peer.can_intersect(&current);
         if changed {
-            gst::info!(CAT, imp = self, "downstream caps changed to {peer}, renegotiating");
+            gst::info!(
+                CAT,
+                imp = self,
+                "downstream caps changed to {peer}, renegotiating"
+            );
         }
         changed
     }
 
     fn handle_frame(&self, frame: CompletedFrame) -> Result<gst::FlowSuccess, gst::FlowError> {
         for note in &frame.notes {
-            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", note]);
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", note));
         }
         let seq = frame.metadata.sequence;
         let (video_meta, info, frame_duration, post, num_buffers) = {
@@ -764,7 +805,11 @@ impl RpiCamSrc2 {
         };
         if frame.status == FrameStatus::Error {
             lock(&self.state).frames_dropped += 1;
-            gst::warning!(CAT, imp = self, "frame {seq} completed with an error; skipped");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "frame {seq} completed with an error; skipped"
+            );
             return Ok(gst::FlowSuccess::Ok);
         }
         let Some((_, fb)) = frame
@@ -820,7 +865,12 @@ impl RpiCamSrc2 {
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
-        gst::trace!(CAT, imp = self, "pushing frame {seq} pts {:?}", buffer.pts());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "pushing frame {seq} pts {:?}",
+            buffer.pts()
+        );
         self.srcpad.push(buffer)?;
         let pushed = {
             let mut st = lock(&self.state);
@@ -843,7 +893,9 @@ impl RpiCamSrc2 {
         let now = clock.time();
         let age = camera::monotonic_ns().saturating_sub(mono_ns);
         let at = now.nseconds().checked_sub(age)?;
-        Some(gst::ClockTime::from_nseconds(at.saturating_sub(base.nseconds())))
+        Some(gst::ClockTime::from_nseconds(
+            at.saturating_sub(base.nseconds()),
+        ))
     }
 
     fn open(&self) -> Result<(), gst::ErrorMessage> {
@@ -851,15 +903,15 @@ impl RpiCamSrc2 {
         let cam = camera::open_camera(settings.camera_name.as_deref()).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
-                [
+                (
                     "{}. The simulated cameras are named sim:<sensor> (sim:imx219, sim:imx477, \
                      sim:imx708, sim:ov5647, sim:imx296)",
                     e
-                ]
+                )
             )
         })?;
         cam.set_scene(&settings.scene_settings())
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         let info = cam.info();
         gst::info!(
             CAT,
@@ -872,19 +924,19 @@ impl RpiCamSrc2 {
         if let Some(m) = &settings.sensor_mode {
             let spec: SensorModeSpec = m
                 .parse()
-                .map_err(|e: String| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+                .map_err(|e: String| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
             if !info
                 .modes_for(settings.hdr_mode != HdrMode::Off)
                 .any(|md| md.size == spec.size && spec.bit_depth.is_none_or(|b| b == md.bit_depth))
             {
                 return Err(gst::error_msg!(
                     gst::LibraryError::Settings,
-                    [
+                    (
                         "sensor-mode {} is not a mode of {}; its modes are: {}",
                         spec,
                         info.model,
                         describe_modes(&info, settings.hdr_mode != HdrMode::Off)
-                    ]
+                    )
                 ));
             }
         }
@@ -907,7 +959,7 @@ impl RpiCamSrc2 {
         let v = match props::to_control(p, value) {
             Ok(v) => v,
             Err(e) => {
-                gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}; ignored", e]);
+                gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}; ignored", e));
                 return;
             }
         };
@@ -923,19 +975,32 @@ impl RpiCamSrc2 {
                 // A fixed exposure time or gain implies manual mode (rpicam-apps --shutter,
                 // --gain), unless the mode was set explicitly; 0 returns to auto.
                 (ControlId::ExposureTime, _) if !s.explicit_modes[0] => {
-                    let m = if v.is_some() { manual.clone() } else { auto.clone() };
+                    let m = if v.is_some() {
+                        manual.clone()
+                    } else {
+                        auto.clone()
+                    };
                     s.controls.set(ControlId::ExposureTimeMode, m.clone());
                     delta.set(ControlId::ExposureTimeMode, m);
                 }
                 (ControlId::AnalogueGain, _) if !s.explicit_modes[1] => {
-                    let m = if v.is_some() { manual.clone() } else { auto.clone() };
+                    let m = if v.is_some() {
+                        manual.clone()
+                    } else {
+                        auto.clone()
+                    };
                     s.controls.set(ControlId::AnalogueGainMode, m.clone());
                     delta.set(ControlId::AnalogueGainMode, m);
                 }
                 (ControlId::AeFlickerPeriod, _) if !s.explicit_modes[2] => {
-                    s.controls
-                        .set(ControlId::AeFlickerMode, ControlValue::I32(values::FLICKER_MANUAL));
-                    delta.set(ControlId::AeFlickerMode, ControlValue::I32(values::FLICKER_MANUAL));
+                    s.controls.set(
+                        ControlId::AeFlickerMode,
+                        ControlValue::I32(values::FLICKER_MANUAL),
+                    );
+                    delta.set(
+                        ControlId::AeFlickerMode,
+                        ControlValue::I32(values::FLICKER_MANUAL),
+                    );
                 }
                 _ => {}
             }
@@ -961,7 +1026,7 @@ impl RpiCamSrc2 {
         let scene = lock(&self.settings).scene_settings();
         if let Some(cam) = self.camera() {
             if let Err(e) = cam.set_scene(&scene) {
-                gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ["{}", e]);
+                gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", e));
             }
         }
     }
@@ -1000,7 +1065,8 @@ fn describe_modes(info: &CameraInfo, hdr: bool) -> String {
 fn layout_matches(info: &gst_video::VideoInfo, layout: &camera::format::FrameLayout) -> bool {
     layout.planes.len() == info.n_planes() as usize
         && layout.planes.iter().enumerate().all(|(i, p)| {
-            info.offset().get(i) == Some(&p.offset) && info.stride().get(i) == Some(&(p.stride as i32))
+            info.offset().get(i) == Some(&p.offset)
+                && info.stride().get(i) == Some(&(p.stride as i32))
         })
 }
 
@@ -1160,7 +1226,11 @@ impl ObjectImpl for RpiCamSrc2 {
                 if let Some(m) = m.as_deref().filter(|m| !m.trim().is_empty()) {
                     if let Err(e) = m.parse::<SensorModeSpec>() {
                         drop(s);
-                        gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}; ignored", e]);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Settings,
+                            ("{}; ignored", e)
+                        );
                         return;
                     }
                     s.sensor_mode = Some(m.to_string());
@@ -1315,10 +1385,10 @@ impl ElementImpl for RpiCamSrc2 {
                 }
             }
             gst::StateChange::PlayingToPaused => {
-                if let Some(c) = self.camera() {
-                    c.unblock();
-                }
-                let _ = self.srcpad.pause_task();
+                // The streaming thread may be blocked in a sink waiting for preroll, holding the
+                // stream lock: do not pause the task, tell it to stop producing.
+                lock(&self.state).playing = false;
+                self.play_cond.notify_all();
                 self.stop_streaming();
             }
             gst::StateChange::PausedToReady => {
@@ -1343,12 +1413,14 @@ impl ElementImpl for RpiCamSrc2 {
                 success = gst::StateChangeSuccess::NoPreroll;
             }
             gst::StateChange::PausedToPlaying => {
+                lock(&self.state).playing = true;
+                self.play_cond.notify_all();
                 let imp = self.ref_counted();
                 if let Err(e) = self.srcpad.start_task(move || imp.loop_fn()) {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Failed,
-                        ["cannot start the streaming task: {e}"]
+                        ("cannot start the streaming task: {e}")
                     );
                     return Err(gst::StateChangeError);
                 }
