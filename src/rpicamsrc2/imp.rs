@@ -201,7 +201,7 @@ fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) -> g
                     continue;
                 }
             }
-            let fd = m.min_frame_duration_us().max(1);
+            let (num, den) = m.max_fps_fraction();
             let s = gst::Structure::builder("video/x-raw")
                 .field("format", gst::List::new(formats.iter().copied()))
                 .field(
@@ -214,10 +214,7 @@ fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) -> g
                 )
                 .field(
                     "framerate",
-                    gst::FractionRange::new(
-                        gst::Fraction::new(0, 1),
-                        gst::Fraction::new(1_000_000, fd.min(i32::MAX as u64) as i32),
-                    ),
+                    gst::FractionRange::new(gst::Fraction::new(0, 1), gst::Fraction::new(num, den)),
                 )
                 .build();
             caps.merge_structure(s);

@@ -510,12 +510,28 @@ fn capture_loop(
     mut notes: Vec<String>,
 ) {
     let mut sequence: u64 = 0;
-    let mut next_start = Instant::now();
     let mut scene_gen_seen = u64::MAX;
     let mut scaler_crop: Option<Rect> = None;
     let mut refls: Vec<Arc<Reflectance>> = Vec::new();
     let mut stats = None;
     let hide = u64::from(sensor.hide_frames_startup);
+    // Scene textures are built before the first frame (configure-time work), so the first
+    // frame is not late.
+    {
+        let mut st = lock(&shared.state);
+        if let Some(c) = st.configured.as_ref() {
+            let (mode, config) = (c.mode.clone(), c.config.clone());
+            match build_reflectances(&sensor, &mode, &config, &mut st, None) {
+                Ok((r, s)) => {
+                    refls = r;
+                    stats = Some(s);
+                    scene_gen_seen = st.scene_generation;
+                }
+                Err(e) => notes.push(e.to_string()),
+            }
+        }
+    }
+    let mut next_start = Instant::now();
     loop {
         let p = ipa.frame(sequence);
         // Wait for this frame's start; a stop wakes us.
