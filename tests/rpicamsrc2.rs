@@ -493,3 +493,20 @@ fn restart_twice_and_eos_by_event() {
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)));
     p.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn readme_documents_every_property() {
+    common::init();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let e = gst::ElementFactory::make("rpicamsrc2").build().unwrap();
+    for p in e.list_properties() {
+        if p.owner_type() != e.type_() {
+            continue;
+        }
+        assert!(
+            readme.contains(&format!("`{}`", p.name())),
+            "README.md does not document property {}",
+            p.name()
+        );
+    }
+}
