@@ -485,6 +485,13 @@ fn restart_twice_and_eos_by_event() {
         .try_pull_sample(gst::ClockTime::from_seconds(2))
         .is_some());
     assert!(p.send_event(gst::event::Eos::new()));
+    // appsink holds EOS until its queued samples are taken.
+    let mut n = 0;
+    while sink.try_pull_sample(gst::ClockTime::from_seconds(2)).is_some() {
+        n += 1;
+        assert!(n < 50, "frames keep coming after EOS");
+    }
+    assert!(sink.is_eos());
     let msg = p
         .bus()
         .unwrap()

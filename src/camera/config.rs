@@ -51,6 +51,9 @@ pub struct StreamConfig {
     pub buffer_count: u32,
     /// Colour space; `None` lets validation choose Picamera2's default.
     pub color_space: Option<ColorSpace>,
+    /// The stream takes part in every `decimation`-th frame only (1: every frame), counted
+    /// from the first delivered frame; the other frames are not processed for it at all.
+    pub decimation: u32,
 }
 
 impl StreamConfig {
@@ -63,6 +66,7 @@ impl StreamConfig {
             layout: None,
             buffer_count: DEFAULT_BUFFER_COUNT,
             color_space: None,
+            decimation: 1,
         }
     }
 }

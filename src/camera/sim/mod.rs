@@ -23,8 +23,8 @@ use crate::camera::backend::{
     FrameData, FrameStatus,
 };
 use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
-use crate::camera::controls::{values, ControlId, ControlInfo, ControlList, ControlValue};
-use crate::camera::format::{PixelFormat, Rect, Size};
+use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue};
+use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
@@ -607,28 +607,33 @@ fn capture_loop(
         let Some(scene_stats) = stats.as_ref() else {
             continue;
         };
-        // A buffer for every stream, or the frame is lost.
-        let mut bufs = Vec::with_capacity(streams.len());
-        for (_, pool) in &streams {
-            match lock(pool).pop() {
-                Some(b) => bufs.push(b),
-                None => break,
-            }
-        }
+        // Frames hidden at startup (cam helper) are captured but never delivered; delivered
+        // frames are numbered from 0.
         let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
-        if bufs.len() < streams.len() {
-            for (b, (_, pool)) in bufs.into_iter().zip(&streams) {
-                lock(pool).push(b);
+        let Some(dseq) = seq.checked_sub(hide) else {
+            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+            continue;
+        };
+        // Each stream takes part in every `decimation`-th request, and only when one of its
+        // buffers is free: a stream whose consumer holds every buffer misses the frame, the
+        // others do not (a libcamera request may carry any subset of the streams).
+        let mut bufs: Vec<Option<SimBuf>> = Vec::with_capacity(streams.len());
+        let mut wanted = 0;
+        for (cfg, pool) in &streams {
+            if dseq % u64::from(cfg.decimation.max(1)) != 0 {
+                bufs.push(None);
+                continue;
             }
+            wanted += 1;
+            let b = lock(pool).pop();
+            if b.is_none() {
+                lock(&shared.state).stats.stream_without_buffer[cfg.role as usize] += 1;
+            }
+            bufs.push(b);
+        }
+        if wanted > 0 && bufs.iter().all(Option::is_none) {
             lock(&shared.state).stats.frames_without_buffer += 1;
-            ipa.process(
-                seq,
-                &p,
-                scene_stats,
-                grey,
-                scene.colour_temperature,
-                scene.focus_dioptres,
-            );
+            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
             continue;
         }
         let t0 = thread_cpu_ns();
@@ -654,8 +659,8 @@ fn capture_loop(
         };
         let key = render_key(&p, scene_gen_seen, &isp, offset);
         let mut out = Vec::with_capacity(streams.len());
-        for ((cfg, pool), (mut b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
-            let Some(layout) = cfg.layout.clone() else {
+        for ((cfg, pool), (b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
+            let (Some(mut b), Some(layout)) = (b, cfg.layout.clone()) else {
                 continue;
             };
             let noise = scene
@@ -712,12 +717,9 @@ fn capture_loop(
             scene.focus_dioptres,
         );
         lock(&shared.state).stats.render_cpu_ns += render_ns;
-        if seq < hide {
-            continue;
-        }
         let bl = i32::from(sensor.tuning.black_level);
         let metadata = FrameMetadata {
-            sequence: seq,
+            sequence: dseq,
             sensor_timestamp_ns: timestamp,
             exposure_time_us: p.exposure_us.round() as u32,
             analogue_gain: p.sensor.analogue_gain as f32,
@@ -749,47 +751,10 @@ fn capture_loop(
     }
 }
 
-/// The controls a value of `AfMode` etc. needs no special handling for; kept for the element's
-/// property table: every control the simulation honours.
-pub const HONOURED_CONTROLS: &[ControlId] = &[
-    ControlId::AeEnable,
-    ControlId::ExposureTimeMode,
-    ControlId::AnalogueGainMode,
-    ControlId::ExposureTime,
-    ControlId::AnalogueGain,
-    ControlId::AeMeteringMode,
-    ControlId::AeConstraintMode,
-    ControlId::AeExposureMode,
-    ControlId::ExposureValue,
-    ControlId::AeFlickerMode,
-    ControlId::AeFlickerPeriod,
-    ControlId::AwbEnable,
-    ControlId::AwbMode,
-    ControlId::ColourGains,
-    ControlId::Brightness,
-    ControlId::Contrast,
-    ControlId::Saturation,
-    ControlId::Gamma,
-    ControlId::DigitalGain,
-    ControlId::ScalerCrop,
-    ControlId::AfMode,
-    ControlId::AfRange,
-    ControlId::AfSpeed,
-    ControlId::LensPosition,
-    ControlId::FrameDurationLimits,
-];
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<SimCamera>();
-    let _ = values::AE_STATE_IDLE;
-    let _ = Size::default();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::format::Size;
     use crate::camera::sensor;
 
     fn camera(fps: (u32, u32), size: Size) -> SimCamera {
@@ -883,6 +848,8 @@ mod tests {
 #[cfg(test)]
 mod delay_tests {
     use super::*;
+    use crate::camera::controls::values;
+    use crate::camera::format::Size;
     use crate::camera::sensor;
 
     #[test]
