@@ -487,7 +487,10 @@ fn restart_twice_and_eos_by_event() {
     assert!(p.send_event(gst::event::Eos::new()));
     // appsink holds EOS until its queued samples are taken.
     let mut n = 0;
-    while sink.try_pull_sample(gst::ClockTime::from_seconds(2)).is_some() {
+    while sink
+        .try_pull_sample(gst::ClockTime::from_seconds(2))
+        .is_some()
+    {
         n += 1;
         assert!(n < 50, "frames keep coming after EOS");
     }
@@ -504,7 +507,8 @@ fn restart_twice_and_eos_by_event() {
 #[test]
 fn readme_documents_every_property() {
     common::init();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let e = gst::ElementFactory::make("rpicamsrc2").build().unwrap();
     for p in e.list_properties() {
         if p.owner_type() != e.type_() {

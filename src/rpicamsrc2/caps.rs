@@ -8,7 +8,6 @@
 //! `rggb10p` / `rggb12p` (libcamera's `SRGGB10_CSI2P` / `SRGGB12_CSI2P`: 4 pixels in 5 bytes, 2
 //! pixels in 3 bytes).
 
-
 use crate::camera::format::{BayerOrder, ColorSpace, FrameLayout, PixelFormat, Size};
 use crate::camera::{self, CameraInfo, SensorMode, SensorModeSpec};
 
@@ -139,9 +138,8 @@ pub fn fixate(caps: gst::Caps, size: Size, fps: i32) -> gst::Caps {
             .get::<gst::Fraction>("framerate")
             .map(|f| f64::from(f.numer()) / f64::from(f.denom().max(1)))
             .unwrap_or(0.0);
-        let d = f64::from(
-            (w - size.width as i32).abs() + (h - size.height as i32).abs(),
-        ) + 1000.0 * (fr - f64::from(fps)).abs();
+        let d = f64::from((w - size.width as i32).abs() + (h - size.height as i32).abs())
+            + 1000.0 * (fr - f64::from(fps)).abs();
         if best.as_ref().is_none_or(|(b, _)| d < *b) {
             best = Some((d, s));
         }
@@ -204,7 +202,6 @@ pub fn copy_to_default_layout(
     }
     Ok(out)
 }
-
 
 /// The YUV 4:2:0 formats the low-resolution output offers (VC4: lores must be YUV;
 /// Picamera2 and rpicam-apps use YUV420).
@@ -326,7 +323,14 @@ pub fn raw_template_caps() -> gst::Caps {
         BayerOrder::Gbrg,
         BayerOrder::Bggr,
     ] {
-        for (b, p) in [(8, false), (10, true), (10, false), (12, true), (12, false), (16, false)] {
+        for (b, p) in [
+            (8, false),
+            (10, true),
+            (10, false),
+            (12, true),
+            (12, false),
+            (16, false),
+        ] {
             names.push(bayer_name(o, b, p));
         }
     }

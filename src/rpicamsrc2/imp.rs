@@ -53,7 +53,6 @@ const DEFAULT_FPS: i32 = 30;
 /// How long the streaming thread waits for a frame before checking for EOS and flushing.
 const FRAME_POLL: Duration = Duration::from_millis(100);
 
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Poisoned only if a panic happened while holding it; the data is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -115,16 +114,21 @@ impl Settings {
     }
 }
 
-
-/// What a pad's streaming task pushes, in order.
+/// What a pad's streaming task pushes, in order. Frames stay camera buffers until the pad's
+/// own thread wraps them, after its caps are set and downstream's allocation is known. Each
+/// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
+/// ends up holding all of them and the camera then skips that stream (counted per pad) while
+/// the other streams go on.
 enum Item {
     Event(gst::Event),
-    Buffer(gst::Buffer),
+    Frame(Box<PendingFrame>),
 }
 
-/// Most frames waiting for one pad; a pad whose downstream is slower loses its newest frames
-/// (counted per pad) while the other pads go on.
-const PAD_QUEUE_FRAMES: usize = 2;
+struct PendingFrame {
+    buffer: camera::FrameBuffer,
+    metadata: camera::FrameMetadata,
+    pts: Option<gst::ClockTime>,
+}
 
 /// One pad's negotiated stream.
 #[derive(Clone)]
@@ -132,7 +136,8 @@ struct PadNeg {
     caps: gst::Caps,
     /// Video info for processed streams (none for raw Bayer).
     info: Option<gst_video::VideoInfo>,
-    video_meta: bool,
+    /// Raw Bayer: bytes of one tight row (0 for processed streams).
+    raw_row_bytes: usize,
     /// This pad's rate over the camera's, as p / q (1/1: every frame).
     ratio: (u64, u64),
     frame_duration: Option<gst::ClockTime>,
@@ -156,6 +161,8 @@ struct PadState {
     queue: std::collections::VecDeque<Item>,
     neg: Option<PadNeg>,
     caps_sent: Option<gst::Caps>,
+    /// Downstream takes GstVideoMeta (asked after each caps event, from the pad's thread).
+    video_meta: bool,
     started: bool,
     eos: bool,
     pushed: u64,
@@ -172,6 +179,7 @@ impl PadState {
             queue: Default::default(),
             neg: None,
             caps_sent: None,
+            video_meta: false,
             started: false,
             eos: false,
             pushed: 0,
@@ -185,19 +193,13 @@ impl PadState {
         self.queue.clear();
         self.neg = None;
         self.caps_sent = None;
+        self.video_meta = false;
         self.started = false;
         self.eos = false;
         self.pushed = 0;
         self.dropped = 0;
         self.copied = 0;
         self.last_seq = None;
-    }
-
-    fn queued_frames(&self) -> usize {
-        self.queue
-            .iter()
-            .filter(|i| matches!(i, Item::Buffer(_)))
-            .count()
     }
 }
 
@@ -399,7 +401,12 @@ impl RpiCamSrc2 {
         modes: &str,
     ) -> Result<gst::Caps, gst::ErrorMessage> {
         let peer = pad.peer_query_caps(Some(ours));
-        gst::debug!(CAT, imp = self, "{}: ours {ours}, downstream accepts {peer}", pad.name());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{}: ours {ours}, downstream accepts {peer}",
+            pad.name()
+        );
         if peer.is_empty() {
             let downstream = pad.peer_query_caps(None);
             return Err(gst::error_msg!(
@@ -468,7 +475,8 @@ impl RpiCamSrc2 {
             .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no caps to fixate")))?;
         let main_size = Size::new(
             ms.get::<i32>("width").unwrap_or(DEFAULT_SIZE.width as i32) as u32,
-            ms.get::<i32>("height").unwrap_or(DEFAULT_SIZE.height as i32) as u32,
+            ms.get::<i32>("height")
+                .unwrap_or(DEFAULT_SIZE.height as i32) as u32,
         );
         let rate = ms
             .get::<gst::Fraction>("framerate")
@@ -484,8 +492,8 @@ impl RpiCamSrc2 {
                 ("format {vformat} is not an ISP output")
             )
         })?;
-        let requested_cs = |s: &gst::StructureRef, format: PixelFormat| {
-            match s.get::<&str>("colorimetry") {
+        let requested_cs =
+            |s: &gst::StructureRef, format: PixelFormat| match s.get::<&str>("colorimetry") {
                 Ok(c) => {
                     let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
                         gst::error_msg!(
@@ -493,27 +501,29 @@ impl RpiCamSrc2 {
                             ("colorimetry {c} is not valid")
                         )
                     })?;
-                    caps::color_space(&c, format.is_rgb()).map(Some).ok_or_else(|| {
-                        gst::error_msg!(
-                            gst::CoreError::Negotiation,
-                            (
-                                "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, \
+                    caps::color_space(&c, format.is_rgb())
+                        .map(Some)
+                        .ok_or_else(|| {
+                            gst::error_msg!(
+                                gst::CoreError::Negotiation,
+                                (
+                                    "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, \
                                  bt709, bt2020)",
-                                c
+                                    c
+                                )
                             )
-                        )
-                    })
+                        })
                 }
                 Err(_) => Ok(None),
-            }
-        };
+            };
         let mut main = StreamConfig::new(StreamRole::Main, main_size, format);
         main.buffer_count = settings.buffer_count;
         main.color_space = requested_cs(ms, format)?;
         let mut config = CameraConfiguration {
             streams: vec![main],
             sensor_mode: spec,
-            framerate: (rate.numer() > 0).then(|| (rate.numer() as u32, rate.denom().max(1) as u32)),
+            framerate: (rate.numer() > 0)
+                .then(|| (rate.numer() as u32, rate.denom().max(1) as u32)),
             hflip: settings.hflip,
             vflip: settings.vflip,
             sensor_hdr: hdr,
@@ -531,15 +541,22 @@ impl RpiCamSrc2 {
             );
             let lc = self.fixate_pad(
                 pad,
-                &caps::lores_caps(main_size, if rate.numer() > 0 { rate } else { gst::Fraction::new(i32::MAX, 1) }),
+                &caps::lores_caps(
+                    main_size,
+                    if rate.numer() > 0 {
+                        rate
+                    } else {
+                        gst::Fraction::new(i32::MAX, 1)
+                    },
+                ),
                 default,
                 cam_fps.round() as i32,
                 "the lores stream (YUV 4:2:0, no larger than main, no faster than main)",
                 &format!("main is {main_size} at {rate}"),
             )?;
-            let s = lc.structure(0).ok_or_else(|| {
-                gst::error_msg!(gst::CoreError::Negotiation, ("no lores caps"))
-            })?;
+            let s = lc
+                .structure(0)
+                .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no lores caps")))?;
             let lf = s
                 .get::<&str>("format")
                 .ok()
@@ -592,7 +609,15 @@ impl RpiCamSrc2 {
                 .flipped(settings.hflip, settings.vflip);
             let rc = self.fixate_pad(
                 pad,
-                &caps::raw_caps(&modes, order, if rate.numer() > 0 { rate } else { gst::Fraction::new(i32::MAX, 1) }),
+                &caps::raw_caps(
+                    &modes,
+                    order,
+                    if rate.numer() > 0 {
+                        rate
+                    } else {
+                        gst::Fraction::new(i32::MAX, 1)
+                    },
+                ),
                 chosen.as_ref().map(|m| m.size).unwrap_or(main_size),
                 cam_fps.round() as i32,
                 "the raw stream (the sensor mode's own Bayer format and size)",
@@ -686,10 +711,9 @@ impl RpiCamSrc2 {
         }
         let mut out = Vec::new();
         for (role, mut pcaps, ratio, frame_duration) in negs {
-            let sc = config
-                .stream(role)
-                .cloned()
-                .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no {role} stream")))?;
+            let sc = config.stream(role).cloned().ok_or_else(|| {
+                gst::error_msg!(gst::CoreError::Negotiation, ("no {role} stream"))
+            })?;
             let vinfo = if role == StreamRole::Raw {
                 None
             } else {
@@ -705,22 +729,16 @@ impl RpiCamSrc2 {
                     gst::error_msg!(gst::CoreError::Negotiation, ("invalid caps {pcaps}: {e}"))
                 })?)
             };
-            let pad = match role {
-                StreamRole::Main => Some(self.srcpad.clone()),
-                StreamRole::Lores => lores_pad.clone(),
-                StreamRole::Raw => raw_pad.clone(),
-            };
-            // Does downstream handle strides and offsets (GstVideoMeta)?
-            let video_meta = pad.is_some_and(|p| {
-                let mut q = gst::query::Allocation::new(Some(&pcaps), true);
-                p.peer_query(&mut q) && q.find_allocation_meta::<gst_video::VideoMeta>().is_some()
-            });
             out.push((
                 role,
                 PadNeg {
                     caps: pcaps,
                     info: vinfo,
-                    video_meta,
+                    raw_row_bytes: if role == StreamRole::Raw {
+                        sc.format.min_stride(sc.size.width)
+                    } else {
+                        0
+                    },
                     ratio,
                     frame_duration,
                 },
@@ -751,7 +769,10 @@ impl RpiCamSrc2 {
                 vec![min, (max_frame_duration_us as i64).max(min)]
             }
         };
-        c.set(ControlId::FrameDurationLimits, ControlValue::I64Array(limits));
+        c.set(
+            ControlId::FrameDurationLimits,
+            ControlValue::I64Array(limits),
+        );
         c
     }
 
@@ -800,6 +821,10 @@ impl RpiCamSrc2 {
             let name = self.obj().name();
             for (role, neg) in negs {
                 let Some(p) = st.pad_mut(role) else { continue };
+                // Frames queued under other caps are stale; a pad whose caps stay keeps its frames.
+                if p.caps_sent.as_ref().is_some_and(|c| c != &neg.caps) {
+                    p.queue.retain(|i| matches!(i, Item::Event(_)));
+                }
                 if !p.started {
                     p.queue.push_back(Item::Event(
                         gst::event::StreamStart::builder(&format!("rpicamsrc2-{name}-{role}"))
@@ -908,10 +933,15 @@ impl RpiCamSrc2 {
             let s = lock(&self.settings);
             (s.post_metadata, s.num_buffers)
         };
-        let mut buffers: Vec<(StreamRole, camera::FrameBuffer)> = if frame.status == FrameStatus::Ok {
+        let mut buffers: Vec<(StreamRole, camera::FrameBuffer)> = if frame.status == FrameStatus::Ok
+        {
             frame.buffers
         } else {
-            gst::warning!(CAT, imp = self, "frame {seq} completed with an error; skipped");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "frame {seq} completed with an error; skipped"
+            );
             Vec::new()
         };
         let mut st = lock(&self.state);
@@ -940,33 +970,11 @@ impl RpiCamSrc2 {
                 continue;
             };
             let (_, fb) = buffers.swap_remove(i);
-            if p.queued_frames() >= PAD_QUEUE_FRAMES {
-                p.dropped += 1;
-                gst::trace!(CAT, imp = self, "{}: downstream is slow, frame {seq} dropped", p.role);
-                continue;
-            }
-            let buffer = match wrap(fb, &neg, &mut p.copied) {
-                Ok(mut b) => {
-                    let bm = b.make_mut();
-                    bm.set_offset(seq);
-                    bm.set_offset_end(seq + 1);
-                    bm.set_pts(pts);
-                    bm.set_duration(
-                        neg.frame_duration
-                            .or(Some(gst::ClockTime::from_useconds(md.frame_duration_us))),
-                    );
-                    if let Err(e) = meta::attach(bm, &md) {
-                        gst::warning!(CAT, imp = self, "cannot attach frame metadata: {e}");
-                    }
-                    b
-                }
-                Err(e) => {
-                    gst::warning!(CAT, imp = self, "{}: cannot wrap frame {seq}: {e}", p.role);
-                    p.dropped += 1;
-                    continue;
-                }
-            };
-            p.queue.push_back(Item::Buffer(buffer));
+            p.queue.push_back(Item::Frame(Box::new(PendingFrame {
+                buffer: fb,
+                metadata: md.clone(),
+                pts,
+            })));
             if p.role == StreamRole::Main {
                 main_delivered = true;
             }
@@ -1011,13 +1019,35 @@ impl RpiCamSrc2 {
                 }
             }
         };
-        let Some(pad) = lock(&self.state).pad(role).map(|p| p.pad.clone()) else {
+        let Some((pad, neg, video_meta)) = lock(&self.state)
+            .pad(role)
+            .map(|p| (p.pad.clone(), p.neg.clone(), p.video_meta))
+        else {
             return;
         };
         match item {
             Item::Event(ev) => {
                 let is_eos = matches!(ev.view(), gst::EventView::Eos(_));
+                let caps = match ev.view() {
+                    gst::EventView::Caps(c) => Some(c.caps_owned()),
+                    _ => None,
+                };
                 pad.push_event(ev);
+                if let Some(caps) = caps {
+                    // Does downstream handle strides and offsets (GstVideoMeta)?
+                    let mut q = gst::query::Allocation::new(Some(&caps), true);
+                    let vm = pad.peer_query(&mut q)
+                        && q.find_allocation_meta::<gst_video::VideoMeta>().is_some();
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "{}: downstream video meta: {vm}",
+                        pad.name()
+                    );
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
+                        p.video_meta = vm;
+                    }
+                }
                 if is_eos {
                     if let Some(p) = lock(&self.state).pad_mut(role) {
                         p.eos = true;
@@ -1025,20 +1055,52 @@ impl RpiCamSrc2 {
                     let _ = pad.pause_task();
                 }
             }
-            Item::Buffer(b) => {
-                let res = pad.push(b);
-                if res.is_ok() {
-                    if let Some(p) = lock(&self.state).pad_mut(role) {
+            Item::Frame(f) => {
+                let Some(neg) = neg else {
+                    return;
+                };
+                let seq = f.metadata.sequence;
+                let mut copied = false;
+                let buffer = match wrap(f.buffer, &neg, video_meta, &mut copied) {
+                    Ok(mut b) => {
+                        let bm = b.make_mut();
+                        bm.set_offset(seq);
+                        bm.set_offset_end(seq + 1);
+                        bm.set_pts(f.pts);
+                        bm.set_duration(neg.frame_duration.or(Some(
+                            gst::ClockTime::from_useconds(f.metadata.frame_duration_us),
+                        )));
+                        if let Err(e) = meta::attach(bm, &f.metadata) {
+                            gst::warning!(CAT, imp = self, "cannot attach frame metadata: {e}");
+                        }
+                        b
+                    }
+                    Err(e) => {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "{}: cannot wrap frame {seq}: {e}",
+                            pad.name()
+                        );
+                        if let Some(p) = lock(&self.state).pad_mut(role) {
+                            p.dropped += 1;
+                        }
+                        return;
+                    }
+                };
+                let res = pad.push(buffer);
+                if let Some(p) = lock(&self.state).pad_mut(role) {
+                    if res.is_ok() {
                         p.pushed += 1;
+                    }
+                    if copied {
+                        p.copied += 1;
                     }
                 }
                 let combined = lock(&self.combiner).update_pad_flow(&pad, res);
                 match combined {
                     Ok(_) => {}
-                    Err(gst::FlowError::Flushing) => {
-                        let _ = pad.pause_task();
-                    }
-                    Err(gst::FlowError::Eos) => {
+                    Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                         let _ = pad.pause_task();
                     }
                     Err(flow) => {
@@ -1047,9 +1109,7 @@ impl RpiCamSrc2 {
                             gst::StreamError::Failed,
                             ("Internal data stream error on {}: {flow:?}", pad.name())
                         );
-                        let mut st = lock(&self.state);
-                        st.stop_capture = true;
-                        drop(st);
+                        lock(&self.state).stop_capture = true;
                         self.queue_event_all(gst::event::Eos::new());
                     }
                 }
@@ -1288,18 +1348,41 @@ impl RpiCamSrc2 {
 fn wrap(
     fb: camera::FrameBuffer,
     neg: &PadNeg,
-    copied: &mut u64,
+    video_meta: bool,
+    copied: &mut bool,
 ) -> Result<gst::Buffer, glib::BoolError> {
     let layout = fb.layout().clone();
     let Some(info) = &neg.info else {
-        // Raw Bayer: one plane, rows at the camera's stride.
-        let mut b = gst::Buffer::new();
-        b.make_mut().append_memory(gst::Memory::from_slice(fb));
-        return Ok(b);
+        // Raw Bayer: GStreamer has no way to tell downstream a stride for video/x-bayer, so
+        // rows must be tight. The camera's rows are 32-byte aligned: when that differs from
+        // the tight row, copy (counted), else wrap.
+        let p = layout
+            .planes
+            .first()
+            .copied()
+            .unwrap_or(camera::format::PlaneLayout {
+                offset: 0,
+                stride: 0,
+                rows: 0,
+            });
+        let tight = neg.raw_row_bytes;
+        if tight == 0 || p.stride == tight {
+            let mut b = gst::Buffer::new();
+            b.make_mut().append_memory(gst::Memory::from_slice(fb));
+            return Ok(b);
+        }
+        *copied = true;
+        let src = fb.as_ref();
+        let mut out = Vec::with_capacity(tight * p.rows);
+        for r in 0..p.rows {
+            let start = p.offset + r * p.stride;
+            out.extend_from_slice(src.get(start..start + tight).unwrap_or(&[]));
+        }
+        return Ok(gst::Buffer::from_mut_slice(out));
     };
     let matches = caps::layout_matches(info, &layout);
-    if !matches && !neg.video_meta {
-        *copied += 1;
+    if !matches && !video_meta {
+        *copied = true;
         return caps::copy_to_default_layout(info, &fb, &layout)
             .map_err(|_| glib::bool_error!("copy failed"));
     }
@@ -1743,8 +1826,11 @@ impl ElementImpl for RpiCamSrc2 {
                 self.stop_capture();
                 lock(&self.state).flushing = true;
                 self.cond.notify_all();
-                let pads: Vec<gst::Pad> =
-                    lock(&self.state).pads.iter().map(|p| p.pad.clone()).collect();
+                let pads: Vec<gst::Pad> = lock(&self.state)
+                    .pads
+                    .iter()
+                    .map(|p| p.pad.clone())
+                    .collect();
                 for p in pads {
                     let _ = p.stop_task();
                 }

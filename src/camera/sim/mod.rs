@@ -611,7 +611,14 @@ fn capture_loop(
         // frames are numbered from 0.
         let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
         let Some(dseq) = seq.checked_sub(hide) else {
-            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+            ipa.process(
+                seq,
+                &p,
+                scene_stats,
+                grey,
+                scene.colour_temperature,
+                scene.focus_dioptres,
+            );
             continue;
         };
         // Each stream takes part in every `decimation`-th request, and only when one of its
@@ -633,7 +640,14 @@ fn capture_loop(
         }
         if wanted > 0 && bufs.iter().all(Option::is_none) {
             lock(&shared.state).stats.frames_without_buffer += 1;
-            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+            ipa.process(
+                seq,
+                &p,
+                scene_stats,
+                grey,
+                scene.colour_temperature,
+                scene.focus_dioptres,
+            );
             continue;
         }
         let t0 = thread_cpu_ns();

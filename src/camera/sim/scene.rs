@@ -607,10 +607,8 @@ pub fn render_raw(
                 }
             }
             _ => {
-                // Unpacked 16-bit little-endian containers (16-bit: scaled to the full range).
-                let shift = if bits == 16 { 16 - 10 } else { 0 };
+                // Unpacked: each sample in a 16-bit little-endian word, value in the low bits.
                 for (x, v) in vals.iter().enumerate() {
-                    let v = v << shift;
                     row[2 * x..2 * x + 2].copy_from_slice(&v.to_le_bytes());
                 }
             }
