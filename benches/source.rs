@@ -28,6 +28,12 @@ struct Run {
 }
 
 fn run(caps: &str, secs: f64, noise: bool) -> Run {
+    run_with(caps, "", secs, noise).0
+}
+
+/// Runs main with `caps` and, when `lores` is not empty, a lores branch with those caps into a
+/// fakesink named `l`. Returns the main run and (lores frames/s, lores dropped).
+fn run_with(caps: &str, lores: &str, secs: f64, noise: bool) -> (Run, f64, u64) {
     let rate: f64 = caps
         .split("framerate=")
         .nth(1)
@@ -42,8 +48,13 @@ fn run(caps: &str, secs: f64, noise: bool) -> Run {
         })
         .unwrap_or(30.0);
     let n = (rate * secs).round() as u64;
+    let branch = if lores.is_empty() {
+        String::new()
+    } else {
+        format!(" src.lores ! {lores} ! fakesink name=l")
+    };
     let p = gst::parse::launch(&format!(
-        "rpicamsrc2 name=src camera-name=sim:imx219 sim-noise={noise} num-buffers={n} ! {caps} ! fakesink"
+        "rpicamsrc2 name=src camera-name=sim:imx219 sim-noise={noise} num-buffers={n} src.src ! {caps} ! fakesink{branch}"
     ))
     .expect("pipeline");
     let src = p
@@ -100,13 +111,19 @@ fn run(caps: &str, secs: f64, noise: bool) -> Run {
     }
     let stats: gst::Structure = src.property("statistics");
     p.set_state(gst::State::Null).unwrap();
+    let lores_fps = stats.get::<u64>("lores-frames-pushed").unwrap_or(0) as f64 / wall.max(1e-9);
+    let lores_dropped = stats.get::<u64>("lores-frames-dropped").unwrap_or(0);
     let n = intervals.max(1) as f64;
-    Run {
-        fps: n / wall,
-        dropped: stats.get::<u64>("frames-dropped").unwrap_or(0),
-        cpu_per_frame_ms: cpu as f64 / n / 1e6,
-        render_per_frame_ms: render as f64 / n / 1e6,
-    }
+    (
+        Run {
+            fps: n / wall,
+            dropped: stats.get::<u64>("frames-dropped").unwrap_or(0),
+            cpu_per_frame_ms: cpu as f64 / n / 1e6,
+            render_per_frame_ms: render as f64 / n / 1e6,
+        },
+        lores_fps,
+        lores_dropped,
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -155,5 +172,31 @@ fn main() {
                 (cpu - render).max(0.0)
             );
         }
+    }
+    println!();
+    println!("Dual stream: main 1920x1080 at 30 fps + lores 640x360 (CPU per camera frame, both streams)");
+    println!("| lores rate | main fps | main dropped | lores fps | lores dropped | CPU/frame ms | render ms | element+GStreamer ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for lrate in ["30/1", "5/1"] {
+        let runs: Vec<(Run, f64, u64)> = (0..repeats)
+            .map(|_| {
+                run_with(
+                    "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1",
+                    &format!("video/x-raw,format=NV12,width=640,height=360,framerate={lrate}"),
+                    secs,
+                    true,
+                )
+            })
+            .collect();
+        let fps = median(runs.iter().map(|r| r.0.fps).collect());
+        let cpu = median(runs.iter().map(|r| r.0.cpu_per_frame_ms).collect());
+        let render = median(runs.iter().map(|r| r.0.render_per_frame_ms).collect());
+        let lfps = median(runs.iter().map(|r| r.1).collect());
+        let dropped = runs.iter().map(|r| r.0.dropped).max().unwrap_or(0);
+        let ldropped = runs.iter().map(|r| r.2).max().unwrap_or(0);
+        println!(
+            "| {lrate} | {fps:.2} | {dropped} | {lfps:.2} | {ldropped} | {cpu:.3} | {render:.3} | {:.3} |",
+            (cpu - render).max(0.0)
+        );
     }
 }
