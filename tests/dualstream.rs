@@ -311,8 +311,7 @@ fn bad_lores_and_raw_requests_fail_clearly() {
          cam.src ! video/x-raw,width=640,height=480 ! fakesink \
          cam.lores ! video/x-raw,format=RGB,width=320,height=240 ! fakesink",
     )
-    .err()
-    .expect("an RGB lores cannot link")
+    .expect_err("an RGB lores cannot link")
     .to_string();
     assert!(e.contains("could not link cam") && e.contains("RGB"), "{e}");
     // ... and from code, linking the lores pad to an RGB-only sink fails.

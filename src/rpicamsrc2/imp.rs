@@ -147,10 +147,11 @@ impl PadNeg {
     /// True when the frame `s` frames after the first one is this pad's: frames are picked so
     /// the pad's average rate is exact (every N-th frame when the rate divides the camera's).
     fn wants(&self, s: u64) -> bool {
-        let (p, q) = self.ratio;
+        let (p, q) = (u128::from(self.ratio.0), u128::from(self.ratio.1));
         if p >= q {
             return true;
         }
+        let s = u128::from(s);
         s == 0 || (s * p) / q > ((s - 1) * p) / q
     }
 }
@@ -1137,8 +1138,19 @@ impl RpiCamSrc2 {
         let imp = self.ref_counted();
         match std::thread::Builder::new()
             .name(format!("{}-capture", self.obj().name()))
-            .spawn(move || imp.capture_loop())
-        {
+            .spawn(move || {
+                // A panic must not leave the pads waiting for ever (nor reach the application).
+                let res =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.capture_loop()));
+                if res.is_err() {
+                    gst::element_imp_error!(
+                        imp,
+                        gst::CoreError::Failed,
+                        ("the capture thread failed unexpectedly")
+                    );
+                    imp.queue_event_all(gst::event::Eos::new());
+                }
+            }) {
             Ok(h) => *cap = Some(h),
             Err(e) => gst::element_imp_error!(
                 self,
@@ -1693,7 +1705,7 @@ impl ElementImpl for RpiCamSrc2 {
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
         let tname = templ.name_template();
-        let Some(role) = role_of(&*tname).filter(|r| *r != StreamRole::Main) else {
+        let Some(role) = role_of(tname).filter(|r| *r != StreamRole::Main) else {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Pad,
@@ -1718,7 +1730,7 @@ impl ElementImpl for RpiCamSrc2 {
             );
             return None;
         }
-        let pad = Self::make_pad(templ, &*tname);
+        let pad = Self::make_pad(templ, tname);
         st.pads.push(PadState::new(role, pad.clone()));
         let running = st.playing;
         if st.streaming {

@@ -236,7 +236,7 @@ impl Reflectance {
         for y in 0..self.height {
             for x in 0..self.width {
                 i += 1;
-                if i % step != 0 {
+                if !i.is_multiple_of(step) {
                     continue;
                 }
                 let c = self.rgb[y * self.tex_width + x];
