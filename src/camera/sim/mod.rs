@@ -610,7 +610,8 @@ fn capture_loop(
         // Frames hidden at startup (cam helper) are captured but never delivered; delivered
         // frames are numbered from 0.
         let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
-        let Some(dseq) = seq.checked_sub(hide) else {
+        // The IPA sees every frame's statistics, delivered or not.
+        let process = |ipa: &mut Ipa| {
             ipa.process(
                 seq,
                 &p,
@@ -618,7 +619,10 @@ fn capture_loop(
                 grey,
                 scene.colour_temperature,
                 scene.focus_dioptres,
-            );
+            )
+        };
+        let Some(dseq) = seq.checked_sub(hide) else {
+            process(&mut ipa);
             continue;
         };
         // Each stream takes part in every `decimation`-th request, and only when one of its
@@ -640,14 +644,7 @@ fn capture_loop(
         }
         if wanted > 0 && bufs.iter().all(Option::is_none) {
             lock(&shared.state).stats.frames_without_buffer += 1;
-            ipa.process(
-                seq,
-                &p,
-                scene_stats,
-                grey,
-                scene.colour_temperature,
-                scene.focus_dioptres,
-            );
+            process(&mut ipa);
             continue;
         }
         let t0 = thread_cpu_ns();
@@ -722,14 +719,7 @@ fn capture_loop(
             out.push((cfg.role, fb));
         }
         let render_ns = thread_cpu_ns().saturating_sub(t0);
-        ipa.process(
-            seq,
-            &p,
-            scene_stats,
-            grey,
-            scene.colour_temperature,
-            scene.focus_dioptres,
-        );
+        process(&mut ipa);
         lock(&shared.state).stats.render_cpu_ns += render_ns;
         let bl = i32::from(sensor.tuning.black_level);
         let metadata = FrameMetadata {
