@@ -11,8 +11,10 @@
 use gst::glib;
 
 pub mod camera;
+pub mod rpih264enc;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    rpih264enc::register(plugin)?;
     Ok(())
 }
 
