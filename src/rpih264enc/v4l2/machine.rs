@@ -949,11 +949,14 @@ mod tests {
     fn stalled_device_times_out_without_panic() {
         let mut dev = FakeDevice::new();
         dev.out_count = 1;
+        dev.stalled = true;
         let mut enc = encoder(dev);
         let frame = vec![1u8; 64];
         let mut fill = copy_input(&frame);
-        enc.encode(Input::Copy(&mut fill), 0, false).unwrap();
-        enc.dev.stalled = true;
+        assert!(enc
+            .encode(Input::Copy(&mut fill), 0, false)
+            .unwrap()
+            .is_empty());
         let mut fill = copy_input(&frame);
         let e = enc.encode(Input::Copy(&mut fill), 1, false).unwrap_err();
         assert!(matches!(e, M2mError::Timeout(2000)), "{e}");
