@@ -1,1 +1,53 @@
-//! Camera model (placeholder, filled by the foundation work).
+// SPDX-License-Identifier: MPL-2.0
+//! The camera model: everything rpicamsrc2 knows about Raspberry Pi cameras, with no GStreamer in it.
+//!
+//! * [`format`]: sizes, rectangles, pixel formats and their plane layouts (with the Pi ISP's
+//!   stride alignment), colour spaces.
+//! * [`sensor`]: the sensors' real mode tables, timing, gain and exposure limits, control delays
+//!   and tuning figures (sources: `shared/facts/sensors.md`, which cites the Raspberry Pi kernel
+//!   drivers, libcamera's cam helpers and tuning files).
+//! * [`mode`]: framerate-aware sensor-mode choice, as rpicam-apps does it, and the
+//!   `sensor-mode` string syntax.
+//! * [`controls`]: libcamera's control ids, values, per-camera control info and control lists.
+//! * [`metadata`]: the per-frame metadata every completed frame carries.
+//! * [`config`]: stream roles, stream and camera configuration, validation against the ISP rules.
+//! * [`backend`]: the backend trait (simulated camera now, libcamera later), completed frames and
+//!   pooled frame buffers, typed errors, camera enumeration.
+//! * [`sim`]: the simulated Raspberry Pi camera.
+
+pub mod backend;
+pub mod config;
+pub mod controls;
+pub mod format;
+pub mod metadata;
+pub mod mode;
+pub mod sensor;
+pub mod sim;
+
+pub use backend::{
+    list_cameras, open_camera, CameraBackend, CameraDescriptor, CameraError, CameraInfo,
+    CameraStats, CompletedFrame, Fault, FrameBuffer, FrameStatus,
+};
+pub use config::{CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
+pub use controls::{ControlId, ControlInfo, ControlList, ControlValue};
+pub use format::{ColorSpace, PixelFormat, Rect, Size};
+pub use metadata::{AeState, FrameMetadata};
+pub use mode::{ModeRequest, SensorModeSpec};
+pub use sensor::{SensorInfo, SensorMode};
+
+/// Nanoseconds on CLOCK_MONOTONIC: the clock of libcamera's SensorTimestamp and of GStreamer's
+/// default system clock.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes into the timespec we own; the clocks used here
+    // (MONOTONIC, THREAD_CPUTIME_ID) always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
