@@ -246,9 +246,7 @@ pub fn validate_pi(
             ));
         }
     }
-    let bayer = sensor
-        .bayer_order
-        .flipped(config.hflip, config.vflip);
+    let bayer = sensor.bayer_order.flipped(config.hflip, config.vflip);
     for s in config.streams.iter_mut() {
         match s.role {
             StreamRole::Raw => {
@@ -301,7 +299,10 @@ pub fn validate_pi(
                 }
                 if s.size.width % 2 != 0 || s.size.height % 2 != 0 {
                     let even = Size::new(s.size.width & !1, s.size.height & !1);
-                    changes.push(format!("{} size {} -> {even} (must be even)", s.role, s.size));
+                    changes.push(format!(
+                        "{} size {} -> {even} (must be even)",
+                        s.role, s.size
+                    ));
                     s.size = even;
                 }
             }
@@ -316,7 +317,11 @@ pub fn validate_pi(
             ));
             s.buffer_count = DEFAULT_BUFFER_COUNT;
         }
-        let stride = s.layout.as_ref().and_then(|l| l.planes.first()).map(|p| p.stride);
+        let stride = s
+            .layout
+            .as_ref()
+            .and_then(|l| l.planes.first())
+            .map(|p| p.stride);
         let layout = s.format.layout(s.size, None)?;
         if let Some(st) = stride {
             if st != layout.planes[0].stride {

@@ -148,7 +148,9 @@ impl ObjectSubclass for RpiCamSrc2 {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let templ = klass.pad_template("src").expect("src template is registered in pad_templates()");
+        let templ = klass
+            .pad_template("src")
+            .expect("src template is registered in pad_templates()");
         let srcpad = gst::Pad::builder_from_template(&templ)
             .query_function(|pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
@@ -303,8 +305,9 @@ fn fixate(caps: gst::Caps) -> gst::Caps {
             .get::<gst::Fraction>("framerate")
             .map(|f| f64::from(f.numer()) / f64::from(f.denom().max(1)))
             .unwrap_or(0.0);
-        let d = f64::from((w - DEFAULT_SIZE.width as i32).abs() + (h - DEFAULT_SIZE.height as i32).abs())
-            + 1000.0 * (fr - f64::from(DEFAULT_FPS)).abs();
+        let d = f64::from(
+            (w - DEFAULT_SIZE.width as i32).abs() + (h - DEFAULT_SIZE.height as i32).abs(),
+        ) + 1000.0 * (fr - f64::from(DEFAULT_FPS)).abs();
         if best.as_ref().is_none_or(|(b, _)| d < *b) {
             best = Some((d, s));
         }
@@ -350,7 +353,9 @@ impl RpiCamSrc2 {
                 };
                 // A frame is ready one frame duration after its exposure starts; the camera can
                 // hold as many frames as it has buffers.
-                let fd = n.frame_duration.unwrap_or(gst::ClockTime::from_mseconds(33));
+                let fd = n
+                    .frame_duration
+                    .unwrap_or(gst::ClockTime::from_mseconds(33));
                 let count = n
                     .config
                     .stream(StreamRole::Main)
@@ -377,17 +382,15 @@ impl RpiCamSrc2 {
     }
 
     /// Negotiates caps with downstream and configures the camera for them.
-    fn negotiate(
-        &self,
-        cam: &Arc<dyn CameraBackend>,
-    ) -> Result<Negotiated, gst::ErrorMessage> {
+    fn negotiate(&self, cam: &Arc<dyn CameraBackend>) -> Result<Negotiated, gst::ErrorMessage> {
         let info = cam.info();
         let settings = lock(&self.settings).clone();
         let hdr = settings.hdr_mode != HdrMode::Off;
         let spec = match settings.sensor_mode.as_deref() {
-            Some(m) => Some(m.parse::<SensorModeSpec>().map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Settings, ["{}", e])
-            })?),
+            Some(m) => Some(
+                m.parse::<SensorModeSpec>()
+                    .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?,
+            ),
             None => None,
         };
         let ours = camera_caps(&info, hdr, spec.as_ref());
@@ -432,13 +435,19 @@ impl RpiCamSrc2 {
             .map(gst_video::VideoFormat::from_string)
             .unwrap_or(gst_video::VideoFormat::Nv12);
         let format = model_format(vformat).ok_or_else(|| {
-            gst::error_msg!(gst::CoreError::Negotiation, ["format {vformat} is not an ISP output"])
+            gst::error_msg!(
+                gst::CoreError::Negotiation,
+                ["format {vformat} is not an ISP output"]
+            )
         })?;
         let size = Size::new(width, height);
         let requested_cs = match s.get::<&str>("colorimetry") {
             Ok(c) => {
                 let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
-                    gst::error_msg!(gst::CoreError::Negotiation, ["colorimetry {c} is not valid"])
+                    gst::error_msg!(
+                        gst::CoreError::Negotiation,
+                        ["colorimetry {c} is not valid"]
+                    )
                 })?;
                 Some(color_space(&c, format.is_rgb()).ok_or_else(|| {
                     gst::error_msg!(
@@ -472,10 +481,7 @@ impl RpiCamSrc2 {
                 if main.is_some_and(|m| m.size != size || m.format != format) {
                     return Err(gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        [
-                            "the camera cannot produce {caps}: {}",
-                            changes.join("; ")
-                        ]
+                        ["the camera cannot produce {caps}: {}", changes.join("; ")]
                     ));
                 }
                 gst::element_imp_info!(
@@ -523,9 +529,7 @@ impl RpiCamSrc2 {
         // Does downstream handle strides and offsets (GstVideoMeta)?
         let mut q = gst::query::Allocation::new(Some(&caps), true);
         let video_meta = self.srcpad.peer_query(&mut q)
-            && q
-                .find_allocation_meta::<gst_video::VideoMeta>()
-                .is_some();
+            && q.find_allocation_meta::<gst_video::VideoMeta>().is_some();
         let frame_duration = config.framerate.map(|(n, d)| {
             gst::ClockTime::from_nseconds(1_000_000_000u64 * u64::from(d) / u64::from(n.max(1)))
         });
@@ -562,7 +566,10 @@ impl RpiCamSrc2 {
                 vec![min, max]
             }
         };
-        c.set(ControlId::FrameDurationLimits, ControlValue::I64Array(limits));
+        c.set(
+            ControlId::FrameDurationLimits,
+            ControlValue::I64Array(limits),
+        );
         c
     }
 
@@ -714,7 +721,10 @@ impl RpiCamSrc2 {
 
     /// True when downstream now wants other caps than the current ones.
     fn caps_changed(&self, cam: &Arc<dyn CameraBackend>) -> bool {
-        let current = lock(&self.state).negotiated.as_ref().map(|n| n.caps.clone());
+        let current = lock(&self.state)
+            .negotiated
+            .as_ref()
+            .map(|n| n.caps.clone());
         let Some(current) = current else {
             return true;
         };
@@ -725,7 +735,11 @@ impl RpiCamSrc2 {
         let peer = self.srcpad.peer_query_caps(Some(&ours));
         let changed = !peer.can_intersect(&current);
         if changed {
-            gst::info!(CAT, imp = self, "downstream caps changed to {peer}, renegotiating");
+            gst::info!(
+                CAT,
+                imp = self,
+                "downstream caps changed to {peer}, renegotiating"
+            );
         }
         changed
     }
@@ -764,7 +778,11 @@ impl RpiCamSrc2 {
         };
         if frame.status == FrameStatus::Error {
             lock(&self.state).frames_dropped += 1;
-            gst::warning!(CAT, imp = self, "frame {seq} completed with an error; skipped");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "frame {seq} completed with an error; skipped"
+            );
             return Ok(gst::FlowSuccess::Ok);
         }
         let Some((_, fb)) = frame
@@ -820,7 +838,12 @@ impl RpiCamSrc2 {
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
-        gst::trace!(CAT, imp = self, "pushing frame {seq} pts {:?}", buffer.pts());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "pushing frame {seq} pts {:?}",
+            buffer.pts()
+        );
         self.srcpad.push(buffer)?;
         let pushed = {
             let mut st = lock(&self.state);
@@ -843,7 +866,9 @@ impl RpiCamSrc2 {
         let now = clock.time();
         let age = camera::monotonic_ns().saturating_sub(mono_ns);
         let at = now.nseconds().checked_sub(age)?;
-        Some(gst::ClockTime::from_nseconds(at.saturating_sub(base.nseconds())))
+        Some(gst::ClockTime::from_nseconds(
+            at.saturating_sub(base.nseconds()),
+        ))
     }
 
     fn open(&self) -> Result<(), gst::ErrorMessage> {
@@ -923,19 +948,32 @@ impl RpiCamSrc2 {
                 // A fixed exposure time or gain implies manual mode (rpicam-apps --shutter,
                 // --gain), unless the mode was set explicitly; 0 returns to auto.
                 (ControlId::ExposureTime, _) if !s.explicit_modes[0] => {
-                    let m = if v.is_some() { manual.clone() } else { auto.clone() };
+                    let m = if v.is_some() {
+                        manual.clone()
+                    } else {
+                        auto.clone()
+                    };
                     s.controls.set(ControlId::ExposureTimeMode, m.clone());
                     delta.set(ControlId::ExposureTimeMode, m);
                 }
                 (ControlId::AnalogueGain, _) if !s.explicit_modes[1] => {
-                    let m = if v.is_some() { manual.clone() } else { auto.clone() };
+                    let m = if v.is_some() {
+                        manual.clone()
+                    } else {
+                        auto.clone()
+                    };
                     s.controls.set(ControlId::AnalogueGainMode, m.clone());
                     delta.set(ControlId::AnalogueGainMode, m);
                 }
                 (ControlId::AeFlickerPeriod, _) if !s.explicit_modes[2] => {
-                    s.controls
-                        .set(ControlId::AeFlickerMode, ControlValue::I32(values::FLICKER_MANUAL));
-                    delta.set(ControlId::AeFlickerMode, ControlValue::I32(values::FLICKER_MANUAL));
+                    s.controls.set(
+                        ControlId::AeFlickerMode,
+                        ControlValue::I32(values::FLICKER_MANUAL),
+                    );
+                    delta.set(
+                        ControlId::AeFlickerMode,
+                        ControlValue::I32(values::FLICKER_MANUAL),
+                    );
                 }
                 _ => {}
             }
@@ -1000,7 +1038,8 @@ fn describe_modes(info: &CameraInfo, hdr: bool) -> String {
 fn layout_matches(info: &gst_video::VideoInfo, layout: &camera::format::FrameLayout) -> bool {
     layout.planes.len() == info.n_planes() as usize
         && layout.planes.iter().enumerate().all(|(i, p)| {
-            info.offset().get(i) == Some(&p.offset) && info.stride().get(i) == Some(&(p.stride as i32))
+            info.offset().get(i) == Some(&p.offset)
+                && info.stride().get(i) == Some(&(p.stride as i32))
         })
 }
 
@@ -1160,7 +1199,11 @@ impl ObjectImpl for RpiCamSrc2 {
                 if let Some(m) = m.as_deref().filter(|m| !m.trim().is_empty()) {
                     if let Err(e) = m.parse::<SensorModeSpec>() {
                         drop(s);
-                        gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}; ignored", e]);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Settings,
+                            ["{}; ignored", e]
+                        );
                         return;
                     }
                     s.sensor_mode = Some(m.to_string());

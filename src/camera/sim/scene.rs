@@ -180,8 +180,8 @@ pub fn reflectance(
     for y in 0..h {
         let v = (f64::from(crop.y) + (y as f64 + 0.5) * f64::from(crop.height) / h as f64) / pa_h;
         for x in 0..tex_width {
-            let u = (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64)
-                / pa_w;
+            let u =
+                (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64) / pa_w;
             rgb[y * tex_width + x] = match kind {
                 SceneKind::Bars => BARS[((u.clamp(0.0, 0.9999)) * 8.0) as usize],
                 SceneKind::Moving => moving_pattern(u.fract(), v),
@@ -442,8 +442,8 @@ pub fn render(
                     if sat == 256 {
                         return p;
                     }
-                    let l = (77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2]))
-                        >> 8;
+                    let l =
+                        (77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2])) >> 8;
                     p.map(|c| (l + (((i32::from(c) - l) * sat) >> 8)).clamp(0, 255) as u8)
                 };
                 let [r, g, b] = apply_sat(*p);
@@ -481,7 +481,11 @@ pub fn render(
                         PixelFormat::Nv12 | PixelFormat::Nv21 => {
                             let p1 = layout.planes[1];
                             let row = &mut out[p1.offset + cy * p1.stride..];
-                            let (a, b) = if format == PixelFormat::Nv12 { (0, 1) } else { (1, 0) };
+                            let (a, b) = if format == PixelFormat::Nv12 {
+                                (0, 1)
+                            } else {
+                                (1, 0)
+                            };
                             for x in 0..w / 2 {
                                 let c = uv_row[2 * x];
                                 row[2 * x] = c[a] as u8;
@@ -682,7 +686,16 @@ mod tests {
         let layout = f.layout(Size::new(64, 2), None).unwrap();
         let mut out = vec![0u8; layout.size];
         render_raw(
-            &refl, 0, &params(0.2), BayerOrder::Rggb, 10, true, 4096, &layout, &mut out, None,
+            &refl,
+            0,
+            &params(0.2),
+            BayerOrder::Rggb,
+            10,
+            true,
+            4096,
+            &layout,
+            &mut out,
+            None,
         );
         // Last bar is black: 64 in 10 bits -> high byte 16.
         let last = 60 / 4 * 5;
