@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Row 6: latency.
+//!
+//! * PLAYING to first buffer: wall time from `set_state(Playing)` on a NULL pipeline (the
+//!   element opens the camera, negotiates, configures and starts it) to the first buffer
+//!   reaching the sink. Peer: videotestsrc is-live=true with the same caps.
+//! * Control to metadata: a control is set from the streaming thread as frame k leaves the
+//!   source (so the moment is exact: the camera is then capturing frame k+1); the delay is the
+//!   sequence of the first frame whose metadata shows the new value, minus k. Compared with the
+//!   sensor's control delay (what libcamera's DelayedControls gives on a Pi).
+//! * Capture to push: for each buffer leaving the source, CLOCK_MONOTONIC now minus its
+//!   SensorTimestamp (start of frame), and the same in pipeline running time (now minus PTS),
+//!   which also works for the peer videotestsrc (its PTS is the time the frame is due).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use crate::util::{self, quantile};
+
+/// Wall ms from PLAYING to the first buffer at the sink.
+pub fn first_buffer(source: &str, caps: &str) -> Result<f64, String> {
+    let p = util::pipeline(&format!(
+        "{source} num-buffers=3 ! {caps} ! fakesink name=sink sync=false"
+    ));
+    let first: Arc<Mutex<Option<Instant>>> = Default::default();
+    let f = first.clone();
+    util::element(&p, "sink")
+        .static_pad("sink")
+        .expect("sink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            f.lock().unwrap().get_or_insert_with(Instant::now);
+            gst::PadProbeReturn::Ok
+        });
+    let t0 = Instant::now();
+    util::play_to_eos(&p, Duration::from_secs(20))?;
+    let t = first.lock().unwrap().ok_or("no buffer")?;
+    Ok((t - t0).as_secs_f64() * 1e3)
+}
+
+/// A control, the value set, and how to read it back from the metadata.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// exposure-time in µs.
+    ExposureTime(i32),
+    /// analogue-gain.
+    AnalogueGain(f32),
+}
+
+impl Control {
+    pub fn label(&self) -> String {
+        match self {
+            Control::ExposureTime(v) => format!("exposure-time={v}"),
+            Control::AnalogueGain(v) => format!("analogue-gain={v}"),
+        }
+    }
+
+    fn set(&self, src: &gst::Element) {
+        match *self {
+            Control::ExposureTime(v) => src.set_property("exposure-time", v),
+            Control::AnalogueGain(v) => src.set_property("analogue-gain", v),
+        }
+    }
+
+    fn shows(&self, m: &gstrpicamsrc2::camera::FrameMetadata) -> bool {
+        match *self {
+            // Exposure is quantised to lines (tens of µs).
+            Control::ExposureTime(v) => (i64::from(m.exposure_time_us) - i64::from(v)).abs() <= 50,
+            // Gain is quantised to the sensor's gain codes.
+            Control::AnalogueGain(v) => (m.analogue_gain - v).abs() <= 0.03 * v,
+        }
+    }
+
+    /// The sensor's delay for this control (frames).
+    pub fn sensor_delay(&self, sensor: &str) -> u32 {
+        let info = gstrpicamsrc2::camera::sensor::by_model(sensor).expect("known sensor");
+        match self {
+            Control::ExposureTime(_) => info.exposure_delay,
+            Control::AnalogueGain(_) => info.gain_delay,
+        }
+    }
+}
+
+/// Frames from setting `control` (as frame `at` leaves the source) to the first frame whose
+/// metadata shows it, on `sim:<sensor>` at 640x480, 60 fps.
+pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<u64, String> {
+    let n = at + 15;
+    // sync=false: a syncing sink would hold the streaming thread for a frame.
+    let p = util::pipeline(&format!(
+        "rpicamsrc2 name=src camera-name=sim:{sensor} num-buffers={n} ! \
+         video/x-raw,width=640,height=480,framerate=60/1 ! fakesink name=sink sync=false"
+    ));
+    let src = util::element(&p, "src");
+    let seen: Arc<Mutex<Vec<(u64, bool)>>> = Default::default();
+    let s = seen.clone();
+    let weak = src.downgrade();
+    src.static_pad("src")
+        .expect("src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                if let Some(m) = gstrpicamsrc2::rpicamsrc2::meta::frame_metadata(b) {
+                    s.lock().unwrap().push((m.sequence, control.shows(&m)));
+                    if m.sequence == at {
+                        if let Some(src) = weak.upgrade() {
+                            control.set(&src);
+                        }
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    util::play_to_eos(&p, Duration::from_secs(20))?;
+    let v = seen.lock().unwrap();
+    if v.iter().any(|(s, shows)| *s <= at && *shows) {
+        return Err(format!(
+            "{} already showed before it was set",
+            control.label()
+        ));
+    }
+    v.iter()
+        .find(|(s, shows)| *s > at && *shows)
+        .map(|(s, _)| s - at)
+        .ok_or_else(|| format!("{} never showed in {} frames", control.label(), v.len()))
+}
+
+/// Capture-to-push latency percentiles of one run, ms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushLatency {
+    /// Monotonic now minus SensorTimestamp (rpicamsrc2 only).
+    pub sensor_p50: f64,
+    pub sensor_p99: f64,
+    /// Running time now minus PTS.
+    pub pts_p50: f64,
+    pub pts_p99: f64,
+    pub frames: usize,
+}
+
+/// Capture-to-push latency of `frames` buffers of `source` (named `src`) at `caps`.
+pub fn capture_to_push(source: &str, caps: &str, frames: u64) -> Result<PushLatency, String> {
+    let p = util::pipeline(&format!(
+        "{source} name=src num-buffers={} ! {caps} ! fakesink sync=false",
+        frames + 5
+    ));
+    let src = util::element(&p, "src");
+    let seen: Arc<Mutex<Vec<(Option<f64>, Option<f64>)>>> = Default::default();
+    let s = seen.clone();
+    let weak = src.downgrade();
+    src.static_pad("src")
+        .expect("src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let mono = util::monotonic_ns();
+            let rt = weak.upgrade().and_then(|e| e.current_running_time());
+            if let Some(b) = info.buffer() {
+                let sensor = gstrpicamsrc2::rpicamsrc2::meta::frame_metadata(b)
+                    .map(|m| mono.saturating_sub(m.sensor_timestamp_ns) as f64 / 1e6);
+                let pts = match (rt, b.pts()) {
+                    (Some(rt), Some(pts)) => {
+                        Some((rt.nseconds() as f64 - pts.nseconds() as f64) / 1e6)
+                    }
+                    _ => None,
+                };
+                s.lock().unwrap().push((sensor, pts));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    util::play_to_eos(&p, Duration::from_secs_f64(20.0 + frames as f64 / 5.0))?;
+    let v = seen.lock().unwrap();
+    // The first frames are start-up.
+    let v = &v[5.min(v.len())..];
+    let sensor: Vec<f64> = v.iter().filter_map(|x| x.0).collect();
+    let pts: Vec<f64> = v.iter().filter_map(|x| x.1).collect();
+    Ok(PushLatency {
+        sensor_p50: quantile(&sensor, 0.5),
+        sensor_p99: quantile(&sensor, 0.99),
+        pts_p50: quantile(&pts, 0.5),
+        pts_p99: quantile(&pts, 0.99),
+        frames: v.len(),
+    })
+}

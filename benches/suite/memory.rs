@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Memory: the main job's recording pipeline (rpicamsrc2 at 1920x1080 30 fps, default scene,
+//! rpih264enc, h264parse, mp4mux, filesink) run by `gst-launch-1.0 -e` in a child process with
+//! GST_PLUGIN_PATH pointing at the plugin this build made. VmRSS is sampled from
+//! /proc/PID/status every second: peak (VmHWM), RSS a few seconds in and at the end, and the
+//! least-squares slope over the steady part (a leak shows as a steady growth). A peer pipeline
+//! (videotestsrc is-live + x264enc ultrafast/zerolatency, same caps and muxer) can run at the
+//! same time for comparison.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A directory holding only this crate's plugin library (a symlink), for gst-launch children.
+///
+/// Cargo builds the cdylib next to the bench binary (target/<profile>/deps) and `cargo build`
+/// copies it to target/<profile>; the newest of the two is used (pointing GST_PLUGIN_PATH at
+/// deps/ would make GStreamer try every shared object there).
+pub fn plugin_dir(tmp: &Path) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let deps = exe.parent().ok_or("no deps dir")?;
+    let mut candidates = vec![deps.join("libgstrpicamsrc2.so")];
+    if let Some(profile) = deps.parent() {
+        candidates.push(profile.join("libgstrpicamsrc2.so"));
+    }
+    let newest = candidates
+        .iter()
+        .filter_map(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, p))
+        })
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| {
+            format!(
+                "no libgstrpicamsrc2.so in {} or its parent: run `cargo build --release` first",
+                deps.display()
+            )
+        })?;
+    let dir = tmp.join("plugin");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let link = dir.join("libgstrpicamsrc2.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&newest, &link).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// The main job's recording pipeline for `frames` frames into `out`.
+pub fn main_job(frames: u64, out: &Path) -> String {
+    format!(
+        "rpicamsrc2 num-buffers={frames} ! video/x-raw,width=1920,height=1080,framerate=30/1 \
+         ! rpih264enc bitrate=8000000 iperiod=30 ! h264parse ! mp4mux ! filesink location={}",
+        out.display()
+    )
+}
+
+/// The peer: the same recording from videotestsrc with x264enc.
+pub fn peer_job(frames: u64, out: &Path) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=smpte horizontal-speed=3 num-buffers={frames} \
+         ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 \
+         ! x264enc bitrate=8000 key-int-max=30 speed-preset=ultrafast tune=zerolatency \
+         ! h264parse ! mp4mux ! filesink location={}",
+        out.display()
+    )
+}
+
+/// A running child being sampled.
+pub struct Sampler {
+    child: Child,
+    started: Instant,
+    /// (seconds since start, VmRSS kB, VmHWM kB)
+    samples: Vec<(f64, u64, u64)>,
+    pub out: PathBuf,
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+impl Sampler {
+    /// Starts `gst-launch-1.0 -e desc` with the plugin directory and a private registry.
+    pub fn start(desc: &str, plugin_dir: &Path, tmp: &Path, out: PathBuf) -> Result<Self, String> {
+        let child = Command::new("gst-launch-1.0")
+            .arg("-e")
+            .args(desc.split_whitespace())
+            .env("GST_PLUGIN_PATH", plugin_dir)
+            .env("GST_REGISTRY", tmp.join("registry.bin"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run gst-launch-1.0: {e}"))?;
+        Ok(Self {
+            child,
+            started: Instant::now(),
+            samples: Vec::new(),
+            out,
+        })
+    }
+
+    /// Takes one sample; false once the child has exited.
+    pub fn sample(&mut self) -> bool {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return false;
+        }
+        let pid = self.child.id();
+        if let (Some(rss), Some(hwm)) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:")) {
+            self.samples
+                .push((self.started.elapsed().as_secs_f64(), rss, hwm));
+        }
+        true
+    }
+
+    /// Waits for the child (at most `timeout`), sampling every second.
+    pub fn finish(mut self, timeout: Duration) -> Result<MemResult, String> {
+        let deadline = self.started + timeout;
+        while self.sample() {
+            if Instant::now() > deadline {
+                return Err(format!("still running after {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        if !status.success() {
+            return Err(format!("gst-launch-1.0 failed ({status}): {err}"));
+        }
+        Ok(MemResult::from_samples(
+            &self.samples,
+            self.started.elapsed().as_secs_f64(),
+            std::fs::metadata(&self.out).map(|m| m.len()).unwrap_or(0),
+        ))
+    }
+}
+
+/// What the sampling showed.
+#[derive(Debug, Clone, Default)]
+pub struct MemResult {
+    pub wall_s: f64,
+    pub peak_kb: u64,
+    /// RSS at the first sample at or after `settle_s`.
+    pub settled_kb: u64,
+    pub settle_s: f64,
+    pub end_kb: u64,
+    pub end_s: f64,
+    /// Least-squares slope of RSS over the samples after settling, kB per minute.
+    pub slope_kb_per_min: f64,
+    pub samples: usize,
+    pub file_bytes: u64,
+}
+
+impl MemResult {
+    fn from_samples(s: &[(f64, u64, u64)], wall_s: f64, file_bytes: u64) -> Self {
+        let mut r = MemResult {
+            wall_s,
+            samples: s.len(),
+            file_bytes,
+            ..Default::default()
+        };
+        let Some(last) = s.last() else { return r };
+        r.peak_kb = s.iter().map(|x| x.2).max().unwrap_or(0);
+        r.end_kb = last.1;
+        r.end_s = last.0;
+        // Settled: after a sixth of the run (10 s of 60), at least 3 s in.
+        let settle = (wall_s / 6.0).max(3.0);
+        let steady: Vec<&(f64, u64, u64)> = s.iter().filter(|x| x.0 >= settle).collect();
+        if let Some(first) = steady.first() {
+            r.settled_kb = first.1;
+            r.settle_s = first.0;
+        }
+        if steady.len() >= 3 {
+            let n = steady.len() as f64;
+            let mx = steady.iter().map(|x| x.0).sum::<f64>() / n;
+            let my = steady.iter().map(|x| x.1 as f64).sum::<f64>() / n;
+            let sxy: f64 = steady.iter().map(|x| (x.0 - mx) * (x.1 as f64 - my)).sum();
+            let sxx: f64 = steady.iter().map(|x| (x.0 - mx).powi(2)).sum();
+            if sxx > 0.0 {
+                r.slope_kb_per_min = sxy / sxx * 60.0;
+            }
+        }
+        r
+    }
+
+    /// RSS growth from settled to the end, kB.
+    pub fn growth_kb(&self) -> i64 {
+        self.end_kb as i64 - self.settled_kb as i64
+    }
+}
+
+/// Frames in an MP4 (ffprobe packet count), when ffprobe is there.
+pub fn mp4_frames(path: &Path) -> Option<u64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
