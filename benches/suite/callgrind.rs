@@ -13,10 +13,12 @@
 //!   into gstreamer-rs's task trampoline: wrap, timestamps, metadata, push), off again inside
 //!   `gst_pad_push`/`gst_pad_push_event` (downstream's work). The simulated camera's own thread
 //!   (sensor timing, IPA, rendering) is not the element and is not counted.
-//! * [`Scope::Process`]: everything the process executes, for rpicamsrc2 (element, simulated
-//!   camera, GStreamer, appsink) and for the peer videotestsrc (GstBaseSrc, its painting,
-//!   GStreamer, appsink). Debian strips GStreamer's static functions, so videotestsrc's own
-//!   code cannot be isolated the same way.
+//! * [`Scope::Process`]: everything the process executes except the simulated camera's thread
+//!   (toggled off in `camera::sim::capture_loop`: it renders and runs the IPA, which a real
+//!   camera does in hardware and firmware; its rendering also varies run to run), for
+//!   rpicamsrc2 (element, GStreamer, appsink) and for the peer videotestsrc (GstBaseSrc, its
+//!   painting of every frame, GStreamer, appsink). Debian strips GStreamer's static functions,
+//!   so videotestsrc's own code cannot be isolated like the element's.
 //!
 //! Two runs of different lengths are subtracted, so start-up (initialisation, negotiation,
 //! the first caps event, pool set-up) cancels: instructions/frame = (I(n2) - I(n1)) /
@@ -114,6 +116,10 @@ fn one(
         for t in toggles() {
             cmd.arg(format!("--toggle-collect={t}"));
         }
+    } else {
+        // Collecting from the start, this toggles collection off for the simulated camera's
+        // thread (its whole life is inside this function).
+        cmd.arg("--toggle-collect=gstrpicamsrc2::camera::sim::capture_loop");
     }
     let o = cmd
         .arg(&exe)

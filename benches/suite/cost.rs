@@ -2,7 +2,8 @@
 //! Row 1: what the source path costs per frame. rpicamsrc2 on a simulated camera with a static
 //! scene and frozen controls (each camera buffer is rendered once, so the simulated sensor costs
 //! nearly nothing after warm-up) against `videotestsrc is-live=true` with the same caps, both
-//! into `fakesink sync=false`. CPU is the whole process's (getrusage, all threads) between the
+//! into `fakevideosink sync=false` (it takes GstVideoMeta, as encoders and display sinks do; a
+//! plain fakesink would make the element copy frames whose ISP stride differs, 4056 wide). CPU is the whole process's (getrusage, all threads) between the
 //! buffer ending warm-up and the last buffer, as they leave the source (a pad probe), divided by
 //! the frames in between.
 
@@ -75,13 +76,15 @@ pub struct CostRun {
     pub render_ms: f64,
     /// Delivered frames/s over the measured span.
     pub fps: f64,
+    /// Frames the element copied (rpicamsrc2 only).
+    pub copied: u64,
 }
 
 /// Runs `src ! caps ! fakesink sync=false`: skips `warmup` frames, then measures `frames`.
 /// `src` must accept `num-buffers` and have the name `src`.
 pub fn measure(src: &str, caps: &str, warmup: u64, frames: u64) -> Result<CostRun, String> {
     let p = util::pipeline(&format!(
-        "{src} name=src num-buffers={} ! {caps} ! fakesink sync=false",
+        "{src} name=src num-buffers={} ! {caps} ! fakevideosink sync=false",
         warmup + frames + 1
     ));
     let el = util::element(&p, "src");
@@ -124,6 +127,11 @@ pub fn measure(src: &str, caps: &str, warmup: u64, frames: u64) -> Result<CostRu
         cpu_ms: (b.1 - a.1) as f64 / 1e6 / n,
         render_ms: (b.2 - a.2) as f64 / 1e6 / n,
         fps: n / (b.0 - a.0).as_secs_f64(),
+        copied: if is_ours {
+            util::stat(&el, "frames-copied")
+        } else {
+            0
+        },
     })
 }
 

@@ -29,10 +29,11 @@ pub struct Mode {
 impl Mode {
     pub fn label(&self) -> String {
         format!(
-            "{} {}x{}{}@{:.2}",
+            "{} {}x{} {}-bit{}@{:.2}",
             self.sensor,
             self.width,
             self.height,
+            self.bits,
             if self.hdr { " HDR" } else { "" },
             util::fps_of(self.rate)
         )
@@ -74,8 +75,6 @@ pub struct PadDelivery {
 /// One run of one mode.
 #[derive(Debug, Clone)]
 pub struct Run {
-    pub mode: Mode,
-    pub lores: bool,
     pub main: PadDelivery,
     pub lores_pad: Option<PadDelivery>,
 }
@@ -118,11 +117,12 @@ fn summarise(seen: &Seen, dropped: u64) -> PadDelivery {
         .windows(2)
         .map(|w| w[1].0.saturating_sub(w[0].0 + 1))
         .sum();
-    let span = (v[n - 1].1 - v[0].1) as f64;
-    let mean = span / (n - 1) as f64;
-    d.fps = 1e9 / mean;
-    // The first intervals are start-up; the rest is steady state.
+    // The first intervals are start-up (a pad may start a frame later than another); the rest
+    // is steady state, and its mean interval is the reference of the jitter.
     let skip = 3.min(n - 2);
+    let span = (v[n - 1].1 - v[skip].1) as f64;
+    let mean = span / (n - 1 - skip) as f64;
+    d.fps = 1e9 / mean;
     let jit: Vec<f64> = v[skip..]
         .windows(2)
         .map(|w| ((w[1].1 as f64 - w[0].1 as f64) - mean).abs() / 1e3)
@@ -141,7 +141,7 @@ fn summarise(seen: &Seen, dropped: u64) -> PadDelivery {
 /// Runs `mode` at its maximum rate for `secs`, with a lores stream when `lores`.
 pub fn run_mode(mode: &Mode, lores: bool, secs: f64) -> Result<Run, String> {
     let fps = util::fps_of(mode.rate);
-    let n = (fps * secs).round().max(10.0) as u64;
+    let n = (fps * secs).round().max(15.0) as u64;
     let hdr = if mode.hdr {
         "hdr-mode=single-exposure"
     } else {
@@ -170,8 +170,6 @@ pub fn run_mode(mode: &Mode, lores: bool, secs: f64) -> Result<Run, String> {
     util::play_to_eos(&p, Duration::from_secs_f64(secs * 4.0 + 20.0))?;
     let cam = util::element(&p, "cam");
     Ok(Run {
-        mode: mode.clone(),
-        lores,
         main: summarise(&m, util::stat(&cam, "frames-dropped")),
         lores_pad: l.map(|l| summarise(&l, util::stat(&cam, "lores-frames-dropped"))),
     })

@@ -2,13 +2,15 @@
 //! Row 4: high-rate JPEG dumps.
 //!
 //! Live: `src ! I420 caps ! <JPEG path> ! multifilesink` with rpicamsrc2 (simulated imx219,
-//! static bars, at the mode's maximum rate) and with `videotestsrc is-live=true pattern=smpte`
-//! (static bars too) at the same caps: frames/s reaching the files, frames the camera lost, CPU
-//! per frame. JPEG paths: one `jpegenc` (what `gst-launch` users write); a parallel variant
-//! built only from stock elements: `output-selector` dealing frames round-robin (the active pad
-//! is switched by a pad probe, a few lines of application code) to N `queue ! jpegenc !
-//! multifilesink` branches, as Picamera2's multi-threaded JpegEncoder deals frames to threads;
-//! and `avenc_mjpeg threads=0` (FFmpeg's frame-threaded MJPEG encoder).
+//! static 75 % bars, at the mode's maximum rate) and with `videotestsrc is-live=true
+//! pattern=smpte75` (75 % bars too, JPEGs of about the same size) at the same caps: frames/s
+//! reaching the files, frames the camera lost, CPU per frame. JPEG paths: one `jpegenc` (what
+//! `gst-launch` users write); a parallel variant built only from stock elements:
+//! `output-selector` dealing frames round-robin (the active pad is switched by a pad probe, a
+//! few lines of application code) to N `queue ! jpegenc ! multifilesink` branches, as
+//! Picamera2's multi-threaded JpegEncoder deals frames to threads; and `avenc_mjpeg threads=0
+//! pass=quant quantizer=2` (FFmpeg's frame-threaded MJPEG encoder, at a constant quantiser
+//! giving about jpegenc quality=85's sizes).
 //!
 //! In memory: the same JPEG paths fed from frames held in memory (appsrc, captured from the
 //! simulated camera's moving scene) as fast as they go: the encoders' ceiling.
@@ -37,7 +39,7 @@ impl Path {
         match self {
             Path::Single => "jpegenc".into(),
             Path::RoundRobin(n) => format!("round-robin {n}x jpegenc"),
-            Path::Libav => "avenc_mjpeg threads=0".into(),
+            Path::Libav => "avenc_mjpeg threads=0 (q 2)".into(),
         }
     }
 
@@ -53,7 +55,11 @@ impl Path {
         };
         match self {
             Path::Single => format!("jpegenc ! {}", sink(0)),
-            Path::Libav => format!("avenc_mjpeg threads=0 ! {}", sink(0)),
+            // Constant quantiser 2: about jpegenc quality=85's size on the same pictures.
+            Path::Libav => format!(
+                "avenc_mjpeg threads=0 pass=quant quantizer=2 ! {}",
+                sink(0)
+            ),
             Path::RoundRobin(n) => {
                 let mut s = "output-selector name=os pad-negotiation-mode=all".to_string();
                 for i in 0..*n {

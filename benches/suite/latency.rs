@@ -133,7 +133,6 @@ pub struct PushLatency {
     /// Running time now minus PTS.
     pub pts_p50: f64,
     pub pts_p99: f64,
-    pub frames: usize,
 }
 
 /// Capture-to-push latency of `frames` buffers of `source` (named `src`) at `caps`.
@@ -175,6 +174,5 @@ pub fn capture_to_push(source: &str, caps: &str, frames: u64) -> Result<PushLate
         sensor_p99: quantile(&sensor, 0.99),
         pts_p50: quantile(&pts, 0.5),
         pts_p99: quantile(&pts, 0.99),
-        frames: v.len(),
     })
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Memory: the main job's recording pipeline (rpicamsrc2 at 1920x1080 30 fps, default scene,
 //! rpih264enc, h264parse, mp4mux, filesink) run by `gst-launch-1.0 -e` in a child process with
-//! GST_PLUGIN_PATH pointing at the plugin this build made. VmRSS is sampled from
-//! /proc/PID/status every second: peak (VmHWM), RSS a few seconds in and at the end, and the
-//! least-squares slope over the steady part (a leak shows as a steady growth). A peer pipeline
-//! (videotestsrc is-live + x264enc ultrafast/zerolatency, same caps and muxer) can run at the
-//! same time for comparison.
+//! GST_PLUGIN_PATH pointing at the plugin this build made, stopped by SIGINT after its duration
+//! (so it ends on time even when the machine cannot keep up; the frames it recorded say how
+//! well it kept up). VmRSS/VmHWM and the child's CPU time are sampled from /proc/PID every
+//! second: peak (VmHWM), RSS once settled and at the end, and the least-squares slope over the
+//! settled part (a leak shows as a steady growth). A peer pipeline (videotestsrc is-live +
+//! x264enc ultrafast/zerolatency, same caps and muxer) can run at the same time.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,19 +49,19 @@ pub fn plugin_dir(tmp: &Path) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// The main job's recording pipeline for `frames` frames into `out`.
-pub fn main_job(frames: u64, out: &Path) -> String {
+/// The main job's recording pipeline into `out` (runs until interrupted).
+pub fn main_job(out: &Path) -> String {
     format!(
-        "rpicamsrc2 num-buffers={frames} ! video/x-raw,width=1920,height=1080,framerate=30/1 \
+        "rpicamsrc2 ! video/x-raw,width=1920,height=1080,framerate=30/1 \
          ! rpih264enc bitrate=8000000 iperiod=30 ! h264parse ! mp4mux ! filesink location={}",
         out.display()
     )
 }
 
 /// The peer: the same recording from videotestsrc with x264enc.
-pub fn peer_job(frames: u64, out: &Path) -> String {
+pub fn peer_job(out: &Path) -> String {
     format!(
-        "videotestsrc is-live=true pattern=smpte horizontal-speed=3 num-buffers={frames} \
+        "videotestsrc is-live=true pattern=smpte horizontal-speed=3 \
          ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 \
          ! x264enc bitrate=8000 key-int-max=30 speed-preset=ultrafast tune=zerolatency \
          ! h264parse ! mp4mux ! filesink location={}",
@@ -68,12 +69,16 @@ pub fn peer_job(frames: u64, out: &Path) -> String {
     )
 }
 
-/// A running child being sampled.
+/// One sample: (seconds since start, VmRSS kB, VmHWM kB, CPU seconds of the child so far).
+type Sample = (f64, u64, u64, f64);
+
+/// A running child, sampled every second by a thread of its own from the moment it starts
+/// (so sampling goes on while the suite runs other rows), and sent SIGINT after its duration
+/// (`gst-launch-1.0 -e` then sends EOS and the muxer finishes the file).
 pub struct Sampler {
     child: Child,
+    sampler: Option<std::thread::JoinHandle<Vec<Sample>>>,
     started: Instant,
-    /// (seconds since start, VmRSS kB, VmHWM kB)
-    samples: Vec<(f64, u64, u64)>,
     pub out: PathBuf,
 }
 
@@ -86,9 +91,9 @@ impl Drop for Sampler {
     }
 }
 
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
+fn status_kb(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
         .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
@@ -96,9 +101,30 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// utime + stime of `pid`, seconds.
+fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14, stime 15.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((utime + stime) / tck)
+}
+
 impl Sampler {
-    /// Starts `gst-launch-1.0 -e desc` with the plugin directory and a private registry.
-    pub fn start(desc: &str, plugin_dir: &Path, tmp: &Path, out: PathBuf) -> Result<Self, String> {
+    /// Starts `gst-launch-1.0 -e desc` with the plugin directory and a private registry, and
+    /// its sampling thread; after `secs` the child gets SIGINT.
+    pub fn start(
+        desc: &str,
+        plugin_dir: &Path,
+        tmp: &Path,
+        out: PathBuf,
+        secs: f64,
+    ) -> Result<Self, String> {
         let child = Command::new("gst-launch-1.0")
             .arg("-e")
             .args(desc.split_whitespace())
@@ -108,37 +134,59 @@ impl Sampler {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run gst-launch-1.0: {e}"))?;
+        let started = Instant::now();
+        let pid = child.id();
+        let sampler = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut interrupted = false;
+            loop {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                    break;
+                };
+                // An exited child not yet reaped has no VmRSS.
+                let (Some(rss), Some(hwm)) =
+                    (status_kb(&status, "VmRSS:"), status_kb(&status, "VmHWM:"))
+                else {
+                    break;
+                };
+                let t = started.elapsed().as_secs_f64();
+                samples.push((t, rss, hwm, cpu_seconds_of(pid).unwrap_or(0.0)));
+                if !interrupted && t >= secs {
+                    // SAFETY: kill has no memory-safety preconditions; pid is our child's.
+                    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+                    interrupted = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            samples
+        });
         Ok(Self {
             child,
-            started: Instant::now(),
-            samples: Vec::new(),
+            sampler: Some(sampler),
+            started,
             out,
         })
     }
 
-    /// Takes one sample; false once the child has exited.
-    pub fn sample(&mut self) -> bool {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return false;
-        }
-        let pid = self.child.id();
-        if let (Some(rss), Some(hwm)) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:")) {
-            self.samples
-                .push((self.started.elapsed().as_secs_f64(), rss, hwm));
-        }
-        true
-    }
-
-    /// Waits for the child (at most `timeout`), sampling every second.
+    /// Waits for the child (at most `timeout` from its start) and its samples.
     pub fn finish(mut self, timeout: Duration) -> Result<MemResult, String> {
         let deadline = self.started + timeout;
-        while self.sample() {
-            if Instant::now() > deadline {
-                return Err(format!("still running after {timeout:?}"));
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() > deadline => {
+                    return Err(format!("still running after {timeout:?}"));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+                Err(e) => return Err(e.to_string()),
             }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        let status = self.child.wait().map_err(|e| e.to_string())?;
+        };
+        let wall = self.started.elapsed().as_secs_f64();
+        let samples = self
+            .sampler
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         let mut err = String::new();
         if let Some(mut e) = self.child.stderr.take() {
             let _ = e.read_to_string(&mut err);
@@ -146,11 +194,7 @@ impl Sampler {
         if !status.success() {
             return Err(format!("gst-launch-1.0 failed ({status}): {err}"));
         }
-        Ok(MemResult::from_samples(
-            &self.samples,
-            self.started.elapsed().as_secs_f64(),
-            std::fs::metadata(&self.out).map(|m| m.len()).unwrap_or(0),
-        ))
+        Ok(MemResult::from_samples(&samples, wall))
     }
 }
 
@@ -167,24 +211,31 @@ pub struct MemResult {
     /// Least-squares slope of RSS over the samples after settling, kB per minute.
     pub slope_kb_per_min: f64,
     pub samples: usize,
-    pub file_bytes: u64,
+    /// CPU seconds the child used (last sample).
+    pub cpu_s: f64,
 }
 
 impl MemResult {
-    fn from_samples(s: &[(f64, u64, u64)], wall_s: f64, file_bytes: u64) -> Self {
+    fn from_samples(s: &[Sample], wall_s: f64) -> Self {
         let mut r = MemResult {
             wall_s,
             samples: s.len(),
-            file_bytes,
             ..Default::default()
         };
         let Some(last) = s.last() else { return r };
         r.peak_kb = s.iter().map(|x| x.2).max().unwrap_or(0);
         r.end_kb = last.1;
         r.end_s = last.0;
-        // Settled: after a sixth of the run (10 s of 60), at least 3 s in.
-        let settle = (wall_s / 6.0).max(3.0);
-        let steady: Vec<&(f64, u64, u64)> = s.iter().filter(|x| x.0 >= settle).collect();
+        r.cpu_s = last.3;
+        // Settled: after a sixth of a long run (10 s of 60), a third of a short one (5 s of
+        // 15): start-up allocations (encoder, muxer, camera buffers) take a few seconds on a
+        // busy machine.
+        let settle = if last.0 >= 30.0 {
+            last.0 / 6.0
+        } else {
+            last.0 / 3.0
+        };
+        let steady: Vec<&Sample> = s.iter().filter(|x| x.0 >= settle).collect();
         if let Some(first) = steady.first() {
             r.settled_kb = first.1;
             r.settle_s = first.0;
