@@ -56,10 +56,7 @@ impl Path {
         match self {
             Path::Single => format!("jpegenc ! {}", sink(0)),
             // Constant quantiser 2: about jpegenc quality=85's size on the same pictures.
-            Path::Libav => format!(
-                "avenc_mjpeg threads=0 pass=quant quantizer=2 ! {}",
-                sink(0)
-            ),
+            Path::Libav => format!("avenc_mjpeg threads=0 pass=quant quantizer=2 ! {}", sink(0)),
             Path::RoundRobin(n) => {
                 let mut s = "output-selector name=os pad-negotiation-mode=all".to_string();
                 for i in 0..*n {

@@ -5,9 +5,10 @@
 //!   element opens the camera, negotiates, configures and starts it) to the first buffer
 //!   reaching the sink. Peer: videotestsrc is-live=true with the same caps.
 //! * Control to metadata: a control is set from the streaming thread as frame k leaves the
-//!   source (so the moment is exact: the camera is then capturing frame k+1); the delay is the
-//!   sequence of the first frame whose metadata shows the new value, minus k. Compared with the
-//!   sensor's control delay (what libcamera's DelayedControls gives on a Pi).
+//!   source; the first frame whose metadata shows the new value is found. Reported from frame
+//!   k (what the application sees) and from the request that carried the control (the frame
+//!   the camera was about to capture, read from `frames-captured`): the latter is the sensor's
+//!   control delay (what libcamera's DelayedControls gives on a Pi) whatever the load.
 //! * Capture to push: for each buffer leaving the source, CLOCK_MONOTONIC now minus its
 //!   SensorTimestamp (start of frame), and the same in pipeline running time (now minus PTS),
 //!   which also works for the peer videotestsrc (its PTS is the time the frame is due).
@@ -82,9 +83,22 @@ impl Control {
     }
 }
 
-/// Frames from setting `control` (as frame `at` leaves the source) to the first frame whose
-/// metadata shows it, on `sim:<sensor>` at 640x480, 60 fps.
-pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<u64, String> {
+/// A control-delay measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlDelay {
+    /// Frames from the frame leaving the source when the control was set to the first frame
+    /// showing it (what an application sees; includes how far capture was ahead of the pad).
+    pub from_pad: u64,
+    /// Frames from the request that carried the control (the sequence the camera was about to
+    /// capture when it was set: `frames-captured` then) to the first frame showing it (the
+    /// sensor's delay exactly, whatever the machine load).
+    pub from_request: u64,
+}
+
+/// Sets `control` as frame `at` leaves the source of `sim:<sensor>` (640x480, 60 fps) and
+/// finds the first frame whose metadata shows it. The sensors used have no hidden start-up
+/// frames, so `frames-captured` is the sequence of the next request.
+pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<ControlDelay, String> {
     let n = at + 15;
     // sync=false: a syncing sink would hold the streaming thread for a frame.
     let p = util::pipeline(&format!(
@@ -92,7 +106,8 @@ pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<u64, Str
          video/x-raw,width=640,height=480,framerate=60/1 ! fakesink name=sink sync=false"
     ));
     let src = util::element(&p, "src");
-    let seen: Arc<Mutex<Vec<(u64, bool)>>> = Default::default();
+    type Seen = (Vec<(u64, bool)>, Option<Option<u64>>);
+    let seen: Arc<Mutex<Seen>> = Default::default();
     let s = seen.clone();
     let weak = src.downgrade();
     src.static_pad("src")
@@ -100,10 +115,17 @@ pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<u64, Str
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
                 if let Some(m) = gstrpicamsrc2::rpicamsrc2::meta::frame_metadata(b) {
-                    s.lock().unwrap().push((m.sequence, control.shows(&m)));
+                    let mut g = s.lock().unwrap();
+                    g.0.push((m.sequence, control.shows(&m)));
                     if m.sequence == at {
                         if let Some(src) = weak.upgrade() {
+                            // The request the control joins: the camera's next frame. Read
+                            // before and after; a frame starting in between makes it
+                            // ambiguous (None).
+                            let before = util::stat(&src, "frames-captured");
                             control.set(&src);
+                            let after = util::stat(&src, "frames-captured");
+                            g.1 = Some((before == after).then_some(before));
                         }
                     }
                 }
@@ -111,17 +133,26 @@ pub fn control_delay(sensor: &str, control: Control, at: u64) -> Result<u64, Str
             gst::PadProbeReturn::Ok
         });
     util::play_to_eos(&p, Duration::from_secs(20))?;
-    let v = seen.lock().unwrap();
+    let g = seen.lock().unwrap();
+    let v = &g.0;
     if v.iter().any(|(s, shows)| *s <= at && *shows) {
         return Err(format!(
             "{} already showed before it was set",
             control.label()
         ));
     }
-    v.iter()
+    let first = v
+        .iter()
         .find(|(s, shows)| *s > at && *shows)
-        .map(|(s, _)| s - at)
-        .ok_or_else(|| format!("{} never showed in {} frames", control.label(), v.len()))
+        .map(|(s, _)| *s)
+        .ok_or_else(|| format!("{} never showed in {} frames", control.label(), v.len()))?;
+    let request =
+        g.1.ok_or("frame at never left the source")?
+            .ok_or("a frame started while the control was set (ambiguous)")?;
+    Ok(ControlDelay {
+        from_pad: first - at,
+        from_request: first.saturating_sub(request),
+    })
 }
 
 /// Capture-to-push latency percentiles of one run, ms.
