@@ -5,8 +5,9 @@
 //!
 //! Per pad: frames delivered, frames lost (the element's per-pad `frames-dropped` counter, and
 //! gaps in the buffer offsets, which carry the sensor sequence), PTS jitter (|interval - mean
-//! interval|, p50/p99, µs) and the lag of each buffer at the sink (pipeline running time at
-//! arrival minus PTS, p50/p99, ms).
+//! interval|, p50/p99, µs), the same over the SensorTimestamp metadata the PTS are mapped from,
+//! and the lag of each buffer at the sink (pipeline running time at arrival minus PTS,
+//! p50/p99, ms).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,9 +66,16 @@ pub struct PadDelivery {
     pub frames: u64,
     pub dropped: u64,
     pub offset_gaps: u64,
+    /// Where the first gaps were: (last offset before, first after), and the first and last
+    /// offsets seen.
+    pub gaps_at: Vec<(u64, u64)>,
+    pub first_offset: u64,
+    pub last_offset: u64,
     pub fps: f64,
     pub jitter_p50_us: f64,
     pub jitter_p99_us: f64,
+    /// The same over the camera's SensorTimestamp (what PTS are mapped from).
+    pub sensor_jitter_p99_us: f64,
     pub lag_p50_ms: f64,
     pub lag_p99_ms: f64,
 }
@@ -79,9 +87,9 @@ pub struct Run {
     pub lores_pad: Option<PadDelivery>,
 }
 
-type Seen = Arc<Mutex<Vec<(u64, u64, Option<u64>)>>>;
+type Seen = Arc<Mutex<Vec<(u64, u64, Option<u64>, u64)>>>;
 
-/// Records (offset, pts, lag) of every buffer reaching `sink`.
+/// Records (offset, pts, lag, SensorTimestamp) of every buffer reaching `sink`.
 fn watch(p: &gst::Pipeline, sink: &str) -> Seen {
     let seen: Seen = Default::default();
     let s = seen.clone();
@@ -94,7 +102,10 @@ fn watch(p: &gst::Pipeline, sink: &str) -> Seen {
                 let now = weak.upgrade().and_then(|e| e.current_running_time());
                 let pts = b.pts().map(|t| t.nseconds()).unwrap_or(0);
                 let lag = now.map(|n| n.nseconds().saturating_sub(pts));
-                s.lock().unwrap().push((b.offset(), pts, lag));
+                let sensor = gstrpicamsrc2::rpicamsrc2::meta::frame_metadata(b)
+                    .map(|m| m.sensor_timestamp_ns)
+                    .unwrap_or(0);
+                s.lock().unwrap().push((b.offset(), pts, lag, sensor));
             }
             gst::PadProbeReturn::Ok
         },
@@ -117,6 +128,14 @@ fn summarise(seen: &Seen, dropped: u64) -> PadDelivery {
         .windows(2)
         .map(|w| w[1].0.saturating_sub(w[0].0 + 1))
         .sum();
+    d.gaps_at = v
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0 + 1)
+        .map(|w| (w[0].0, w[1].0))
+        .take(3)
+        .collect();
+    d.first_offset = v[0].0;
+    d.last_offset = v[n - 1].0;
     // The first intervals are start-up (a pad may start a frame later than another); the rest
     // is steady state, and its mean interval is the reference of the jitter.
     let skip = 3.min(n - 2);
@@ -129,6 +148,12 @@ fn summarise(seen: &Seen, dropped: u64) -> PadDelivery {
         .collect();
     d.jitter_p50_us = quantile(&jit, 0.5);
     d.jitter_p99_us = quantile(&jit, 0.99);
+    let smean = (v[n - 1].3 as f64 - v[skip].3 as f64) / (n - 1 - skip) as f64;
+    let sjit: Vec<f64> = v[skip..]
+        .windows(2)
+        .map(|w| ((w[1].3 as f64 - w[0].3 as f64) - smean).abs() / 1e3)
+        .collect();
+    d.sensor_jitter_p99_us = quantile(&sjit, 0.99);
     let lags: Vec<f64> = v[skip..]
         .iter()
         .filter_map(|x| x.2.map(|l| l as f64 / 1e6))

@@ -23,6 +23,9 @@ pub struct Measured {
     pub what: String,
     pub fps: Vec<f64>,
     pub cpu_ms: Vec<f64>,
+    /// CPU ms/frame of the threads named rpicamsrc2* (the element's and the backend's own
+    /// threads; the rest is libcamera drawing the pattern, GStreamer, the sink).
+    pub own_ms: Vec<f64>,
 }
 
 impl Measured {
@@ -31,6 +34,9 @@ impl Measured {
     }
     pub fn cpu(&self) -> Summary {
         Summary::of(&self.cpu_ms)
+    }
+    pub fn own(&self) -> Summary {
+        Summary::of(&self.own_ms)
     }
 }
 
@@ -128,17 +134,35 @@ pub fn run(repo: &Path, quick: bool, frames: u32, repeats: usize) -> Outcome {
                 tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
             ));
         }
-        for (what, fps, cpu) in stdout.lines().filter_map(parse_line) {
-            match lines.iter_mut().find(|m| m.what == what) {
-                Some(m) => {
-                    m.fps.push(fps);
-                    m.cpu_ms.push(cpu);
+        // Each measurement line is followed by `    thread NAME  X ms/frame` lines.
+        let mut current: Option<usize> = None;
+        for l in stdout.lines() {
+            if let Some((what, fps, cpu)) = parse_line(l) {
+                let i = match lines.iter().position(|m| m.what == what) {
+                    Some(i) => i,
+                    None => {
+                        lines.push(Measured {
+                            what,
+                            fps: Vec::new(),
+                            cpu_ms: Vec::new(),
+                            own_ms: Vec::new(),
+                        });
+                        lines.len() - 1
+                    }
+                };
+                lines[i].fps.push(fps);
+                lines[i].cpu_ms.push(cpu);
+                lines[i].own_ms.push(0.0);
+                current = Some(i);
+            } else if let (Some(i), Some(t)) = (current, l.trim().strip_prefix("thread ")) {
+                let mut f = t.split_whitespace();
+                let name = f.next().unwrap_or_default();
+                let ms: f64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                if name.starts_with("rpicamsrc2") {
+                    if let Some(o) = lines[i].own_ms.last_mut() {
+                        *o += ms;
+                    }
                 }
-                None => lines.push(Measured {
-                    what,
-                    fps: vec![fps],
-                    cpu_ms: vec![cpu],
-                }),
             }
         }
     }

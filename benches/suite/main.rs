@@ -550,9 +550,11 @@ fn row3(r: &mut Report, opts: &Opts) {
          the mode's size, {secs} s per run, static scene (`{}`), into `fakesink sync=false`; \
          with lores: 640x360 NV12 at every frame as well. Dropped = the element's per-pad \
          `frames-dropped`; gaps = missing buffer offsets (sensor sequence) at the sink. Jitter = \
-         |PTS interval - mean interval|; lag = running time at the sink minus PTS. No peer can \
+         |interval - mean interval| after 3 start-up intervals, of PTS and of the \
+         SensorTimestamp metadata the PTS are mapped from; lag = running time at the sink minus \
+         PTS. No peer can \
          run here: libcamerasrc cannot capture without dma-buf (row 7).\n\n\
-         | mode | streams | main frames | main fps | main dropped | gaps | PTS jitter p50/p99 µs | lag p50/p99 ms | lores frames | lores dropped / gaps | lores jitter p50/p99 µs |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | mode | streams | main frames | main fps | main dropped | gaps | PTS jitter p50/p99 µs | SensorTimestamp jitter p99 µs | lag p50/p99 ms | lores frames | lores dropped / gaps | lores jitter p50/p99 µs |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         cost::STATIC_SCENE
     );
     let mut total_drops = 0;
@@ -578,13 +580,21 @@ fn row3(r: &mut Report, opts: &Opts) {
                     let (lf, ld, lj) = match &run.lores_pad {
                         Some(l) => (
                             l.frames.to_string(),
-                            format!("{} / {}", l.dropped, l.offset_gaps),
+                            format!(
+                                "{} / {}{}",
+                                l.dropped,
+                                l.offset_gaps,
+                                l.gaps_at
+                                    .iter()
+                                    .map(|(a, b)| format!(" ({a}→{b})"))
+                                    .collect::<String>()
+                            ),
                             format!("{:.1} / {:.1}", l.jitter_p50_us, l.jitter_p99_us),
                         ),
                         None => ("-".into(), "-".into(), "-".into()),
                     };
                     body += &format!(
-                        "| {} | {} | {} | {:.2} | {} | {} | {:.1} / {:.1} | {:.2} / {:.2} | {lf} | {ld} | {lj} |\n",
+                        "| {} | {} | {} | {:.2} | {} | {} | {:.1} / {:.1} | {:.1} | {:.2} / {:.2} | {lf} | {ld} | {lj} |\n",
                         m.label(),
                         if lores { "main + lores" } else { "main" },
                         d.frames,
@@ -593,13 +603,14 @@ fn row3(r: &mut Report, opts: &Opts) {
                         d.offset_gaps,
                         d.jitter_p50_us,
                         d.jitter_p99_us,
+                        d.sensor_jitter_p99_us,
                         d.lag_p50_ms,
                         d.lag_p99_ms
                     );
                 }
                 Err(e) => {
                     body += &format!(
-                        "| {} | {} | failed: {e} | | | | | | | | |\n",
+                        "| {} | {} | failed: {e} | | | | | | | | | |\n",
                         m.label(),
                         if lores { "main + lores" } else { "main" }
                     );
@@ -1169,19 +1180,33 @@ fn row7(r: &mut Report, opts: &Opts, repo: &Path) {
                  The virtual camera is not paced (a request completes as soon as it is queued), \
                  so frames/s is how fast the stack goes, and process CPU includes libcamera \
                  drawing the test pattern (the \"sensor\"). `backend`: the CameraBackend trait \
-                 alone; `element`: `rpicamsrc2 ! fakesink`.\n\n\
-                 | what | frames/s | CPU ms/frame |\n|---|---|---|\n",
+                 alone; `element`: `rpicamsrc2 ! fakesink`. *Own threads*: the CPU of the \
+                 threads named rpicamsrc2* (the backend's request thread, the element's \
+                 capture thread and streaming task) from /proc/self/task, per frame; the rest \
+                 is mostly libcamera's thread drawing the pattern.\n\n\
+                 | what | frames/s | CPU ms/frame (process) | own threads ms/frame |\n|---|---|---|---|\n",
                 script.display(),
                 lines.first().map(|l| l.fps.len()).unwrap_or(0)
             );
             for l in &lines {
-                body += &format!("| {} | {} | {} |\n", l.what, l.fps().fmt(1), l.cpu().fmt(3));
+                body += &format!(
+                    "| {} | {} | {} | {} |\n",
+                    l.what,
+                    l.fps().fmt(1),
+                    l.cpu().fmt(3),
+                    l.own().fmt(3)
+                );
                 if l.what.starts_with("element") {
                     r.line(Line {
                         row: "7",
                         what: format!("libcamera backend, {}", l.what),
                         how: "trixie root, virtual camera, unpaced".into(),
-                        ours: format!("{} fps, {} ms/frame", l.fps().fmt(1), l.cpu().fmt(3)),
+                        ours: format!(
+                            "{} fps, {} ms/frame (own threads {} ms)",
+                            l.fps().fmt(1),
+                            l.cpu().fmt(3),
+                            l.own().fmt(3)
+                        ),
                         repeats: format!("{}", l.fps.len()),
                         peer: "libcamerasrc".into(),
                         peer_value: "cannot capture here (no dma-buf)".into(),
