@@ -118,8 +118,10 @@ fn one(
         }
     } else {
         // Collecting from the start, this toggles collection off for the simulated camera's
-        // thread (its whole life is inside this function).
-        cmd.arg("--toggle-collect=gstrpicamsrc2::camera::sim::capture_loop");
+        // thread (its whole life is inside this function). --toggle-collect turns
+        // --collect-atstart off, so that must come after it.
+        cmd.arg("--toggle-collect=gstrpicamsrc2::camera::sim::capture_loop")
+            .arg("--collect-atstart=yes");
     }
     let o = cmd
         .arg(&exe)

@@ -172,10 +172,16 @@ pub fn run_mode(mode: &Mode, lores: bool, secs: f64) -> Result<Run, String> {
     } else {
         ""
     };
+    // The lores rate is given exactly: left open it fixates to a whole number below the
+    // mode's fractional maximum, and the element then (rightly) skips frames to keep that
+    // average rate.
     let lores_branch = if lores {
-        " cam.lores ! video/x-raw,format=NV12,width=640,height=360 ! fakesink name=l sync=false"
+        format!(
+            " cam.lores ! video/x-raw,format=NV12,width=640,height=360,framerate={}/{} ! fakesink name=l sync=false",
+            mode.rate.0, mode.rate.1
+        )
     } else {
-        ""
+        String::new()
     };
     let p = util::pipeline(&format!(
         "rpicamsrc2 name=cam camera-name=sim:{} sensor-mode={}:{}:{} {hdr} num-buffers={n} {} \

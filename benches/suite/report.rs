@@ -105,7 +105,11 @@ impl Report {
             "| row | what | how | rpicamsrc2 | repeats | peer | peer value | ratio |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-        for l in &self.lines {
+        // In row order (rows run in another order: phase A first).
+        let order = |r: &str| r.parse::<u32>().unwrap_or(u32::MAX);
+        let mut lines: Vec<&Line> = self.lines.iter().collect();
+        lines.sort_by_key(|l| order(l.row));
+        for l in lines {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
