@@ -506,8 +506,8 @@ fn row2(r: &mut Report, opts: &Opts) {
                     p.distinct_addresses
                 ),
                 repeats: format!("{} frames", p.pushed),
-                peer: "videotestsrc".into(),
-                peer_value: "writes every frame into a pool buffer".into(),
+                peer: "-".into(),
+                peer_value: "-".into(),
                 ratio: "-".into(),
             });
         }

@@ -77,7 +77,8 @@ type Sample = (f64, u64, u64, f64);
 /// (`gst-launch-1.0 -e` then sends EOS and the muxer finishes the file).
 pub struct Sampler {
     child: Child,
-    sampler: Option<std::thread::JoinHandle<Vec<Sample>>>,
+    /// The samples, and when the child was seen gone (seconds since start).
+    sampler: Option<std::thread::JoinHandle<(Vec<Sample>, f64)>>,
     started: Instant,
     pub out: PathBuf,
 }
@@ -158,7 +159,7 @@ impl Sampler {
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
-            samples
+            (samples, started.elapsed().as_secs_f64())
         });
         Ok(Self {
             child,
@@ -168,7 +169,9 @@ impl Sampler {
         })
     }
 
-    /// Waits for the child (at most `timeout` from its start) and its samples.
+    /// Waits for the child (at most `timeout` from its start) and its samples. The wall time
+    /// is when the sampling thread saw the child gone (within a second), not when this is
+    /// called.
     pub fn finish(mut self, timeout: Duration) -> Result<MemResult, String> {
         let deadline = self.started + timeout;
         let status = loop {
@@ -181,12 +184,11 @@ impl Sampler {
                 Err(e) => return Err(e.to_string()),
             }
         };
-        let wall = self.started.elapsed().as_secs_f64();
-        let samples = self
+        let (samples, wall) = self
             .sampler
             .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+            .and_then(|h| h.join().ok())
+            .unwrap_or_else(|| (Vec::new(), self.started.elapsed().as_secs_f64()));
         let mut err = String::new();
         if let Some(mut e) = self.child.stderr.take() {
             let _ = e.read_to_string(&mut err);
