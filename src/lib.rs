@@ -12,9 +12,11 @@ use gst::glib;
 
 pub mod camera;
 pub mod rpicamsrc2;
+pub mod rpih264enc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rpicamsrc2::register(plugin)?;
+    rpih264enc::register(plugin)?;
     Ok(())
 }
 
