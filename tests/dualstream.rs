@@ -395,3 +395,47 @@ fn pads_linked_and_released_while_playing() {
     );
     assert!(cam.static_pad("lores").is_none());
 }
+
+#[test]
+fn holding_every_buffer_is_reported() {
+    // An application that keeps every sample starves the camera: frames are lost, and the
+    // element says why once.
+    common::init();
+    let p = pipeline(
+        "rpicamsrc2 name=cam camera-name=sim:imx219 buffer-count=3 \
+         ! video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink",
+    );
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    held.clear();
+    let _ = sink.try_pull_sample(gst::ClockTime::from_seconds(2));
+    let _ = sink.try_pull_sample(gst::ClockTime::from_seconds(2));
+    let mut out = common::Bus::default();
+    common::collect(&p.bus().unwrap(), &mut out, Duration::from_millis(200));
+    let dropped: u64 = p.by_name("cam").unwrap().property("frames-dropped");
+    p.set_state(gst::State::Null).unwrap();
+    assert!(dropped >= 10, "dropped {dropped}");
+    let w = out.warnings.join("\n");
+    assert!(
+        w.contains("camera buffers") && w.contains("buffer-count"),
+        "{w}"
+    );
+    assert_eq!(
+        out.warnings
+            .iter()
+            .filter(|w| w.contains("camera buffers"))
+            .count(),
+        1
+    );
+}

@@ -170,6 +170,8 @@ struct PadState {
     dropped: u64,
     copied: u64,
     last_seq: Option<u64>,
+    /// A warning about starved camera buffers was posted for this stream.
+    warned_starved: bool,
 }
 
 impl PadState {
@@ -187,6 +189,7 @@ impl PadState {
             dropped: 0,
             copied: 0,
             last_seq: None,
+            warned_starved: false,
         }
     }
 
@@ -201,6 +204,7 @@ impl PadState {
         self.dropped = 0;
         self.copied = 0;
         self.last_seq = None;
+        self.warned_starved = false;
     }
 }
 
@@ -945,6 +949,7 @@ impl RpiCamSrc2 {
             );
             Vec::new()
         };
+        let mut starved = Vec::new();
         let mut st = lock(&self.state);
         let base = *st.base_seq.get_or_insert(seq);
         let mut main_delivered = false;
@@ -959,6 +964,10 @@ impl RpiCamSrc2 {
             }
             if seq > from {
                 gst::debug!(CAT, imp = self, "{}: frames {from}..{seq} lost", p.role);
+                if !p.warned_starved {
+                    p.warned_starved = true;
+                    starved.push(p.pad.name().to_string());
+                }
             }
             p.last_seq = Some(seq);
             if !neg.wants(seq.saturating_sub(base)) {
@@ -968,6 +977,10 @@ impl RpiCamSrc2 {
                 // The camera had no free buffer for this stream (its consumer holds them all),
                 // or the frame failed.
                 p.dropped += 1;
+                if frame.status == FrameStatus::Ok && !p.warned_starved {
+                    p.warned_starved = true;
+                    starved.push(p.pad.name().to_string());
+                }
                 continue;
             };
             let (_, fb) = buffers.swap_remove(i);
@@ -986,6 +999,20 @@ impl RpiCamSrc2 {
         let done = num_buffers >= 0 && main_delivered && st.main_frames >= num_buffers as u64;
         drop(st);
         self.cond.notify_all();
+        for pad in starved {
+            let count = lock(&self.settings).buffer_count;
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Busy,
+                (
+                    "{}: frames are being dropped (counted in statistics). When downstream \
+                     holds all {} camera buffers the camera has none to capture into: release \
+                     buffers sooner, copy them, or raise buffer-count.",
+                    pad,
+                    count
+                )
+            );
+        }
         if post {
             let s = meta::to_structure("rpicamsrc2-metadata", &md);
             let _ = self
