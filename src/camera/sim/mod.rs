@@ -1,0 +1,796 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The simulated Raspberry Pi camera (`camera-name=sim:<sensor>`).
+//!
+//! A capture thread runs the sensor live: one frame per frame duration (frame length x line
+//! time of the configured mode), sequence numbers that keep counting when a frame is lost,
+//! start-of-frame timestamps on CLOCK_MONOTONIC. Each frame needs a free buffer on every
+//! configured stream, as a libcamera request does; when downstream holds them all the frame is
+//! lost, exactly as on a Pi. Controls queued with [`CameraBackend::set_controls`] go with the
+//! next request and reach the sensor after its delays ([`ipa`]). The scene ([`scene`]) is
+//! rendered into the camera's own pooled buffers, which travel downstream without a copy.
+
+pub mod ipa;
+pub mod scene;
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::camera::backend::{
+    CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault, FrameBuffer,
+    FrameData, FrameStatus,
+};
+use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
+use crate::camera::controls::{values, ControlId, ControlInfo, ControlList, ControlValue};
+use crate::camera::format::{PixelFormat, Rect, Size};
+use crate::camera::metadata::FrameMetadata;
+use crate::camera::sensor::{SensorInfo, SensorMode};
+
+pub use scene::{SceneKind, SceneSettings};
+
+use ipa::{Ipa, FrameParams};
+use scene::{IspParams, Luts, Reflectance};
+
+/// Nanoseconds on CLOCK_MONOTONIC (the clock of libcamera's SensorTimestamp and of GStreamer's
+/// default system clock).
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; both clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A pooled buffer of the simulated camera.
+struct SimBuf {
+    data: Box<[u8]>,
+    /// What was last rendered into it (0: nothing), so a static noiseless scene skips work.
+    key: u64,
+}
+
+impl FrameData for SimBuf {
+    fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+type Pool = Arc<Mutex<Vec<SimBuf>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a panic elsewhere already; keep going with the data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Stream {
+    cfg: StreamConfig,
+    pool: Pool,
+}
+
+struct Configured {
+    config: CameraConfiguration,
+    mode: SensorMode,
+    streams: Vec<Stream>,
+}
+
+#[derive(Default)]
+struct State {
+    configured: Option<Configured>,
+    running: bool,
+    generation: u64,
+    pending: ControlList,
+    scene: SceneSettings,
+    scene_generation: u64,
+    image: scene::ImageCache,
+    frame_errors: u32,
+    stall: Option<Duration>,
+    stats: CameraStats,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    frames: Mutex<(VecDeque<CompletedFrame>, bool)>,
+    frame_ready: Condvar,
+}
+
+/// A simulated Raspberry Pi camera with one of the real sensors.
+pub struct SimCamera {
+    sensor: SensorInfo,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SimCamera {
+    /// A camera with `sensor`, showing the default scene.
+    pub fn new(sensor: SensorInfo) -> Self {
+        Self {
+            sensor,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                wake: Condvar::new(),
+                frames: Mutex::new((VecDeque::new(), false)),
+                frame_ready: Condvar::new(),
+            }),
+            thread: Mutex::new(None),
+        }
+    }
+
+    fn control_infos(&self, mode: Option<&SensorMode>, fdl_max: Option<f64>) -> BTreeMap<ControlId, ControlInfo> {
+        use ControlValue::*;
+        let s = &self.sensor;
+        let mut m = BTreeMap::new();
+        let r = |a, b, c| ControlInfo::range(a, b, c);
+        let min_e = mode
+            .map(|m| m.min_exposure_us())
+            .unwrap_or_else(|| s.modes.iter().map(|m| m.min_exposure_us()).min().unwrap_or(1));
+        let max_fd = fdl_max.unwrap_or(s.max_frame_duration_us as f64);
+        let line = mode
+            .map(|m| m.line_time_ns() / 1000.0)
+            .unwrap_or(0.0);
+        let max_e = (max_fd - f64::from(s.frame_integration_diff) * line).max(f64::from(min_e));
+        let min_fd = mode
+            .map(|m| m.min_frame_duration_us())
+            .unwrap_or_else(|| s.modes.iter().map(|m| m.min_frame_duration_us()).min().unwrap_or(1));
+        m.insert(ControlId::AeEnable, r(Bool(false), Bool(true), Bool(true)));
+        m.insert(ControlId::ExposureTimeMode, r(I32(0), I32(1), I32(0)));
+        m.insert(ControlId::AnalogueGainMode, r(I32(0), I32(1), I32(0)));
+        m.insert(
+            ControlId::ExposureTime,
+            r(I32(min_e as i32), I32(max_e.min(f64::from(i32::MAX)) as i32), I32(20000)),
+        );
+        m.insert(
+            ControlId::AnalogueGain,
+            r(F32(s.analogue_gain.0 as f32), F32(s.analogue_gain.1 as f32), F32(1.0)),
+        );
+        m.insert(ControlId::AeMeteringMode, r(I32(0), I32(3), I32(0)));
+        m.insert(
+            ControlId::AeConstraintMode,
+            r(I32(0), I32(s.tuning.constraint_modes.len() as i32 - 1), I32(0)),
+        );
+        m.insert(ControlId::AeExposureMode, r(I32(0), I32(3), I32(0)));
+        m.insert(ControlId::ExposureValue, r(F32(-8.0), F32(8.0), F32(0.0)));
+        m.insert(ControlId::AeFlickerMode, r(I32(0), I32(1), I32(0)));
+        m.insert(ControlId::AeFlickerPeriod, r(I32(100), I32(1_000_000), I32(10_000)));
+        m.insert(ControlId::Brightness, r(F32(-1.0), F32(1.0), F32(0.0)));
+        m.insert(ControlId::Contrast, r(F32(0.0), F32(32.0), F32(1.0)));
+        m.insert(ControlId::Saturation, r(F32(0.0), F32(32.0), F32(1.0)));
+        m.insert(ControlId::Sharpness, r(F32(0.0), F32(16.0), F32(1.0)));
+        m.insert(ControlId::AwbEnable, r(Bool(false), Bool(true), Bool(true)));
+        m.insert(ControlId::AwbMode, r(I32(0), I32(7), I32(0)));
+        m.insert(ControlId::ColourGains, r(F32(0.0), F32(32.0), F32(0.0)));
+        m.insert(ControlId::ColourCorrectionMatrix, r(F32(-16.0), F32(16.0), F32(0.0)));
+        m.insert(ControlId::DigitalGain, r(F32(1.0), F32(4.0), F32(1.0)));
+        m.insert(ControlId::Gamma, r(F32(0.1), F32(10.0), F32(2.2)));
+        m.insert(ControlId::NoiseReductionMode, r(I32(0), I32(4), I32(1)));
+        m.insert(
+            ControlId::FrameDurationLimits,
+            r(I64(min_fd as i64), I64(s.max_frame_duration_us as i64), I64(33333)),
+        );
+        let pa = s.pixel_array;
+        m.insert(
+            ControlId::ScalerCrop,
+            r(
+                Rect(crate::camera::format::Rect::new(0, 0, 64, 64)),
+                Rect(crate::camera::format::Rect::new(0, 0, pa.width, pa.height)),
+                Rect(crate::camera::format::Rect::new(0, 0, pa.width, pa.height)),
+            ),
+        );
+        if s.modes.iter().any(|m| m.hdr) {
+            m.insert(ControlId::HdrMode, r(I32(0), I32(4), I32(0)));
+        }
+        if let Some(l) = s.lens {
+            m.insert(ControlId::AfMode, r(I32(0), I32(2), I32(0)));
+            m.insert(ControlId::AfRange, r(I32(0), I32(2), I32(0)));
+            m.insert(ControlId::AfSpeed, r(I32(0), I32(1), I32(0)));
+            m.insert(ControlId::AfMetering, r(I32(0), I32(1), I32(0)));
+            m.insert(
+                ControlId::LensPosition,
+                r(F32(0.0), F32(l.max), F32(l.default)),
+            );
+        }
+        m
+    }
+
+    fn stop_thread(&self) {
+        {
+            let mut st = lock(&self.shared.state);
+            st.running = false;
+            self.shared.wake.notify_all();
+        }
+        if let Some(h) = lock(&self.thread).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SimCamera {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// Which frames are rendered identically: used to skip re-rendering a buffer that already holds
+/// the same picture (static scene, no noise, same settings).
+fn render_key(p: &FrameParams, scene_gen: u64, isp: &IspParams, offset: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    scene_gen.hash(&mut h);
+    offset.hash(&mut h);
+    for v in [
+        isp.grey_signal,
+        isp.wb[0],
+        isp.wb[1],
+        isp.digital_gain,
+        isp.brightness,
+        isp.contrast,
+        isp.saturation,
+        isp.gamma,
+    ] {
+        v.to_bits().hash(&mut h);
+    }
+    p.sensor.exposure_lines.hash(&mut h);
+    h.finish() | 1
+}
+
+fn build_reflectances(
+    sensor: &SensorInfo,
+    mode: &SensorMode,
+    config: &CameraConfiguration,
+    st: &mut State,
+    scaler_crop: Option<Rect>,
+) -> Result<(Vec<Arc<Reflectance>>, scene::SceneStats), CameraError> {
+    let img = match &st.scene.kind {
+        SceneKind::Image(path) => {
+            let cached = st.image.as_ref().filter(|(p, _)| p == path).map(|(_, i)| i.clone());
+            match cached {
+                Some(i) => Some(i),
+                None => {
+                    let i = scene::load_image(path).map_err(CameraError::Config)?;
+                    st.image = Some((path.clone(), i.clone()));
+                    Some(i)
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut crop = mode.crop;
+    if let Some(sc) = scaler_crop {
+        let c = crop.intersect(&sc);
+        if c.width >= 64 && c.height >= 64 {
+            crop = c;
+        }
+    }
+    let mut v = Vec::new();
+    let mut stats = None;
+    for s in &config.streams {
+        let size = if s.role == StreamRole::Raw { mode.size } else { s.size };
+        let view = if s.role == StreamRole::Raw {
+            mode.crop
+        } else {
+            scene::aspect_crop(crop, size)
+        };
+        let r = scene::reflectance(&st.scene.kind, img.as_deref(), sensor.pixel_array, view, size);
+        if s.role == StreamRole::Main || stats.is_none() {
+            stats = Some(r.stats());
+        }
+        v.push(Arc::new(r));
+    }
+    let stats = stats.ok_or_else(|| CameraError::Config("no stream to render".into()))?;
+    Ok((v, stats))
+}
+
+impl CameraBackend for SimCamera {
+    fn info(&self) -> CameraInfo {
+        CameraInfo {
+            id: format!("sim:{}", self.sensor.model),
+            model: self.sensor.model.to_string(),
+            simulated: true,
+            pixel_array: self.sensor.pixel_array,
+            bayer_order: Some(self.sensor.bayer_order),
+            modes: self.sensor.modes.clone(),
+            formats: PixelFormat::PROCESSED.to_vec(),
+            max_frame_duration_us: self.sensor.max_frame_duration_us,
+            controls: self.control_infos(None, None),
+        }
+    }
+
+    fn controls(&self) -> BTreeMap<ControlId, ControlInfo> {
+        let st = lock(&self.shared.state);
+        match &st.configured {
+            Some(c) => {
+                let fd = c.config.frame_duration_us() as f64;
+                self.control_infos(Some(&c.mode), (fd > 0.0).then_some(fd))
+            }
+            None => self.control_infos(None, None),
+        }
+    }
+
+    fn validate(&self, config: &mut CameraConfiguration) -> Result<ConfigStatus, CameraError> {
+        config::validate_pi(&self.sensor, config).map_err(CameraError::Config)
+    }
+
+    fn configure(&self, config: &CameraConfiguration) -> Result<(), CameraError> {
+        let mut config = config.clone();
+        self.validate(&mut config)?;
+        let mode = config
+            .chosen_mode
+            .clone()
+            .ok_or_else(|| CameraError::Config("no sensor mode chosen".into()))?;
+        let mut st = lock(&self.shared.state);
+        if st.running {
+            return Err(CameraError::State("is streaming; stop it before configuring".into()));
+        }
+        let mut streams = Vec::new();
+        for cfg in &config.streams {
+            let layout = cfg
+                .layout
+                .clone()
+                .ok_or_else(|| CameraError::Config(format!("{} has no layout", cfg.role)))?;
+            let pool: Vec<SimBuf> = (0..cfg.buffer_count.max(1))
+                .map(|_| SimBuf {
+                    data: vec![0u8; layout.size].into_boxed_slice(),
+                    key: 0,
+                })
+                .collect();
+            streams.push(Stream {
+                cfg: cfg.clone(),
+                pool: Arc::new(Mutex::new(pool)),
+            });
+        }
+        st.configured = Some(Configured {
+            config,
+            mode,
+            streams,
+        });
+        Ok(())
+    }
+
+    fn start(&self, controls: &ControlList) -> Result<(), CameraError> {
+        self.stop_thread();
+        let mut st = lock(&self.shared.state);
+        let Some(c) = &st.configured else {
+            return Err(CameraError::State("is not configured".into()));
+        };
+        let fd = c.config.frame_duration_us() as f64;
+        let fdl = if fd > 0.0 {
+            (fd, fd)
+        } else {
+            (c.mode.min_frame_duration_us() as f64, self.sensor.max_frame_duration_us as f64)
+        };
+        let mut ipa = Ipa::new(self.sensor.clone(), c.mode.clone(), fdl);
+        let notes = ipa.apply(controls);
+        ipa.prime();
+        st.pending = ControlList::new();
+        st.running = true;
+        st.generation += 1;
+        st.stats = CameraStats::default();
+        st.frame_errors = 0;
+        st.stall = None;
+        {
+            let mut f = lock(&self.shared.frames);
+            f.0.clear();
+            f.1 = false;
+        }
+        let shared = self.shared.clone();
+        let sensor = self.sensor.clone();
+        let generation = st.generation;
+        drop(st);
+        let h = std::thread::Builder::new()
+            .name(format!("sim-{}", self.sensor.model))
+            .spawn(move || capture_loop(shared, sensor, ipa, generation, notes))
+            .map_err(|e| CameraError::Io(format!("cannot start the capture thread: {e}")))?;
+        *lock(&self.thread) = Some(h);
+        Ok(())
+    }
+
+    fn stop(&self) {
+        self.stop_thread();
+        lock(&self.shared.frames).0.clear();
+    }
+
+    fn set_controls(&self, controls: &ControlList) {
+        let mut st = lock(&self.shared.state);
+        st.pending.merge(controls);
+    }
+
+    fn next_frame(&self, timeout: Duration) -> Result<Option<CompletedFrame>, CameraError> {
+        let deadline = Instant::now() + timeout;
+        let mut f = lock(&self.shared.frames);
+        loop {
+            if f.1 {
+                f.1 = false;
+                return Ok(None);
+            }
+            if let Some(fr) = f.0.pop_front() {
+                return Ok(Some(fr));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            f = self
+                .shared
+                .frame_ready
+                .wait_timeout(f, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    fn unblock(&self) {
+        let mut f = lock(&self.shared.frames);
+        f.1 = true;
+        self.shared.frame_ready.notify_all();
+    }
+
+    fn inject_fault(&self, fault: Fault) -> Result<(), CameraError> {
+        let mut st = lock(&self.shared.state);
+        match fault {
+            Fault::FrameError { count } => st.frame_errors += count,
+            Fault::Stall { duration } => st.stall = Some(duration),
+        }
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    fn set_scene(&self, scene: &SceneSettings) -> Result<(), CameraError> {
+        if let SceneKind::Image(p) = &scene.kind {
+            // Fail early and clearly on a bad file.
+            let i = scene::load_image(p).map_err(CameraError::Config)?;
+            lock(&self.shared.state).image = Some((p.clone(), i));
+        }
+        let mut st = lock(&self.shared.state);
+        if st.scene.kind != scene.kind {
+            st.scene_generation += 1;
+        }
+        st.scene = scene.clone();
+        Ok(())
+    }
+
+    fn stats(&self) -> CameraStats {
+        lock(&self.shared.state).stats
+    }
+}
+
+fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generation: u64, mut notes: Vec<String>) {
+    let mut sequence: u64 = 0;
+    let mut next_start = Instant::now();
+    let mut scene_gen_seen = u64::MAX;
+    let mut scaler_crop: Option<Rect> = None;
+    let mut refls: Vec<Arc<Reflectance>> = Vec::new();
+    let mut stats = None;
+    let hide = u64::from(sensor.hide_frames_startup);
+    loop {
+        let p = ipa.frame(sequence);
+        // Wait for this frame's start; a stop wakes us.
+        let mut st = lock(&shared.state);
+        loop {
+            if !st.running || st.generation != generation {
+                return;
+            }
+            if let Some(d) = st.stall.take() {
+                // A stalled sensor: nothing for `d`.
+                next_start += d;
+            }
+            let now = Instant::now();
+            if now >= next_start {
+                break;
+            }
+            st = shared
+                .wake
+                .wait_timeout(st, next_start - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let frame_start = next_start;
+        let timestamp = monotonic_ns().saturating_sub(frame_start.elapsed().as_nanos() as u64);
+        next_start = frame_start + Duration::from_nanos((p.frame_duration_us * 1000.0) as u64);
+        // A late thread (machine busy) re-times instead of bursting.
+        if Instant::now() > next_start + Duration::from_millis(200) {
+            next_start = Instant::now();
+        }
+        // The next request's controls.
+        let controls = st.pending.take();
+        if let Some(ControlValue::Rect(r)) = controls.get(ControlId::ScalerCrop) {
+            scaler_crop = Some(*r);
+            scene_gen_seen = u64::MAX;
+        }
+        let scene = st.scene.clone();
+        let Some(c) = st.configured.as_ref() else {
+            return;
+        };
+        if scene_gen_seen != st.scene_generation || refls.is_empty() {
+            let sg = st.scene_generation;
+            let mode = c.mode.clone();
+            let config = c.config.clone();
+            match build_reflectances(&sensor, &mode, &config, &mut st, scaler_crop) {
+                Ok((r, s)) => {
+                    refls = r;
+                    stats = Some(s);
+                }
+                Err(e) => notes.push(e.to_string()),
+            }
+            scene_gen_seen = sg;
+        }
+        let Some(c) = st.configured.as_ref() else {
+            return;
+        };
+        let streams: Vec<(StreamConfig, Pool)> =
+            c.streams.iter().map(|s| (s.cfg.clone(), s.pool.clone())).collect();
+        let error_frame = if st.frame_errors > 0 {
+            st.frame_errors -= 1;
+            true
+        } else {
+            false
+        };
+        st.stats.frames_captured += 1;
+        drop(st);
+        notes.extend(ipa.apply(&controls));
+        let seq = sequence;
+        sequence += 1;
+        let Some(scene_stats) = stats.as_ref() else {
+            continue;
+        };
+        // A buffer for every stream, or the frame is lost.
+        let mut bufs = Vec::with_capacity(streams.len());
+        for (_, pool) in &streams {
+            match lock(pool).pop() {
+                Some(b) => bufs.push(b),
+                None => break,
+            }
+        }
+        let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
+        if bufs.len() < streams.len() {
+            for (b, (_, pool)) in bufs.into_iter().zip(&streams) {
+                lock(pool).push(b);
+            }
+            lock(&shared.state).stats.frames_without_buffer += 1;
+            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+            continue;
+        }
+        let t0 = thread_cpu_ns();
+        let isp = IspParams {
+            grey_signal: grey,
+            raw_rb: ipa::raw_response(scene.colour_temperature),
+            wb: p.wb,
+            digital_gain: p.digital_gain,
+            brightness: p.tone[0],
+            contrast: p.tone[1],
+            saturation: p.tone[2],
+            gamma: p.tone[3],
+            // Read noise 0.1% of full scale at unity gain, growing with total gain; shot noise
+            // variance 2e-4 x signal x gain (a small-pixel sensor's character).
+            read_noise: 0.001 * p.sensor.analogue_gain * p.digital_gain,
+            shot_noise: 2e-4 * p.sensor.analogue_gain,
+        };
+        let luts = Luts::new(&isp);
+        let offset = if matches!(scene.kind, SceneKind::Moving) {
+            (seq as usize) * 4
+        } else {
+            0
+        };
+        let key = render_key(&p, scene_gen_seen, &isp, offset);
+        let mut out = Vec::with_capacity(streams.len());
+        for ((cfg, pool), (mut b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
+            let Some(layout) = cfg.layout.clone() else {
+                continue;
+            };
+            let noise = scene.noise.then_some(seq.wrapping_mul(31).wrapping_add(cfg.role as u64));
+            if noise.is_some() || b.key != key {
+                match cfg.format {
+                    PixelFormat::Bayer { order, bits, packed } => scene::render_raw(
+                        refl,
+                        offset,
+                        &isp,
+                        order,
+                        bits,
+                        packed,
+                        sensor.tuning.black_level,
+                        &layout,
+                        &mut b.data,
+                        noise,
+                    ),
+                    f => scene::render(
+                        refl,
+                        offset * refl.width / refls[0].width.max(1),
+                        &luts,
+                        p.tone[2],
+                        f,
+                        cfg.color_space.unwrap_or(crate::camera::format::ColorSpace::Smpte170m),
+                        &layout,
+                        &mut b.data,
+                        noise,
+                    ),
+                }
+                b.key = if noise.is_some() { 0 } else { key };
+            }
+            let pool = pool.clone();
+            let fb = FrameBuffer::new(Box::new(b), layout, move |d| {
+                if let Ok(b) = d.into_any().downcast::<SimBuf>() {
+                    lock(&pool).push(*b);
+                }
+            });
+            out.push((cfg.role, fb));
+        }
+        let render_ns = thread_cpu_ns().saturating_sub(t0);
+        ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+        lock(&shared.state).stats.render_cpu_ns += render_ns;
+        if seq < hide {
+            continue;
+        }
+        let bl = i32::from(sensor.tuning.black_level);
+        let metadata = FrameMetadata {
+            sequence: seq,
+            sensor_timestamp_ns: timestamp,
+            exposure_time_us: p.exposure_us.round() as u32,
+            analogue_gain: p.sensor.analogue_gain as f32,
+            digital_gain: p.digital_gain as f32,
+            colour_gains: [p.wb[0] as f32, p.wb[1] as f32],
+            colour_temperature_k: p.colour_temperature.round() as u32,
+            lux: ipa.lux() as f32,
+            frame_duration_us: p.frame_duration_us.round() as u64,
+            ae_state: p.ae_state,
+            lens_position: p.lens_position.map(|l| l as f32),
+            focus_fom: ipa.focus_fom(scene.focus_dioptres),
+            af_state: p.af_state,
+            sensor_black_levels: [bl; 4],
+            sensor_temperature: None,
+        };
+        let frame = CompletedFrame {
+            status: if error_frame {
+                FrameStatus::Error
+            } else {
+                FrameStatus::Ok
+            },
+            metadata,
+            buffers: if error_frame { Vec::new() } else { out },
+            notes: std::mem::take(&mut notes),
+        };
+        let mut f = lock(&shared.frames);
+        f.0.push_back(frame);
+        shared.frame_ready.notify_all();
+    }
+}
+
+/// The controls a value of `AfMode` etc. needs no special handling for; kept for the element's
+/// property table: every control the simulation honours.
+pub const HONOURED_CONTROLS: &[ControlId] = &[
+    ControlId::AeEnable,
+    ControlId::ExposureTimeMode,
+    ControlId::AnalogueGainMode,
+    ControlId::ExposureTime,
+    ControlId::AnalogueGain,
+    ControlId::AeMeteringMode,
+    ControlId::AeConstraintMode,
+    ControlId::AeExposureMode,
+    ControlId::ExposureValue,
+    ControlId::AeFlickerMode,
+    ControlId::AeFlickerPeriod,
+    ControlId::AwbEnable,
+    ControlId::AwbMode,
+    ControlId::ColourGains,
+    ControlId::Brightness,
+    ControlId::Contrast,
+    ControlId::Saturation,
+    ControlId::Gamma,
+    ControlId::DigitalGain,
+    ControlId::ScalerCrop,
+    ControlId::AfMode,
+    ControlId::AfRange,
+    ControlId::AfSpeed,
+    ControlId::LensPosition,
+    ControlId::FrameDurationLimits,
+];
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<SimCamera>();
+    let _ = values::AE_STATE_IDLE;
+    let _ = Size::default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::sensor;
+
+    fn camera(fps: (u32, u32), size: Size) -> SimCamera {
+        let cam = SimCamera::new(sensor::imx219());
+        let mut cfg = CameraConfiguration {
+            streams: vec![StreamConfig::new(StreamRole::Main, size, PixelFormat::Nv12)],
+            framerate: Some(fps),
+            ..Default::default()
+        };
+        cam.validate(&mut cfg).unwrap();
+        cam.configure(&cfg).unwrap();
+        cam
+    }
+
+    fn mean_y(f: &CompletedFrame) -> f64 {
+        let b = &f.buffers[0].1;
+        let l = b.layout().planes[0];
+        let bytes = b.as_ref();
+        let mut s = 0u64;
+        let w = l.stride.min(640);
+        for y in 0..l.rows {
+            for x in 0..w {
+                s += u64::from(bytes[l.offset + y * l.stride + x]);
+            }
+        }
+        s as f64 / (w * l.rows) as f64
+    }
+
+    #[test]
+    fn frames_are_paced_and_sequenced() {
+        let cam = camera((90, 1), Size::new(640, 480));
+        cam.start(&ControlList::new()).unwrap();
+        let t0 = Instant::now();
+        let mut seqs = Vec::new();
+        let mut ts = Vec::new();
+        while seqs.len() < 20 {
+            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
+                seqs.push(f.metadata.sequence);
+                ts.push(f.metadata.sensor_timestamp_ns);
+            }
+        }
+        let el = t0.elapsed().as_secs_f64();
+        cam.stop();
+        assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+        let period = (ts[19] - ts[1]) as f64 / 18.0 / 1e6;
+        assert!((period - 11.111).abs() < 0.2, "period {period} ms");
+        assert!(el > 0.18, "{el}");
+    }
+
+    #[test]
+    fn agc_converges_and_lowlight_manual_is_bright() {
+        let cam = camera((30, 1), Size::new(640, 480));
+        cam.start(&ControlList::new()).unwrap();
+        let mut last = None;
+        for _ in 0..40 {
+            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
+                last = Some(f);
+            }
+        }
+        cam.stop();
+        let f = last.unwrap();
+        assert_eq!(f.metadata.ae_state, crate::camera::AeState::Converged);
+        let y = mean_y(&f);
+        assert!((70.0..150.0).contains(&y), "mean Y {y}");
+        assert!(f.metadata.lux > 200.0 && f.metadata.lux < 800.0, "{}", f.metadata.lux);
+    }
+
+    #[test]
+    fn holding_every_buffer_loses_frames() {
+        let cam = camera((90, 1), Size::new(640, 480));
+        cam.start(&ControlList::new()).unwrap();
+        let mut held = Vec::new();
+        while held.len() < 6 {
+            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
+                held.push(f);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let lost = cam.stats().frames_without_buffer;
+        drop(held);
+        let f = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
+        cam.stop();
+        assert!(lost >= 5, "lost {lost}");
+        assert!(f.metadata.sequence >= 6 + 5, "seq {}", f.metadata.sequence);
+    }
+}
