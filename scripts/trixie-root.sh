@@ -33,17 +33,18 @@ RUSTUP_HOME_HOST=${RUSTUP_HOME:-/root/.rustup}
 # from the host's target/.
 TARGET_IN_ROOT=$REPO/target/trixie
 
-# From the recipe in the project's testbed notes, plus what the tests need in the root:
-# ffmpeg (ffprobe), the good/bad/ugly/libav plugins (jpegenc, mp4mux, x264enc, decoders),
-# the -dev packages for every gstreamer-rs crate the project uses, nasm (openh264), git
-# (build.rs version helper), ca-certificates (cargo may fetch crates).
+# Installed with apt-get --no-install-recommends inside a minimal debootstrap root (debootstrap
+# --include resolves no alternative dependencies, e.g. dconf-service's dbus-session-bus, and
+# fails on this set). First line: the testbed recipe (libcamera with its virtual pipeline
+# handler, GStreamer headers, C toolchain, libclang for bindgen). Second: what the tests need in
+# the root: ffmpeg (ffprobe), bad/ugly/libav plugins (h264parse, x264enc, decoders), nasm
+# (openh264's C source), git (the build.rs version helper), ca-certificates (cargo fetches).
 PACKAGES=(
-  libcamera-tools libcamera0.4 libcamera-dev gstreamer1.0-libcamera
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
-  libgstrtspserver-1.0-dev
-  build-essential pkg-config libclang-dev clang nasm git ca-certificates ffmpeg
+  libcamera-tools libcamera0.4 libcamera-dev gstreamer1.0-libcamera gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev build-essential pkg-config libclang-dev clang
+  ffmpeg gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  nasm git ca-certificates
 )
 MARKER_REL=etc/rpicamsrc2-root
 VIRTUAL_YAML_REL=usr/share/libcamera/pipeline/virtual/virtual.yaml
@@ -180,10 +181,17 @@ build_root() {
   tmp=$ROOT.new
   safe_remove "$tmp"
   log "debootstrap $SUITE into $tmp from $mirror (takes several minutes)"
-  local inc
-  inc=$(IFS=,; echo "${PACKAGES[*]}")
-  debootstrap --variant=minbase --include="$inc" "$SUITE" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
+  debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
     { tail -n 30 "$tmp.log" >&2; die "debootstrap failed (full log: $tmp.log)"; }
+  log "installing ${#PACKAGES[@]} packages inside the root (apt-get, several minutes)"
+  # No service may start inside the root.
+  printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+  chmod +x "$tmp/usr/sbin/policy-rc.d"
+  (
+    mount_root "$tmp"
+    chroot_run "$tmp" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" && apt-get clean' \
+      sh "${PACKAGES[@]}"
+  ) >>"$tmp.log" 2>&1 || { tail -n 30 "$tmp.log" >&2; die "apt-get install in the root failed (full log: $tmp.log)"; }
   rm -f "$tmp/var/cache/apt/archives/"*.deb
   marker_content >"$tmp/$MARKER_REL"
   safe_remove "$ROOT"
