@@ -259,7 +259,18 @@ pub fn list_cameras() -> Vec<CameraDescriptor> {
 }
 
 fn real_cameras() -> Vec<CameraDescriptor> {
+    #[cfg(feature = "libcamera")]
+    return super::libcamera::descriptors();
+    #[cfg(not(feature = "libcamera"))]
     Vec::new()
+}
+
+/// Every camera present, as error messages list them.
+fn available_cameras() -> Vec<String> {
+    #[cfg(feature = "libcamera")]
+    return super::libcamera::describe_available();
+    #[cfg(not(feature = "libcamera"))]
+    list_cameras().into_iter().map(|c| c.id).collect()
 }
 
 /// Opens the camera called `name`: `sim:<sensor>` for the simulation; unset means the first real
@@ -279,10 +290,16 @@ pub fn open_camera(name: Option<&str>) -> Result<Arc<dyn CameraBackend>, CameraE
         if let Some(s) = sensor::by_model(model) {
             return Ok(Arc::new(SimCamera::new(s)));
         }
+    } else {
+        // A libcamera id, model name or index.
+        #[cfg(feature = "libcamera")]
+        if let Some(cam) = super::libcamera::open_by_name(&name)? {
+            return Ok(cam);
+        }
     }
     Err(CameraError::NotFound {
         name,
-        available: list_cameras().into_iter().map(|c| c.id).collect(),
+        available: available_cameras(),
     })
 }
 

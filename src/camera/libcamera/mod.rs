@@ -12,6 +12,8 @@
 //! the backend makes itself.
 
 pub mod buffers;
+pub mod camera;
+pub mod convert;
 pub mod error;
 pub mod runtime;
 
@@ -34,6 +36,7 @@ use libcamera::{
 };
 
 pub use buffers::{BufferKind, LcBuffer, PlaneLayout};
+pub use camera::LibcameraCamera;
 pub use error::LcError;
 pub use runtime::{
     ConfigSpec, Configured, LcCameraDesc, LcCameraDetails, LcControlInfo, LcFormat, LcStatus, SensorSpec,
@@ -41,9 +44,62 @@ pub use runtime::{
 };
 use runtime::{Cmd, Event, Runtime};
 
+use crate::camera::backend::{CameraBackend, CameraDescriptor, CameraError};
+
 /// The cameras libcamera knows, in its order.
 pub fn list_cameras() -> Result<Vec<LcCameraDesc>, LcError> {
     runtime::runtime()?.list()
+}
+
+/// The libcamera cameras as the camera model lists them (none when libcamera cannot start).
+pub fn descriptors() -> Vec<CameraDescriptor> {
+    list_cameras()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| CameraDescriptor { model: c.model.unwrap_or_else(|| c.id.clone()), id: c.id, simulated: false })
+        .collect()
+}
+
+/// Every camera present, for error messages: libcamera ones as `id (model, index N)`, then the
+/// simulated ones.
+pub fn describe_available() -> Vec<String> {
+    let mut index = 0;
+    crate::camera::backend::list_cameras()
+        .into_iter()
+        .map(|c| {
+            if c.simulated {
+                c.id
+            } else {
+                index += 1;
+                format!("{} ({}, index {})", c.id, c.model, index - 1)
+            }
+        })
+        .collect()
+}
+
+/// The libcamera id `name` designates: a libcamera id (as libcamerasrc's `camera-name`
+/// takes), a model name such as `imx708` (case-insensitive; the first camera of that model),
+/// or an index into libcamera's list (`0`, `1`). `None` when no libcamera camera matches.
+pub fn resolve(name: &str, cameras: &[LcCameraDesc]) -> Option<String> {
+    if let Some(c) = cameras.iter().find(|c| c.id == name) {
+        return Some(c.id.clone());
+    }
+    if let Some(c) = cameras.iter().find(|c| c.model.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(name))) {
+        return Some(c.id.clone());
+    }
+    name.parse::<usize>().ok().and_then(|i| cameras.get(i)).map(|c| c.id.clone())
+}
+
+/// Opens the libcamera camera `name` designates (see [`resolve`]); `Ok(None)` when no
+/// libcamera camera matches, so that the caller can try simulated ones.
+pub fn open_by_name(name: &str) -> Result<Option<Arc<dyn CameraBackend>>, CameraError> {
+    let Ok(cameras) = list_cameras() else {
+        return Ok(None);
+    };
+    match resolve(name, &cameras) {
+        Some(id) => Ok(Some(Arc::new(LibcameraCamera::open(&id)?))),
+        None => Ok(None),
+    }
 }
 
 /// A completed request: one buffer per configured stream, and the request's metadata.
@@ -95,6 +151,18 @@ impl LcCamera {
     /// What libcamera says about the camera: controls, formats, properties.
     pub fn details(&self) -> &LcCameraDetails {
         &self.details
+    }
+
+    /// Configures each spec in turn, without buffers, and returns the `FrameDurationLimits`
+    /// (min, max in µs) libcamera reports for each. Leaves the camera unconfigured for capture.
+    pub fn probe_frame_durations(&self, specs: Vec<ConfigSpec>) -> Result<Vec<Option<(i64, i64)>>, LcError> {
+        *self.capture.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.rt.call(|reply| Cmd::ProbeFrameDurations { camera: self.key, specs, reply })
+    }
+
+    /// The camera's controls as they are now (after `configure`, for the configured mode).
+    pub fn controls(&self) -> Result<Vec<LcControlInfo>, LcError> {
+        self.rt.call(|reply| Cmd::Controls { camera: self.key, reply })
     }
 
     /// Validates `spec` without applying it.

@@ -23,7 +23,7 @@ use std::{
 };
 
 use libcamera::{
-    camera::{ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, SensorConfiguration},
+    camera::{ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, Orientation, SensorConfiguration},
     camera_manager::CameraManager,
     color_space::ColorSpace,
     control::ControlList,
@@ -134,6 +134,8 @@ pub struct ConfigSpec {
     pub streams: Vec<StreamSpec>,
     /// The sensor mode, if chosen.
     pub sensor: Option<SensorSpec>,
+    /// Image orientation (flips), if asked for.
+    pub orientation: Option<Orientation>,
 }
 
 /// One stream as libcamera will deliver it.
@@ -214,6 +216,11 @@ pub enum Cmd {
     Configure { camera: u64, spec: ConfigSpec, reply: Reply<Configured> },
     Start { camera: u64, controls: Vec<(u32, ControlValue)>, reply: Reply<()> },
     Stop { camera: u64, reply: Reply<()> },
+    /// Configures each spec in turn (no buffers) and reads `FrameDurationLimits` (min, max in
+    /// µs) from the camera's controls after each: how rpicam-apps learns a mode's frame rates.
+    ProbeFrameDurations { camera: u64, specs: Vec<ConfigSpec>, reply: Reply<Vec<Option<(i64, i64)>>> },
+    /// The camera's controls as they are now (ranges change with the configured mode).
+    Controls { camera: u64, reply: Reply<Vec<LcControlInfo>> },
     SetControls { camera: u64, controls: Vec<(u32, ControlValue)> },
     Requeue { camera: u64, req: Request },
     Close { camera: u64, reply: Reply<()> },
@@ -408,6 +415,9 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
             sc.set_buffer_count(n);
         }
     }
+    if let Some(o) = spec.orientation {
+        cfg.set_orientation(o);
+    }
     if let Some(sensor) = spec.sensor {
         let mut sc = SensorConfiguration::new();
         sc.set_bit_depth(sensor.bit_depth);
@@ -415,6 +425,7 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
         cfg.set_sensor_configuration(sc);
     }
     let requested = cfg.to_string_repr();
+    let orientation_before = cfg.orientation();
     let before: Vec<StreamResult> = (0..cfg.len()).filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc))).collect();
     let status = match cfg.validate() {
         CameraConfigurationStatus::Valid => LcStatus::Valid,
@@ -440,6 +451,9 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
         if want.buffer_count.is_some() && was.buffer_count != got.buffer_count {
             adjustments.push(format!("{role}: buffer count {} -> {}", was.buffer_count, got.buffer_count));
         }
+    }
+    if spec.orientation.is_some() && cfg.orientation() != orientation_before {
+        adjustments.push(format!("orientation {:?} -> {:?} (flips not supported)", orientation_before, cfg.orientation()));
     }
     if status == LcStatus::Adjusted && adjustments.is_empty() {
         adjustments.push("libcamera adjusted fields this backend does not set (stride, frame size or sensor mode)".into());
@@ -486,6 +500,14 @@ impl Actor {
             }
             Cmd::Stop { camera, reply } => {
                 let res = self.slot(camera).map(|s| s.stop());
+                let _ = reply.send(res);
+            }
+            Cmd::ProbeFrameDurations { camera, specs, reply } => {
+                let res = self.slot(camera).map(|s| s.probe(&specs));
+                let _ = reply.send(res);
+            }
+            Cmd::Controls { camera, reply } => {
+                let res = self.slot(camera).map(|s| controls_of(&s.cam));
                 let _ = reply.send(res);
             }
             Cmd::SetControls { camera, controls } => {
@@ -628,6 +650,32 @@ impl Slot {
         }
         self.config = Some(cfg);
         Ok(Configured { validation, planes, streams, kind, allocator_error, requests })
+    }
+
+    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Option<(i64, i64)>> {
+        if self.running {
+            return vec![None; specs.len()];
+        }
+        // Probing replaces the configuration: the buffers of the current one go.
+        self.idle.clear();
+        self.config = None;
+        self.generation = self.generation.wrapping_add(1);
+        specs
+            .iter()
+            .map(|spec| {
+                let (mut cfg, v) = build_config(&self.cam, &self.id, spec).ok()?;
+                if v.status == LcStatus::Invalid {
+                    return None;
+                }
+                self.cam.configure(&mut cfg).ok()?;
+                let fdl = ControlId::FrameDurationLimits as u32;
+                let info = self.cam.controls().find(fdl).ok()?;
+                match (info.min(), info.max()) {
+                    (ControlValue::Int64(a), ControlValue::Int64(b)) => Some((*a.first()?, *b.first()?)),
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     fn start(&mut self, controls: &[(u32, ControlValue)]) -> Result<(), LcError> {
