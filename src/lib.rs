@@ -11,8 +11,10 @@
 use gst::glib;
 
 pub mod camera;
+pub mod rpicamsrc2;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    rpicamsrc2::register(plugin)?;
     Ok(())
 }
 

@@ -37,3 +37,20 @@ pub use format::{ColorSpace, PixelFormat, Rect, Size};
 pub use metadata::{AeState, FrameMetadata};
 pub use mode::{ModeRequest, SensorModeSpec};
 pub use sensor::{SensorInfo, SensorMode};
+
+/// Nanoseconds on CLOCK_MONOTONIC: the clock of libcamera's SensorTimestamp and of GStreamer's
+/// default system clock.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes into the timespec we own; the clocks used here
+    // (MONOTONIC, THREAD_CPUTIME_ID) always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

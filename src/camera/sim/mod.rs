@@ -33,24 +33,8 @@ pub use scene::{SceneKind, SceneSettings};
 use ipa::{Ipa, FrameParams};
 use scene::{IspParams, Luts, Reflectance};
 
-/// Nanoseconds on CLOCK_MONOTONIC (the clock of libcamera's SensorTimestamp and of GStreamer's
-/// default system clock).
-pub fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
 fn thread_cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; both clocks always exist on Linux.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    crate::camera::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// A pooled buffer of the simulated camera.
@@ -498,7 +482,7 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         let frame_start = next_start;
-        let timestamp = monotonic_ns().saturating_sub(frame_start.elapsed().as_nanos() as u64);
+        let timestamp = crate::camera::monotonic_ns().saturating_sub(frame_start.elapsed().as_nanos() as u64);
         next_start = frame_start + Duration::from_nanos((p.frame_duration_us * 1000.0) as u64);
         // A late thread (machine busy) re-times instead of bursting.
         if Instant::now() > next_start + Duration::from_millis(200) {
