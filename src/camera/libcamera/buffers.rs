@@ -5,18 +5,17 @@
 use std::{
     fs::File,
     io,
-    os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
+    ptr::NonNull,
     sync::{mpsc::Sender, Arc, Mutex, PoisonError},
 };
 
 use libcamera::{
     framebuffer::{AsFrameBuffer, FrameBufferPlane, OwnedFrameBuffer},
     framebuffer_allocator::FrameBuffer as AllocatedFrameBuffer,
-    framebuffer_map::MemoryMappedFrameBuffer,
     geometry::Size,
     pixel_format::PixelFormat,
     request::Request,
-    stream::Stream,
 };
 
 use super::runtime::Cmd;
@@ -45,27 +44,20 @@ pub enum BufferKind {
 }
 
 /// Plane layout of a frame of `format` and `size` whose first plane has `stride` bytes per
-/// line, following libcamera's `PixelFormatInfo` (planes after the first have a stride scaled
-/// by their bytes per pixel group, and `vertical_sub_sampling` lines fewer). Formats without
-/// plane information (compressed ones such as MJPEG) get one plane of `frame_size` bytes.
+/// line. The planes come from the camera model's format table (the `libcamera` crate 0.7's
+/// `PixelFormatInfo` has every plane's bytes-per-group at 0, so it cannot be used); formats the
+/// model does not know (compressed ones such as MJPEG) get one plane of `frame_size` bytes.
 pub fn plane_layout(format: PixelFormat, size: Size, stride: u32, frame_size: u32) -> Vec<PlaneLayout> {
-    let planes = format.info().map(|i| i.planes).unwrap_or_default();
-    let Some(first_bpg) = planes.first().map(|p| p.bytes_per_group).filter(|b| *b > 0) else {
-        return vec![PlaneLayout { offset: 0, stride, len: frame_size as usize }];
-    };
-    let mut offset = 0usize;
-    planes
-        .iter()
-        .map(|p| {
-            let plane_stride = stride * p.bytes_per_group / first_bpg;
-            let sub = p.vertical_sub_sampling.max(1);
-            let lines = size.height.div_ceil(sub);
-            let len = plane_stride as usize * lines as usize;
-            let layout = PlaneLayout { offset, stride: plane_stride, len };
-            offset += len;
-            layout
-        })
-        .collect()
+    let model = super::convert::model_format(format)
+        .and_then(|f| f.layout(super::convert::model_size(size), Some(stride as usize)).ok());
+    match model {
+        Some(l) => l
+            .planes
+            .iter()
+            .map(|p| PlaneLayout { offset: p.offset, stride: p.stride as u32, len: p.stride * p.rows })
+            .collect(),
+        None => vec![PlaneLayout { offset: 0, stride, len: frame_size as usize }],
+    }
 }
 
 /// Total bytes a buffer with these planes needs (at least `frame_size`, libcamera's figure).
@@ -73,17 +65,68 @@ pub fn buffer_len(planes: &[PlaneLayout], frame_size: u32) -> usize {
     planes.iter().map(|p| p.offset + p.len).max().unwrap_or(0).max(frame_size as usize)
 }
 
-/// A frame buffer attached to a request: either memfd or allocated by libcamera, and mapped
-/// read-only into this process.
-pub enum MappedBuffer {
-    /// Brought by the element (memfd).
-    Memfd(MemoryMappedFrameBuffer<OwnedFrameBuffer>),
-    /// From libcamera's `FrameBufferAllocator` (dma-buf).
-    DmaBuf(MemoryMappedFrameBuffer<AllocatedFrameBuffer>),
+/// A read-only shared mapping of a whole frame buffer (all planes), with its own descriptor.
+///
+/// The backend maps each buffer once, itself: the `libcamera` crate's
+/// `MemoryMappedFrameBuffer` maps per file descriptor, so planes with duplicated descriptors
+/// land in separate mappings, and it panics when `mmap` fails.
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    fd: OwnedFd,
 }
 
-/// Makes one memfd frame buffer of `len` bytes holding `planes`, tagged with `cookie`.
-pub fn memfd_buffer(planes: &[PlaneLayout], len: usize, cookie: u64) -> io::Result<MemoryMappedFrameBuffer<OwnedFrameBuffer>> {
+// SAFETY: the mapping is PROT_READ and MAP_SHARED; it is only read through `&self`, and
+// unmapped once, in `Drop`. Reading it from several threads is sound.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` from offset 0, read-only.
+    pub fn new(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map an empty buffer"));
+        }
+        let fd = fd.try_clone_to_owned()?;
+        // SAFETY: a fresh mapping (no address hint) of a descriptor we own; nothing else refers
+        // to the returned range until it is unmapped in `Drop`.
+        let ptr = unsafe {
+            rustix::mm::mmap(std::ptr::null_mut(), len, rustix::mm::ProtFlags::READ, rustix::mm::MapFlags::SHARED, &fd, 0)
+        }?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned a null address"))?;
+        Ok(Self { ptr, len, fd })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes until `self` is dropped.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The descriptor of the mapped buffer (a duplicate owned by the mapping).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the range mapped in `new`; no slice borrowed from `bytes`
+        // outlives `self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("len", &self.len).field("fd", &self.fd.as_raw_fd()).finish()
+    }
+}
+
+/// Makes one memfd frame buffer of `len` bytes holding `planes`, tagged with `cookie`, and its
+/// mapping.
+pub fn memfd_buffer(planes: &[PlaneLayout], len: usize, cookie: u64) -> io::Result<(OwnedFrameBuffer, Mapping)> {
     let fd: OwnedFd = rustix::fs::memfd_create(c"rpicamsrc2-frame", rustix::fs::MemfdFlags::CLOEXEC)?;
     let file = File::from(fd);
     file.set_len(len as u64)?;
@@ -97,28 +140,29 @@ pub fn memfd_buffer(planes: &[PlaneLayout], len: usize, cookie: u64) -> io::Resu
         let fd: OwnedFd = file.as_fd().try_clone_to_owned()?;
         fb_planes.push(FrameBufferPlane { fd, offset: to_u32(p.offset)?, length: to_u32(p.len)? });
     }
+    let map = Mapping::new(file.as_fd(), len)?;
     let fb = OwnedFrameBuffer::new(fb_planes, Some(cookie))?;
-    MemoryMappedFrameBuffer::new(fb).map_err(|e| io::Error::other(e.to_string()))
+    Ok((fb, map))
 }
 
-/// Reads a mapped buffer of `stream` out of a completed request: (start, length, fd, cookie).
-pub(crate) fn mapped_region(req: &Request, stream: &Stream) -> Option<(*const u8, usize, RawFd, u64)> {
-    fn region<T: AsFrameBuffer>(mm: &MemoryMappedFrameBuffer<T>) -> Option<(*const u8, usize, RawFd, u64)> {
-        let data = mm.data();
-        let first = data.first()?;
-        let start = first.as_ptr();
-        // Planes of one buffer are laid out back to back in one mapping (we made them so, and
-        // libcamera's allocator does the same); the region spans from the first plane's start
-        // to the end of the last one.
-        let end = data.iter().map(|d| d.as_ptr() as usize + d.len()).max()?;
-        let len = end.checked_sub(start as usize)?;
-        let fd = mm.planes().get(0)?.fd();
-        Some((start, len, fd, mm.cookie()))
+/// Maps a buffer from libcamera's allocator. Its planes must share one dma-buf (as libcamera's
+/// allocators lay them out); the mapping covers them all.
+pub fn map_allocated(fb: &AllocatedFrameBuffer) -> io::Result<Mapping> {
+    let planes = fb.planes();
+    let first = planes.get(0).ok_or_else(|| io::Error::other("frame buffer without planes"))?;
+    let fd0 = first.fd();
+    let mut end = 0usize;
+    for i in 0..planes.len() {
+        let p = planes.get(i).ok_or_else(|| io::Error::other("plane index out of range"))?;
+        if p.fd() != fd0 {
+            return Err(io::Error::other("frame buffer planes in separate dma-bufs are not supported"));
+        }
+        end = end.max(p.offset().unwrap_or(0) + p.len());
     }
-    if let Some(mm) = req.buffer::<MemoryMappedFrameBuffer<OwnedFrameBuffer>>(stream) {
-        return region(mm);
-    }
-    req.buffer::<MemoryMappedFrameBuffer<AllocatedFrameBuffer>>(stream).and_then(region)
+    // SAFETY: `fd0` belongs to the frame buffer, which outlives this call; `Mapping::new`
+    // duplicates it before returning.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd0) };
+    Mapping::new(fd, end)
 }
 
 /// Keeps a completed request (and so its buffers) alive while any [`LcBuffer`] of it exists;
@@ -154,41 +198,25 @@ pub struct LcBuffer {
     pub planes: Vec<PlaneLayout>,
     /// How the buffer was allocated.
     pub kind: BufferKind,
-    fd: RawFd,
-    ptr: *const u8,
-    len: usize,
+    map: Arc<Mapping>,
     _hold: Arc<RequestHold>,
 }
 
-// SAFETY: `ptr`/`len` describe a read-only shared mapping (MAP_SHARED, PROT_READ) owned by the
-// request in `_hold`, which stays alive (and is not queued to the camera, so nothing writes
-// the memory) for as long as this value exists. Reading it from any thread is sound.
-unsafe impl Send for LcBuffer {}
-// SAFETY: as above; `&LcBuffer` only gives shared read access.
-unsafe impl Sync for LcBuffer {}
-
 impl LcBuffer {
-    pub(crate) fn new(
-        stream_index: usize,
-        planes: Vec<PlaneLayout>,
-        kind: BufferKind,
-        region: (*const u8, usize, RawFd),
-        hold: Arc<RequestHold>,
-    ) -> Self {
-        let (ptr, len, fd) = region;
-        Self { stream_index, planes, kind, fd, ptr, len, _hold: hold }
+    pub(crate) fn new(stream_index: usize, planes: Vec<PlaneLayout>, kind: BufferKind, map: Arc<Mapping>, hold: Arc<RequestHold>) -> Self {
+        Self { stream_index, planes, kind, map, _hold: hold }
     }
 
-    /// The frame's bytes: all planes, laid out as [`Self::planes`] says.
+    /// The frame's bytes: all planes, laid out as [`Self::planes`] says. While this value
+    /// lives the request is not queued, so libcamera does not write them.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: see the `Send` impl: the mapping outlives `self` and is not written meanwhile.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        self.map.bytes()
     }
 
-    /// The file descriptor of the buffer (plane 0), valid while `self` lives; the planes are at
-    /// their [`PlaneLayout::offset`] in it. Do not close it.
+    /// The file descriptor of the buffer (memfd or dma-buf); the planes are at their
+    /// [`PlaneLayout::offset`] in it. Valid while `self` lives; do not close it.
     pub fn fd(&self) -> RawFd {
-        self.fd
+        self.map.fd()
     }
 }
 
@@ -198,15 +226,14 @@ impl std::fmt::Debug for LcBuffer {
             .field("stream_index", &self.stream_index)
             .field("planes", &self.planes)
             .field("kind", &self.kind)
-            .field("fd", &self.fd)
-            .field("len", &self.len)
+            .field("map", &self.map)
             .finish()
     }
 }
 
 impl AsRawFd for LcBuffer {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd
+        self.fd()
     }
 }
 
@@ -237,5 +264,12 @@ mod tests {
         assert_eq!(planes.len(), 3);
         assert_eq!(planes[1], PlaneLayout { offset: 64 * 48, stride: 32, len: 32 * 24 });
         assert_eq!(planes[2].offset, 64 * 48 + 32 * 24);
+    }
+
+    #[test]
+    fn unknown_formats_get_one_plane_of_the_frame_size() {
+        let mjpeg = PixelFormat::parse("MJPEG").expect("libcamera knows MJPEG");
+        let planes = plane_layout(mjpeg, Size { width: 64, height: 48 }, 0, 5000);
+        assert_eq!(planes, vec![PlaneLayout { offset: 0, stride: 0, len: 5000 }]);
     }
 }

@@ -178,16 +178,19 @@ impl LibcameraCamera {
                     sensor: None,
                     orientation: None,
                 };
-                candidates.push((convert::model_size(s), bit_depth(f.pixel_format), None, spec));
+                // Processed output: 8 bits per sample (the sensor's depth is not exposed).
+                candidates.push((convert::model_size(s), 8, None, spec));
             }
         }
         let durations = cam.probe_frame_durations(candidates.iter().map(|c| c.3.clone()).collect())?;
+        // Candidates libcamera adjusts are not modes.
         let modes: Vec<LcMode> = candidates
             .into_iter()
             .zip(durations)
-            .map(|((size, bits, raw_format, _), fdl)| LcMode {
-                mode: synth_mode(size, bits, pixel_array, fdl.map_or(33_333, |(min, _)| min)),
-                raw_format,
+            .filter_map(|((size, bits, raw_format, _), fdl)| {
+                // Without frame-duration limits, 30 fps is assumed.
+                let min_us = fdl?.map_or(33_333, |(min, _)| min);
+                Some(LcMode { mode: synth_mode(size, bits, pixel_array, min_us), raw_format })
             })
             .collect();
 

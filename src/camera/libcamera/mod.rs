@@ -30,7 +30,6 @@ use libcamera::{
     controls::SensorTimestamp,
     framebuffer::{AsFrameBuffer, FrameMetadataStatus, OwnedFrameBuffer},
     framebuffer_allocator::FrameBuffer as AllocatedFrameBuffer,
-    framebuffer_map::MemoryMappedFrameBuffer,
     request::{Request, RequestStatus},
     stream::Stream,
 };
@@ -120,6 +119,8 @@ struct Capture {
     streams: Vec<Stream>,
     planes: Vec<Vec<PlaneLayout>>,
     kind: BufferKind,
+    maps: Vec<Vec<Arc<buffers::Mapping>>>,
+    generation: u32,
 }
 
 /// An acquired libcamera camera. Dropping it releases the camera.
@@ -155,7 +156,10 @@ impl LcCamera {
 
     /// Configures each spec in turn, without buffers, and returns the `FrameDurationLimits`
     /// (min, max in µs) libcamera reports for each. Leaves the camera unconfigured for capture.
-    pub fn probe_frame_durations(&self, specs: Vec<ConfigSpec>) -> Result<Vec<Option<(i64, i64)>>, LcError> {
+    ///
+    /// Per spec: `None` when libcamera adjusts it (not a mode), `Some(None)` when the camera
+    /// has no `FrameDurationLimits`.
+    pub fn probe_frame_durations(&self, specs: Vec<ConfigSpec>) -> Result<Vec<Option<Option<(i64, i64)>>>, LcError> {
         *self.capture.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.rt.call(|reply| Cmd::ProbeFrameDurations { camera: self.key, specs, reply })
     }
@@ -177,6 +181,8 @@ impl LcCamera {
             streams: configured.streams.clone(),
             planes: configured.planes.clone(),
             kind: configured.kind,
+            maps: configured.maps.clone(),
+            generation: configured.generation,
         });
         self.drain();
         Ok(configured)
@@ -248,13 +254,13 @@ impl LcCamera {
         if !matches!(req.status(), RequestStatus::Complete) {
             return give_back(req);
         }
-        let mut regions = Vec::with_capacity(cap.streams.len());
+        let cookie = req.cookie();
+        // Requests of an older configuration (cancelled by a reconfiguration) are not frames.
+        let Some(maps) = ((cookie >> 32) as u32 == cap.generation).then(|| cap.maps.get((cookie & 0xffff_ffff) as usize)).flatten() else {
+            return give_back(req);
+        };
         let mut buf_meta = None;
         for stream in &cap.streams {
-            let Some((ptr, len, fd, _cookie)) = buffers::mapped_region(&req, stream) else {
-                // Not a request of the current configuration.
-                return give_back(req);
-            };
             let meta = buffer_metadata(&req, stream);
             if meta.is_some_and(|(status, _, _)| status == FrameMetadataStatus::Error) {
                 return give_back(req);
@@ -262,8 +268,8 @@ impl LcCamera {
             if buf_meta.is_none() {
                 buf_meta = meta.map(|(_, seq, ts)| (seq, ts));
             }
-            regions.push((ptr, len, fd));
         }
+        let maps = maps.clone();
         let metadata: Vec<(u32, String, ControlValue)> = req
             .metadata()
             .into_iter()
@@ -282,12 +288,12 @@ impl LcCamera {
             ),
         };
         let hold = buffers::RequestHold::new(req, self.rt.sender(), self.key);
-        let buffers = regions
+        let buffers = maps
             .into_iter()
             .enumerate()
-            .map(|(i, region)| {
+            .map(|(i, map)| {
                 let planes = cap.planes.get(i).cloned().unwrap_or_default();
-                LcBuffer::new(i, planes, cap.kind, region, hold.clone())
+                LcBuffer::new(i, planes, cap.kind, map, hold.clone())
             })
             .collect();
         Some(LcFrame { sequence, sensor_timestamp_ns, metadata, buffers })
@@ -296,13 +302,13 @@ impl LcCamera {
 
 /// The buffer's own metadata (status, sequence, timestamp in ns), when libcamera set it.
 fn buffer_metadata(req: &Request, stream: &Stream) -> Option<(FrameMetadataStatus, u32, u64)> {
-    fn of<T: AsFrameBuffer>(mm: &MemoryMappedFrameBuffer<T>) -> Option<(FrameMetadataStatus, u32, u64)> {
-        mm.metadata().map(|m| (m.status(), m.sequence(), m.timestamp()))
+    fn of<T: AsFrameBuffer>(fb: &T) -> Option<(FrameMetadataStatus, u32, u64)> {
+        fb.metadata().map(|m| (m.status(), m.sequence(), m.timestamp()))
     }
-    if let Some(mm) = req.buffer::<MemoryMappedFrameBuffer<OwnedFrameBuffer>>(stream) {
-        return of(mm);
+    if let Some(fb) = req.buffer::<OwnedFrameBuffer>(stream) {
+        return of(fb);
     }
-    req.buffer::<MemoryMappedFrameBuffer<AllocatedFrameBuffer>>(stream).and_then(of)
+    req.buffer::<AllocatedFrameBuffer>(stream).and_then(of)
 }
 
 impl Drop for LcCamera {

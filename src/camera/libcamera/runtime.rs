@@ -30,7 +30,6 @@ use libcamera::{
     control_value::{ControlType, ControlValue},
     controls::ControlId,
     framebuffer_allocator::FrameBufferAllocator,
-    framebuffer_map::MemoryMappedFrameBuffer,
     geometry::{Size, SizeRange},
     pixel_format::PixelFormat,
     properties,
@@ -39,7 +38,7 @@ use libcamera::{
 };
 
 use super::{
-    buffers::{buffer_len, memfd_buffer, plane_layout, BufferKind, PlaneLayout},
+    buffers::{buffer_len, map_allocated, memfd_buffer, plane_layout, BufferKind, Mapping, PlaneLayout},
     error::LcError,
 };
 
@@ -139,7 +138,7 @@ pub struct ConfigSpec {
 }
 
 /// One stream as libcamera will deliver it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct StreamResult {
     /// Pixel format.
     pub pixel_format: PixelFormat,
@@ -194,6 +193,10 @@ pub struct Configured {
     pub allocator_error: Option<String>,
     /// Number of requests (= buffers per stream) in flight at most.
     pub requests: usize,
+    /// The mapping of each buffer: `maps[request][stream]`.
+    pub maps: Vec<Vec<Arc<Mapping>>>,
+    /// Configuration generation, in the high half of each request's cookie.
+    pub generation: u32,
 }
 
 /// Something happening on a camera, for its capture thread.
@@ -218,7 +221,9 @@ pub enum Cmd {
     Stop { camera: u64, reply: Reply<()> },
     /// Configures each spec in turn (no buffers) and reads `FrameDurationLimits` (min, max in
     /// µs) from the camera's controls after each: how rpicam-apps learns a mode's frame rates.
-    ProbeFrameDurations { camera: u64, specs: Vec<ConfigSpec>, reply: Reply<Vec<Option<(i64, i64)>>> },
+    /// `None`: libcamera does not take the spec as it is (not a mode); `Some(None)`: a mode
+    /// without frame-duration limits.
+    ProbeFrameDurations { camera: u64, specs: Vec<ConfigSpec>, reply: Reply<Vec<Option<Option<(i64, i64)>>>> },
     /// The camera's controls as they are now (ranges change with the configured mode).
     Controls { camera: u64, reply: Reply<Vec<LcControlInfo>> },
     SetControls { camera: u64, controls: Vec<(u32, ControlValue)> },
@@ -432,6 +437,15 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
         CameraConfigurationStatus::Adjusted => LcStatus::Adjusted,
         CameraConfigurationStatus::Invalid => LcStatus::Invalid,
     };
+    // libcamera's buffer count is what the pipeline handler needs at least; an application may
+    // bring more (downstream elements hold buffers), so a larger request stands.
+    for (i, s) in spec.streams.iter().enumerate() {
+        if let (Some(want), Some(mut sc)) = (s.buffer_count, cfg.get_mut(i)) {
+            if want > sc.get_buffer_count() {
+                sc.set_buffer_count(want);
+            }
+        }
+    }
     let streams: Vec<StreamResult> = (0..cfg.len()).filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc))).collect();
     let mut adjustments = Vec::new();
     if streams.len() != spec.streams.len() {
@@ -442,7 +456,7 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
         if was.pixel_format != got.pixel_format {
             adjustments.push(format!("{role}: pixel format {} -> {}", was.pixel_format, got.pixel_format));
         }
-        if was.size != got.size {
+        if (was.size.width, was.size.height) != (got.size.width, got.size.height) {
             adjustments.push(format!("{role}: size {} -> {}", size_str(was.size), size_str(got.size)));
         }
         if want.color_space.is_some() && was.color_space != got.color_space {
@@ -622,37 +636,36 @@ impl Slot {
         let kind = if allocator_error.is_none() { BufferKind::DmaBuf } else { BufferKind::Memfd };
         let generation = self.generation;
         let mut allocated: Vec<std::vec::IntoIter<_>> = allocated.into_iter().map(|v| v.into_iter()).collect();
+        let mut maps = Vec::with_capacity(requests);
         for r in 0..requests {
             let mut req = self.cam.create_request(Some(cookie(generation, r))).ok_or(LcError::CreateRequest)?;
+            let mut req_maps = Vec::with_capacity(streams.len());
             for (s, stream) in streams.iter().enumerate() {
-                let tag = cookie(generation, s);
                 if kind == BufferKind::DmaBuf {
                     let fb = allocated.get_mut(s).and_then(|it| it.next()).ok_or(LcError::CreateRequest)?;
-                    fb.set_cookie(tag);
-                    let mm = MemoryMappedFrameBuffer::new(fb).map_err(|e| LcError::Buffers {
-                        stream: s,
-                        what: "mmap of a libcamera dma-buf",
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                    req.add_buffer(stream, mm).map_err(LcError::AddBuffer)?;
+                    let map = map_allocated(&fb).map_err(|source| LcError::Buffers { stream: s, what: "mmap of a libcamera dma-buf", source })?;
+                    req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
+                    req_maps.push(Arc::new(map));
                 } else {
                     let layout = &planes[s];
                     let len = buffer_len(layout, validation.streams.get(s).map_or(0, |v| v.frame_size));
-                    let mm = memfd_buffer(layout, len, tag).map_err(|source| LcError::Buffers {
+                    let (fb, map) = memfd_buffer(layout, len, cookie(generation, r)).map_err(|source| LcError::Buffers {
                         stream: s,
                         what: "memfd",
                         source,
                     })?;
-                    req.add_buffer(stream, mm).map_err(LcError::AddBuffer)?;
+                    req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
+                    req_maps.push(Arc::new(map));
                 }
             }
+            maps.push(req_maps);
             self.idle.push(req);
         }
         self.config = Some(cfg);
-        Ok(Configured { validation, planes, streams, kind, allocator_error, requests })
+        Ok(Configured { validation, planes, streams, kind, allocator_error, requests, maps, generation })
     }
 
-    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Option<(i64, i64)>> {
+    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Option<Option<(i64, i64)>>> {
         if self.running {
             return vec![None; specs.len()];
         }
@@ -664,16 +677,20 @@ impl Slot {
             .iter()
             .map(|spec| {
                 let (mut cfg, v) = build_config(&self.cam, &self.id, spec).ok()?;
-                if v.status == LcStatus::Invalid {
+                // Only configurations libcamera takes as they are count as modes (StreamFormats
+                // may list sizes from a range that the pipeline handler then adjusts).
+                if v.status != LcStatus::Valid {
                     return None;
                 }
                 self.cam.configure(&mut cfg).ok()?;
                 let fdl = ControlId::FrameDurationLimits as u32;
-                let info = self.cam.controls().find(fdl).ok()?;
-                match (info.min(), info.max()) {
-                    (ControlValue::Int64(a), ControlValue::Int64(b)) => Some((*a.first()?, *b.first()?)),
+                let Ok(info) = self.cam.controls().find(fdl) else {
+                    return Some(None);
+                };
+                Some(match (info.min(), info.max()) {
+                    (ControlValue::Int64(a), ControlValue::Int64(b)) => a.first().copied().zip(b.first().copied()),
                     _ => None,
-                }
+                })
             })
             .collect()
     }
