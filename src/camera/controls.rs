@@ -368,7 +368,10 @@ mod tests {
         b.set(ControlId::ExposureTime, ControlValue::I32(200));
         b.set(ControlId::AeEnable, ControlValue::Bool(false));
         a.merge(&b);
-        assert_eq!(a.get(ControlId::ExposureTime), Some(&ControlValue::I32(200)));
+        assert_eq!(
+            a.get(ControlId::ExposureTime),
+            Some(&ControlValue::I32(200))
+        );
         let t = a.take();
         assert!(a.is_empty());
         assert_eq!(t.iter().count(), 2);

@@ -475,7 +475,9 @@ mod tests {
 
     #[test]
     fn nv12_layout_uses_32_byte_rows() {
-        let l = PixelFormat::Nv12.layout(Size::new(1000, 480), None).unwrap();
+        let l = PixelFormat::Nv12
+            .layout(Size::new(1000, 480), None)
+            .unwrap();
         assert_eq!(l.planes[0].stride, 1024);
         assert_eq!(l.planes[1].offset, 1024 * 480);
         assert_eq!(l.size, 1024 * 480 * 3 / 2);
@@ -510,7 +512,9 @@ mod tests {
     #[test]
     fn odd_sizes_and_small_strides_are_refused() {
         assert!(PixelFormat::Nv12.layout(Size::new(641, 480), None).is_err());
-        assert!(PixelFormat::Rgb.layout(Size::new(640, 480), Some(100)).is_err());
+        assert!(PixelFormat::Rgb
+            .layout(Size::new(640, 480), Some(100))
+            .is_err());
     }
 
     #[test]

@@ -84,7 +84,9 @@ pub fn choose<'a>(
             "{} has no mode for {}{}; its modes are: {}",
             sensor.model,
             req.size,
-            req.fps.map(|f| format!(" at {f:.2} fps")).unwrap_or_default(),
+            req.fps
+                .map(|f| format!(" at {f:.2} fps"))
+                .unwrap_or_default(),
             sensor.describe_modes(hdr)
         )
     })
@@ -247,7 +249,11 @@ mod tests {
         assert!("axb".parse::<SensorModeSpec>().is_err());
         let s = sensor::imx477();
         assert_eq!(a.find(&s, false).unwrap().max_fps().round(), 120.0);
-        assert!("640:480".parse::<SensorModeSpec>().unwrap().find(&s, false).is_err());
+        assert!("640:480"
+            .parse::<SensorModeSpec>()
+            .unwrap()
+            .find(&s, false)
+            .is_err());
     }
 
     #[test]

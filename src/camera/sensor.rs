@@ -53,6 +53,21 @@ impl SensorMode {
         1e9 / (f64::from(self.min_frame_length) * self.line_time_ns())
     }
 
+    /// The highest frame rate as an exact fraction (numerator, denominator): 1e9 / the minimum
+    /// frame duration in ns, reduced; both fit an i32 (GStreamer fractions).
+    pub fn max_fps_fraction(&self) -> (i32, i32) {
+        let ns = (f64::from(self.min_frame_length) * self.line_time_ns()).round() as u64;
+        let (mut a, mut b) = (1_000_000_000u64, ns.max(1));
+        let g = gcd(a, b);
+        a /= g;
+        b /= g;
+        while a > i32::MAX as u64 || b > i32::MAX as u64 {
+            a /= 2;
+            b /= 2;
+        }
+        (a as i32, b.max(1) as i32)
+    }
+
     /// Shortest exposure, µs.
     pub fn min_exposure_us(&self) -> u32 {
         (f64::from(self.min_exposure_lines) * self.line_time_ns() / 1000.0).round() as u32
@@ -61,6 +76,14 @@ impl SensorMode {
     /// The binning factor (1 for full-resolution readout, 2 for 2x2 binned).
     pub fn binning(&self) -> u32 {
         (self.crop.width / self.size.width.max(1)).max(1)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 
@@ -228,10 +251,46 @@ pub fn imx219() -> SensorInfo {
     let pr = 182_400_000;
     let mut modes = Vec::new();
     for bits in [10, 8] {
-        modes.push(mode(640, 480, bits, (1000, 752, 1280, 960), pr, 3448, 512, 4));
-        modes.push(mode(1640, 1232, bits, (0, 0, 3280, 2464), pr, 3448, 1264, 4));
-        modes.push(mode(1920, 1080, bits, (680, 692, 1920, 1080), pr, 3448, 1112, 4));
-        modes.push(mode(3280, 2464, bits, (0, 0, 3280, 2464), pr, 3448, 2496, 4));
+        modes.push(mode(
+            640,
+            480,
+            bits,
+            (1000, 752, 1280, 960),
+            pr,
+            3448,
+            512,
+            4,
+        ));
+        modes.push(mode(
+            1640,
+            1232,
+            bits,
+            (0, 0, 3280, 2464),
+            pr,
+            3448,
+            1264,
+            4,
+        ));
+        modes.push(mode(
+            1920,
+            1080,
+            bits,
+            (680, 692, 1920, 1080),
+            pr,
+            3448,
+            1112,
+            4,
+        ));
+        modes.push(mode(
+            3280,
+            2464,
+            bits,
+            (0, 0, 3280, 2464),
+            pr,
+            3448,
+            2496,
+            4,
+        ));
     }
     SensorInfo {
         model: "imx219",
@@ -321,13 +380,49 @@ pub fn imx708() -> SensorInfo {
         m.sensitivity = 2.0;
         m
     };
-    let mut hdr = mode(2304, 1296, 10, (0, 0, 4608, 2592), 777_600_000, 5216, 4969, 128);
+    let mut hdr = mode(
+        2304,
+        1296,
+        10,
+        (0, 0, 4608, 2592),
+        777_600_000,
+        5216,
+        4969,
+        128,
+    );
     hdr.hdr = true;
     hdr.sensitivity = 2.0;
     let modes = vec![
-        binned(mode(1536, 864, 10, (768, 432, 3072, 1728), 566_400_000, 5216, 904, 4)),
-        binned(mode(2304, 1296, 10, (0, 0, 4608, 2592), 585_600_000, 7824, 1336, 4)),
-        mode(4608, 2592, 10, (0, 0, 4608, 2592), 595_200_000, 15648, 2650, 8),
+        binned(mode(
+            1536,
+            864,
+            10,
+            (768, 432, 3072, 1728),
+            566_400_000,
+            5216,
+            904,
+            4,
+        )),
+        binned(mode(
+            2304,
+            1296,
+            10,
+            (0, 0, 4608, 2592),
+            585_600_000,
+            7824,
+            1336,
+            4,
+        )),
+        mode(
+            4608,
+            2592,
+            10,
+            (0, 0, 4608, 2592),
+            595_200_000,
+            15648,
+            2650,
+            8,
+        ),
         hdr,
     ];
     let stage = |s, g| ExposureStages {
@@ -391,8 +486,26 @@ pub fn ov5647() -> SensorInfo {
     let modes = vec![
         mode(640, 480, 10, (16, 0, 2560, 1920), 55_000_000, 1852, 504, 4),
         mode(1296, 972, 10, (0, 0, 2592, 1944), 81_666_700, 1896, 996, 4),
-        mode(1920, 1080, 10, (348, 434, 1928, 1080), 81_666_700, 2416, 1104, 4),
-        mode(2592, 1944, 10, (0, 0, 2592, 1944), 87_500_000, 2844, 1968, 4),
+        mode(
+            1920,
+            1080,
+            10,
+            (348, 434, 1928, 1080),
+            81_666_700,
+            2416,
+            1104,
+            4,
+        ),
+        mode(
+            2592,
+            1944,
+            10,
+            (0, 0, 2592, 1944),
+            87_500_000,
+            2844,
+            1968,
+            4,
+        ),
     ];
     SensorInfo {
         model: "ov5647",
@@ -433,7 +546,16 @@ pub fn ov5647() -> SensorInfo {
 /// 74.25 MHz), vblank min 30; cam helper caps the gain code at 239 (15.85x); exposure from
 /// 29 µs.
 pub fn imx296() -> SensorInfo {
-    let m = mode(1456, 1088, 10, (0, 0, 1456, 1088), 74_250_000, 1100, 1118, 2);
+    let m = mode(
+        1456,
+        1088,
+        10,
+        (0, 0, 1456, 1088),
+        74_250_000,
+        1100,
+        1118,
+        2,
+    );
     let stage = |s, g| ExposureStages {
         shutter_us: s,
         gain: g,
@@ -564,7 +686,10 @@ mod tests {
         let s = imx708();
         assert!(close(fps(&s, 1536, 864, 10), 120.13));
         assert!(close(fps(&s, 4608, 2592, 10), 14.35));
-        assert!(s.modes.iter().any(|m| m.hdr && (m.max_fps() - 30.0).abs() < 0.05));
+        assert!(s
+            .modes
+            .iter()
+            .any(|m| m.hdr && (m.max_fps() - 30.0).abs() < 0.05));
         let s = ov5647();
         assert!(close(fps(&s, 640, 480, 10), 58.92));
         assert!(close(fps(&s, 1296, 972, 10), 43.25));

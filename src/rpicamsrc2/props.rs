@@ -70,7 +70,11 @@ pub static CONTROL_PROPS: &[ControlProp] = &[
     p!("colour-gains", ColourGains, Kind::Floats(2)),
     p!("saturation", Saturation, Kind::Float),
     p!("sharpness", Sharpness, Kind::Float),
-    p!("colour-correction-matrix", ColourCorrectionMatrix, Kind::Floats(9)),
+    p!(
+        "colour-correction-matrix",
+        ColourCorrectionMatrix,
+        Kind::Floats(9)
+    ),
     p!("scaler-crop", ScalerCrop, Kind::Rect),
     p!("digital-gain", DigitalGain, Kind::Float),
     p!("af-mode", AfMode, Kind::Enum),
@@ -106,7 +110,13 @@ fn max_analogue_gain() -> f32 {
         .fold(1.0, f64::max) as f32
 }
 
-fn floats(name: &'static str, nick: &'static str, blurb: &'static str, lo: f32, hi: f32) -> glib::ParamSpec {
+fn floats(
+    name: &'static str,
+    nick: &'static str,
+    blurb: &'static str,
+    lo: f32,
+    hi: f32,
+) -> glib::ParamSpec {
     gst::ParamSpecArray::builder(name)
         .nick(nick)
         .blurb(blurb)
@@ -342,7 +352,14 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
             }),
         Kind::Floats(n) => {
             let arr = value.get::<gst::Array>().map_err(|e| e.to_string())?;
-            let v: Vec<f32> = arr.iter().filter_map(|v| v.get::<f32>().ok().or_else(|| v.get::<f64>().ok().map(|d| d as f32))).collect();
+            let v: Vec<f32> = arr
+                .iter()
+                .filter_map(|v| {
+                    v.get::<f32>()
+                        .ok()
+                        .or_else(|| v.get::<f64>().ok().map(|d| d as f32))
+                })
+                .collect();
             if v.is_empty() {
                 if p.id == ControlId::ColourGains {
                     Some(ControlValue::F32Array(vec![0.0, 0.0]))
@@ -401,7 +418,9 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
 pub fn to_value(p: &ControlProp, pspec: &glib::ParamSpec, v: Option<&ControlValue>) -> glib::Value {
     let Some(v) = v else {
         return match p.kind {
-            Kind::Floats(_) | Kind::Rect | Kind::Rects => gst::Array::new(Vec::<glib::SendValue>::new()).to_value(),
+            Kind::Floats(_) | Kind::Rect | Kind::Rects => {
+                gst::Array::new(Vec::<glib::SendValue>::new()).to_value()
+            }
             _ => pspec.default_value().clone(),
         };
     };
@@ -415,14 +434,18 @@ pub fn to_value(p: &ControlProp, pspec: &glib::ParamSpec, v: Option<&ControlValu
                 .and_then(|k| k.to_value(n))
                 .unwrap_or_else(|| pspec.default_value().clone())
         }
-        (Kind::Floats(_), ControlValue::F32Array(a)) => gst::Array::new(a.iter().copied()).to_value(),
+        (Kind::Floats(_), ControlValue::F32Array(a)) => {
+            gst::Array::new(a.iter().copied()).to_value()
+        }
         (Kind::Rect, ControlValue::Rect(r)) => {
             gst::Array::new([r.x, r.y, r.width as i32, r.height as i32]).to_value()
         }
-        (Kind::Rects, ControlValue::Rects(rs)) => gst::Array::new(rs.iter().map(|r| {
-            gst::Array::new([r.x, r.y, r.width as i32, r.height as i32]).to_send_value()
-        }))
-        .to_value(),
+        (Kind::Rects, ControlValue::Rects(rs)) => {
+            gst::Array::new(rs.iter().map(|r| {
+                gst::Array::new([r.x, r.y, r.width as i32, r.height as i32]).to_send_value()
+            }))
+            .to_value()
+        }
         _ => pspec.default_value().clone(),
     }
 }

@@ -253,15 +253,13 @@ impl Ipa {
     pub fn apply(&mut self, c: &ControlList) -> Vec<String> {
         let mut notes = Vec::new();
         let f = |v: &ControlValue| v.as_f64().unwrap_or(0.0);
-        if let Some(v) = c.get(ControlId::FrameDurationLimits) {
-            if let ControlValue::I64Array(a) = v {
-                if a.len() == 2 {
-                    let min = self.mode.min_frame_duration_us() as f64;
-                    let max = self.sensor.max_frame_duration_us as f64;
-                    let lo = (a[0] as f64).clamp(min, max);
-                    let hi = (a[1] as f64).clamp(lo, max);
-                    self.user.frame_duration_limits = (lo, hi);
-                }
+        if let Some(ControlValue::I64Array(a)) = c.get(ControlId::FrameDurationLimits) {
+            if a.len() == 2 {
+                let min = self.mode.min_frame_duration_us() as f64;
+                let max = self.sensor.max_frame_duration_us as f64;
+                let lo = (a[0] as f64).clamp(min, max);
+                let hi = (a[1] as f64).clamp(lo, max);
+                self.user.frame_duration_limits = (lo, hi);
             }
         }
         // AeEnable is libcamera's shorthand for both modes (Camera::patchControlList), unless
@@ -282,7 +280,10 @@ impl Ipa {
         }
         if let Some(v) = c.get(ControlId::ExposureTime) {
             let req = f(v);
-            let (lo, hi) = (f64::from(self.mode.min_exposure_us()), self.max_exposure_us());
+            let (lo, hi) = (
+                f64::from(self.mode.min_exposure_us()),
+                self.max_exposure_us(),
+            );
             let e = req.clamp(lo, hi);
             if (e - req).abs() > 1.0 {
                 notes.push(format!(
@@ -405,8 +406,7 @@ impl Ipa {
     fn set_exposure_manual(&mut self, manual: bool) {
         if manual && !self.user.exposure_manual && self.user.exposure_us.is_none() {
             // Freeze the exposure the AGC had reached (libcamera semantics).
-            self.user.exposure_us =
-                Some(f64::from(self.exposure.current) * self.line_us());
+            self.user.exposure_us = Some(f64::from(self.exposure.current) * self.line_us());
         }
         if !manual {
             self.user.exposure_us = None;
@@ -433,12 +433,12 @@ impl Ipa {
         self.frame_length.reset(fl);
     }
 
+    /// The fixed exposure time, when ExposureTimeMode is manual (libcamera ignores
+    /// ExposureTime while the mode is auto).
     fn exposure_manual_value(&self) -> Option<f64> {
         if self.user.exposure_manual {
             self.user.exposure_us
         } else {
-            // Like rpicam-apps since libcamera 0.5: an exposure time given with the mode left
-            // at auto still fixes the exposure (the element sets the mode with it).
             None
         }
     }
@@ -711,13 +711,23 @@ impl Ipa {
         };
         let (lines, fl) = self.to_lines(e);
         // Write only changes, as DelayedControls does.
-        if lines != self.exposure.current || self.exposure.pending.back().is_some_and(|p| p.1 != lines) {
+        if lines != self.exposure.current
+            || self.exposure.pending.back().is_some_and(|p| p.1 != lines)
+        {
             self.exposure.write(frame, lines);
         }
-        if (g - self.gain.current).abs() > 1e-6 || self.gain.pending.back().is_some_and(|p| (p.1 - g).abs() > 1e-6) {
+        if (g - self.gain.current).abs() > 1e-6
+            || self
+                .gain
+                .pending
+                .back()
+                .is_some_and(|p| (p.1 - g).abs() > 1e-6)
+        {
             self.gain.write(frame, g);
         }
-        if fl != self.frame_length.current || self.frame_length.pending.back().is_some_and(|p| p.1 != fl) {
+        if fl != self.frame_length.current
+            || self.frame_length.pending.back().is_some_and(|p| p.1 != fl)
+        {
             self.frame_length.write(frame, fl);
         }
     }
@@ -900,7 +910,10 @@ mod tests {
         let m = s.modes[2].clone(); // 1920x1080 10-bit
         let mut ipa = Ipa::new(s, m, (33333.0, 33333.0));
         let mut c = ControlList::new();
-        c.set(ControlId::ExposureTimeMode, ControlValue::I32(values::MODE_MANUAL));
+        c.set(
+            ControlId::ExposureTimeMode,
+            ControlValue::I32(values::MODE_MANUAL),
+        );
         c.set(ControlId::ExposureTime, ControlValue::I32(6_000_000));
         let notes = ipa.apply(&c);
         assert_eq!(notes.len(), 1, "{notes:?}");
@@ -915,10 +928,16 @@ mod tests {
         let ipa = Ipa::new(s, m, (33333.0, 33333.0));
         // 5 ms total: all shutter at gain 1.
         let (e, g) = ipa.divide(5000.0);
-        assert!((e - 5000.0).abs() < 1.0 && (g - 1.0).abs() < 1e-6, "{e} {g}");
+        assert!(
+            (e - 5000.0).abs() < 1.0 && (g - 1.0).abs() < 1e-6,
+            "{e} {g}"
+        );
         // 40 ms total: shutter 10 ms then gain up to 2, then shutter up to the 30 fps limit.
         let (e, g) = ipa.divide(40_000.0);
-        assert!((e - 20_000.0).abs() < 1.0 && (g - 2.0).abs() < 0.01, "{e} {g}");
+        assert!(
+            (e - 20_000.0).abs() < 1.0 && (g - 2.0).abs() < 0.01,
+            "{e} {g}"
+        );
         let (e, g) = ipa.divide(200_000.0);
         assert!(e > 30_000.0 && e < 33_333.0, "{e}");
         // 200000 / 33271 = 6.01, quantised to gain code 213 = 5.95.

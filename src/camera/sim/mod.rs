@@ -23,14 +23,14 @@ use crate::camera::backend::{
     FrameData, FrameStatus,
 };
 use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
-use crate::camera::controls::{values, ControlId, ControlInfo, ControlList, ControlValue};
-use crate::camera::format::{PixelFormat, Rect, Size};
+use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue};
+use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
 pub use scene::{SceneKind, SceneSettings};
 
-use ipa::{Ipa, FrameParams};
+use ipa::{FrameParams, Ipa};
 use scene::{IspParams, Luts, Reflectance};
 
 fn thread_cpu_ns() -> u64 {
@@ -114,42 +114,67 @@ impl SimCamera {
         }
     }
 
-    fn control_infos(&self, mode: Option<&SensorMode>, fdl_max: Option<f64>) -> BTreeMap<ControlId, ControlInfo> {
+    fn control_infos(
+        &self,
+        mode: Option<&SensorMode>,
+        fdl_max: Option<f64>,
+    ) -> BTreeMap<ControlId, ControlInfo> {
         use ControlValue::*;
         let s = &self.sensor;
         let mut m = BTreeMap::new();
         let r = |a, b, c| ControlInfo::range(a, b, c);
-        let min_e = mode
-            .map(|m| m.min_exposure_us())
-            .unwrap_or_else(|| s.modes.iter().map(|m| m.min_exposure_us()).min().unwrap_or(1));
+        let min_e = mode.map(|m| m.min_exposure_us()).unwrap_or_else(|| {
+            s.modes
+                .iter()
+                .map(|m| m.min_exposure_us())
+                .min()
+                .unwrap_or(1)
+        });
         let max_fd = fdl_max.unwrap_or(s.max_frame_duration_us as f64);
-        let line = mode
-            .map(|m| m.line_time_ns() / 1000.0)
-            .unwrap_or(0.0);
+        let line = mode.map(|m| m.line_time_ns() / 1000.0).unwrap_or(0.0);
         let max_e = (max_fd - f64::from(s.frame_integration_diff) * line).max(f64::from(min_e));
-        let min_fd = mode
-            .map(|m| m.min_frame_duration_us())
-            .unwrap_or_else(|| s.modes.iter().map(|m| m.min_frame_duration_us()).min().unwrap_or(1));
+        let min_fd = mode.map(|m| m.min_frame_duration_us()).unwrap_or_else(|| {
+            s.modes
+                .iter()
+                .map(|m| m.min_frame_duration_us())
+                .min()
+                .unwrap_or(1)
+        });
         m.insert(ControlId::AeEnable, r(Bool(false), Bool(true), Bool(true)));
         m.insert(ControlId::ExposureTimeMode, r(I32(0), I32(1), I32(0)));
         m.insert(ControlId::AnalogueGainMode, r(I32(0), I32(1), I32(0)));
         m.insert(
             ControlId::ExposureTime,
-            r(I32(min_e as i32), I32(max_e.min(f64::from(i32::MAX)) as i32), I32(20000)),
+            r(
+                I32(min_e as i32),
+                I32(max_e.min(f64::from(i32::MAX)) as i32),
+                I32(20000),
+            ),
         );
         m.insert(
             ControlId::AnalogueGain,
-            r(F32(s.analogue_gain.0 as f32), F32(s.analogue_gain.1 as f32), F32(1.0)),
+            r(
+                F32(s.analogue_gain.0 as f32),
+                F32(s.analogue_gain.1 as f32),
+                F32(1.0),
+            ),
         );
         m.insert(ControlId::AeMeteringMode, r(I32(0), I32(3), I32(0)));
         m.insert(
             ControlId::AeConstraintMode,
-            r(I32(0), I32(s.tuning.constraint_modes.len() as i32 - 1), I32(0)),
+            r(
+                I32(0),
+                I32(s.tuning.constraint_modes.len() as i32 - 1),
+                I32(0),
+            ),
         );
         m.insert(ControlId::AeExposureMode, r(I32(0), I32(3), I32(0)));
         m.insert(ControlId::ExposureValue, r(F32(-8.0), F32(8.0), F32(0.0)));
         m.insert(ControlId::AeFlickerMode, r(I32(0), I32(1), I32(0)));
-        m.insert(ControlId::AeFlickerPeriod, r(I32(100), I32(1_000_000), I32(10_000)));
+        m.insert(
+            ControlId::AeFlickerPeriod,
+            r(I32(100), I32(1_000_000), I32(10_000)),
+        );
         m.insert(ControlId::Brightness, r(F32(-1.0), F32(1.0), F32(0.0)));
         m.insert(ControlId::Contrast, r(F32(0.0), F32(32.0), F32(1.0)));
         m.insert(ControlId::Saturation, r(F32(0.0), F32(32.0), F32(1.0)));
@@ -157,13 +182,20 @@ impl SimCamera {
         m.insert(ControlId::AwbEnable, r(Bool(false), Bool(true), Bool(true)));
         m.insert(ControlId::AwbMode, r(I32(0), I32(7), I32(0)));
         m.insert(ControlId::ColourGains, r(F32(0.0), F32(32.0), F32(0.0)));
-        m.insert(ControlId::ColourCorrectionMatrix, r(F32(-16.0), F32(16.0), F32(0.0)));
+        m.insert(
+            ControlId::ColourCorrectionMatrix,
+            r(F32(-16.0), F32(16.0), F32(0.0)),
+        );
         m.insert(ControlId::DigitalGain, r(F32(1.0), F32(4.0), F32(1.0)));
         m.insert(ControlId::Gamma, r(F32(0.1), F32(10.0), F32(2.2)));
         m.insert(ControlId::NoiseReductionMode, r(I32(0), I32(4), I32(1)));
         m.insert(
             ControlId::FrameDurationLimits,
-            r(I64(min_fd as i64), I64(s.max_frame_duration_us as i64), I64(33333)),
+            r(
+                I64(min_fd as i64),
+                I64(s.max_frame_duration_us as i64),
+                I64(33333),
+            ),
         );
         let pa = s.pixel_array;
         m.insert(
@@ -240,7 +272,11 @@ fn build_reflectances(
 ) -> Result<(Vec<Arc<Reflectance>>, scene::SceneStats), CameraError> {
     let img = match &st.scene.kind {
         SceneKind::Image(path) => {
-            let cached = st.image.as_ref().filter(|(p, _)| p == path).map(|(_, i)| i.clone());
+            let cached = st
+                .image
+                .as_ref()
+                .filter(|(p, _)| p == path)
+                .map(|(_, i)| i.clone());
             match cached {
                 Some(i) => Some(i),
                 None => {
@@ -262,13 +298,23 @@ fn build_reflectances(
     let mut v = Vec::new();
     let mut stats = None;
     for s in &config.streams {
-        let size = if s.role == StreamRole::Raw { mode.size } else { s.size };
+        let size = if s.role == StreamRole::Raw {
+            mode.size
+        } else {
+            s.size
+        };
         let view = if s.role == StreamRole::Raw {
             mode.crop
         } else {
             scene::aspect_crop(crop, size)
         };
-        let r = scene::reflectance(&st.scene.kind, img.as_deref(), sensor.pixel_array, view, size);
+        let r = scene::reflectance(
+            &st.scene.kind,
+            img.as_deref(),
+            sensor.pixel_array,
+            view,
+            size,
+        );
         if s.role == StreamRole::Main || stats.is_none() {
             stats = Some(r.stats());
         }
@@ -317,7 +363,9 @@ impl CameraBackend for SimCamera {
             .ok_or_else(|| CameraError::Config("no sensor mode chosen".into()))?;
         let mut st = lock(&self.shared.state);
         if st.running {
-            return Err(CameraError::State("is streaming; stop it before configuring".into()));
+            return Err(CameraError::State(
+                "is streaming; stop it before configuring".into(),
+            ));
         }
         let mut streams = Vec::new();
         for cfg in &config.streams {
@@ -354,7 +402,10 @@ impl CameraBackend for SimCamera {
         let fdl = if fd > 0.0 {
             (fd, fd)
         } else {
-            (c.mode.min_frame_duration_us() as f64, self.sensor.max_frame_duration_us as f64)
+            (
+                c.mode.min_frame_duration_us() as f64,
+                self.sensor.max_frame_duration_us as f64,
+            )
         };
         let mut ipa = Ipa::new(self.sensor.clone(), c.mode.clone(), fdl);
         let notes = ipa.apply(controls);
@@ -451,14 +502,36 @@ impl CameraBackend for SimCamera {
     }
 }
 
-fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generation: u64, mut notes: Vec<String>) {
+fn capture_loop(
+    shared: Arc<Shared>,
+    sensor: SensorInfo,
+    mut ipa: Ipa,
+    generation: u64,
+    mut notes: Vec<String>,
+) {
     let mut sequence: u64 = 0;
-    let mut next_start = Instant::now();
     let mut scene_gen_seen = u64::MAX;
     let mut scaler_crop: Option<Rect> = None;
     let mut refls: Vec<Arc<Reflectance>> = Vec::new();
     let mut stats = None;
     let hide = u64::from(sensor.hide_frames_startup);
+    // Scene textures are built before the first frame (configure-time work), so the first
+    // frame is not late.
+    {
+        let mut st = lock(&shared.state);
+        if let Some(c) = st.configured.as_ref() {
+            let (mode, config) = (c.mode.clone(), c.config.clone());
+            match build_reflectances(&sensor, &mode, &config, &mut st, None) {
+                Ok((r, s)) => {
+                    refls = r;
+                    stats = Some(s);
+                    scene_gen_seen = st.scene_generation;
+                }
+                Err(e) => notes.push(e.to_string()),
+            }
+        }
+    }
+    let mut next_start = Instant::now();
     loop {
         let p = ipa.frame(sequence);
         // Wait for this frame's start; a stop wakes us.
@@ -482,7 +555,8 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
                 .unwrap_or_else(|e| e.into_inner().0);
         }
         let frame_start = next_start;
-        let timestamp = crate::camera::monotonic_ns().saturating_sub(frame_start.elapsed().as_nanos() as u64);
+        let timestamp =
+            crate::camera::monotonic_ns().saturating_sub(frame_start.elapsed().as_nanos() as u64);
         next_start = frame_start + Duration::from_nanos((p.frame_duration_us * 1000.0) as u64);
         // A late thread (machine busy) re-times instead of bursting.
         if Instant::now() > next_start + Duration::from_millis(200) {
@@ -514,8 +588,11 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
         let Some(c) = st.configured.as_ref() else {
             return;
         };
-        let streams: Vec<(StreamConfig, Pool)> =
-            c.streams.iter().map(|s| (s.cfg.clone(), s.pool.clone())).collect();
+        let streams: Vec<(StreamConfig, Pool)> = c
+            .streams
+            .iter()
+            .map(|s| (s.cfg.clone(), s.pool.clone()))
+            .collect();
         let error_frame = if st.frame_errors > 0 {
             st.frame_errors -= 1;
             true
@@ -530,21 +607,44 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
         let Some(scene_stats) = stats.as_ref() else {
             continue;
         };
-        // A buffer for every stream, or the frame is lost.
-        let mut bufs = Vec::with_capacity(streams.len());
-        for (_, pool) in &streams {
-            match lock(pool).pop() {
-                Some(b) => bufs.push(b),
-                None => break,
-            }
-        }
+        // Frames hidden at startup (cam helper) are captured but never delivered; delivered
+        // frames are numbered from 0.
         let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
-        if bufs.len() < streams.len() {
-            for (b, (_, pool)) in bufs.into_iter().zip(&streams) {
-                lock(pool).push(b);
+        // The IPA sees every frame's statistics, delivered or not.
+        let process = |ipa: &mut Ipa| {
+            ipa.process(
+                seq,
+                &p,
+                scene_stats,
+                grey,
+                scene.colour_temperature,
+                scene.focus_dioptres,
+            )
+        };
+        let Some(dseq) = seq.checked_sub(hide) else {
+            process(&mut ipa);
+            continue;
+        };
+        // Each stream takes part in every `decimation`-th request, and only when one of its
+        // buffers is free: a stream whose consumer holds every buffer misses the frame, the
+        // others do not (a libcamera request may carry any subset of the streams).
+        let mut bufs: Vec<Option<SimBuf>> = Vec::with_capacity(streams.len());
+        let mut wanted = 0;
+        for (cfg, pool) in &streams {
+            if dseq % u64::from(cfg.decimation.max(1)) != 0 {
+                bufs.push(None);
+                continue;
             }
+            wanted += 1;
+            let b = lock(pool).pop();
+            if b.is_none() {
+                lock(&shared.state).stats.stream_without_buffer[cfg.role as usize] += 1;
+            }
+            bufs.push(b);
+        }
+        if wanted > 0 && bufs.iter().all(Option::is_none) {
             lock(&shared.state).stats.frames_without_buffer += 1;
-            ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+            process(&mut ipa);
             continue;
         }
         let t0 = thread_cpu_ns();
@@ -570,14 +670,20 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
         };
         let key = render_key(&p, scene_gen_seen, &isp, offset);
         let mut out = Vec::with_capacity(streams.len());
-        for ((cfg, pool), (mut b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
-            let Some(layout) = cfg.layout.clone() else {
+        for ((cfg, pool), (b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
+            let (Some(mut b), Some(layout)) = (b, cfg.layout.clone()) else {
                 continue;
             };
-            let noise = scene.noise.then_some(seq.wrapping_mul(31).wrapping_add(cfg.role as u64));
+            let noise = scene
+                .noise
+                .then_some(seq.wrapping_mul(31).wrapping_add(cfg.role as u64));
             if noise.is_some() || b.key != key {
                 match cfg.format {
-                    PixelFormat::Bayer { order, bits, packed } => scene::render_raw(
+                    PixelFormat::Bayer {
+                        order,
+                        bits,
+                        packed,
+                    } => scene::render_raw(
                         refl,
                         offset,
                         &isp,
@@ -595,7 +701,8 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
                         &luts,
                         p.tone[2],
                         f,
-                        cfg.color_space.unwrap_or(crate::camera::format::ColorSpace::Smpte170m),
+                        cfg.color_space
+                            .unwrap_or(crate::camera::format::ColorSpace::Smpte170m),
                         &layout,
                         &mut b.data,
                         noise,
@@ -612,14 +719,11 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
             out.push((cfg.role, fb));
         }
         let render_ns = thread_cpu_ns().saturating_sub(t0);
-        ipa.process(seq, &p, scene_stats, grey, scene.colour_temperature, scene.focus_dioptres);
+        process(&mut ipa);
         lock(&shared.state).stats.render_cpu_ns += render_ns;
-        if seq < hide {
-            continue;
-        }
         let bl = i32::from(sensor.tuning.black_level);
         let metadata = FrameMetadata {
-            sequence: seq,
+            sequence: dseq,
             sensor_timestamp_ns: timestamp,
             exposure_time_us: p.exposure_us.round() as u32,
             analogue_gain: p.sensor.analogue_gain as f32,
@@ -651,47 +755,10 @@ fn capture_loop(shared: Arc<Shared>, sensor: SensorInfo, mut ipa: Ipa, generatio
     }
 }
 
-/// The controls a value of `AfMode` etc. needs no special handling for; kept for the element's
-/// property table: every control the simulation honours.
-pub const HONOURED_CONTROLS: &[ControlId] = &[
-    ControlId::AeEnable,
-    ControlId::ExposureTimeMode,
-    ControlId::AnalogueGainMode,
-    ControlId::ExposureTime,
-    ControlId::AnalogueGain,
-    ControlId::AeMeteringMode,
-    ControlId::AeConstraintMode,
-    ControlId::AeExposureMode,
-    ControlId::ExposureValue,
-    ControlId::AeFlickerMode,
-    ControlId::AeFlickerPeriod,
-    ControlId::AwbEnable,
-    ControlId::AwbMode,
-    ControlId::ColourGains,
-    ControlId::Brightness,
-    ControlId::Contrast,
-    ControlId::Saturation,
-    ControlId::Gamma,
-    ControlId::DigitalGain,
-    ControlId::ScalerCrop,
-    ControlId::AfMode,
-    ControlId::AfRange,
-    ControlId::AfSpeed,
-    ControlId::LensPosition,
-    ControlId::FrameDurationLimits,
-];
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<SimCamera>();
-    let _ = values::AE_STATE_IDLE;
-    let _ = Size::default();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::format::Size;
     use crate::camera::sensor;
 
     fn camera(fps: (u32, u32), size: Size) -> SimCamera {
@@ -756,7 +823,11 @@ mod tests {
         assert_eq!(f.metadata.ae_state, crate::camera::AeState::Converged);
         let y = mean_y(&f);
         assert!((70.0..150.0).contains(&y), "mean Y {y}");
-        assert!(f.metadata.lux > 200.0 && f.metadata.lux < 800.0, "{}", f.metadata.lux);
+        assert!(
+            f.metadata.lux > 200.0 && f.metadata.lux < 800.0,
+            "{}",
+            f.metadata.lux
+        );
     }
 
     #[test]
@@ -776,5 +847,53 @@ mod tests {
         cam.stop();
         assert!(lost >= 5, "lost {lost}");
         assert!(f.metadata.sequence >= 6 + 5, "seq {}", f.metadata.sequence);
+    }
+}
+#[cfg(test)]
+mod delay_tests {
+    use super::*;
+    use crate::camera::controls::values;
+    use crate::camera::format::Size;
+    use crate::camera::sensor;
+
+    #[test]
+    fn exposure_change_reaches_metadata_after_the_sensor_delay() {
+        let cam = SimCamera::new(sensor::imx219());
+        let mut cfg = CameraConfiguration {
+            streams: vec![StreamConfig::new(
+                StreamRole::Main,
+                Size::new(640, 480),
+                PixelFormat::Nv12,
+            )],
+            framerate: Some((60, 1)),
+            ..Default::default()
+        };
+        cam.validate(&mut cfg).unwrap();
+        cam.configure(&cfg).unwrap();
+        cam.start(&ControlList::new()).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 16 {
+            let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() else {
+                continue;
+            };
+            if f.metadata.sequence == 8 {
+                let mut c = ControlList::new();
+                c.set(
+                    ControlId::ExposureTimeMode,
+                    ControlValue::I32(values::MODE_MANUAL),
+                );
+                c.set(ControlId::ExposureTime, ControlValue::I32(5000));
+                cam.set_controls(&c);
+            }
+            seen.push((f.metadata.sequence, f.metadata.exposure_time_us));
+        }
+        cam.stop();
+        let first = seen
+            .iter()
+            .find(|(_, e)| (4950..5050).contains(e))
+            .unwrap()
+            .0;
+        // Picked up by the request for frame 9, applied by the sensor 2 frames later.
+        assert_eq!(first, 11, "{seen:?}");
     }
 }

@@ -138,7 +138,8 @@ fn moving_pattern(u: f64, v: f64) -> [u8; 3] {
         if fu > 0.7 && fv > 0.7 && ((u * 400.0) as i32) % 2 == 0 {
             c = [40, 40, 40];
         }
-        return c.map(|x| (f64::from(x) * 0.72) as u8);
+        // The palette is sRGB-encoded (colour-checker-like values): linearise to reflectance.
+        return c.map(|x| SRGB_TO_LINEAR[x as usize]);
     }
     [46, 46, 46]
 }
@@ -180,8 +181,8 @@ pub fn reflectance(
     for y in 0..h {
         let v = (f64::from(crop.y) + (y as f64 + 0.5) * f64::from(crop.height) / h as f64) / pa_h;
         for x in 0..tex_width {
-            let u = (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64)
-                / pa_w;
+            let u =
+                (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64) / pa_w;
             rgb[y * tex_width + x] = match kind {
                 SceneKind::Bars => BARS[((u.clamp(0.0, 0.9999)) * 8.0) as usize],
                 SceneKind::Moving => moving_pattern(u.fract(), v),
@@ -235,7 +236,7 @@ impl Reflectance {
         for y in 0..self.height {
             for x in 0..self.width {
                 i += 1;
-                if i % step != 0 {
+                if !i.is_multiple_of(step) {
                     continue;
                 }
                 let c = self.rgb[y * self.tex_width + x];
@@ -418,23 +419,23 @@ pub fn render(
     let bpp = format.bytes_per_pixel().unwrap_or(1);
     for y in 0..h {
         let src = &refl.rgb[y * refl.tex_width + off..y * refl.tex_width + off + w];
-        for (x, c) in src.iter().enumerate() {
-            let mut px = [
-                luts.rgb[0][c[0] as usize],
-                luts.rgb[1][c[1] as usize],
-                luts.rgb[2][c[2] as usize],
-            ];
-            if let Some(n) = nidx.as_mut() {
-                *n = n.wrapping_add(7919);
-                let g = c[1] as usize;
-                let d = (i32::from(noise[*n & 0xffff]) * i32::from(luts.noise_sigma[g])) >> 8;
-                for p in px.iter_mut() {
-                    *p = (i32::from(*p) + d).clamp(0, 255) as u8;
+        // Noise is added to luma for YUV output (chroma is left clean, as a denoising ISP
+        // leaves it), to each channel for RGB.
+        let mut noise_at = |g: u8| -> i32 {
+            match nidx.as_mut() {
+                Some(n) => {
+                    *n = n.wrapping_add(7919);
+                    (i32::from(noise[*n & 0xffff]) * i32::from(luts.noise_sigma[g as usize])) >> 8
                 }
+                None => 0,
             }
-            rgb_row[x] = px;
-        }
+        };
         if format.is_rgb() {
+            for (x, c) in src.iter().enumerate() {
+                let d = noise_at(c[1]);
+                rgb_row[x] = [0, 1, 2]
+                    .map(|i| (i32::from(luts.rgb[i][c[i] as usize]) + d).clamp(0, 255) as u8);
+            }
             let row = &mut out[layout.planes[0].offset + y * layout.planes[0].stride..];
             for (x, p) in rgb_row.iter().enumerate() {
                 let o = &mut row[x * bpp..x * bpp + bpp];
@@ -442,8 +443,8 @@ pub fn render(
                     if sat == 256 {
                         return p;
                     }
-                    let l = (77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2]))
-                        >> 8;
+                    let l =
+                        (77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2])) >> 8;
                     p.map(|c| (l + (((i32::from(c) - l) * sat) >> 8)).clamp(0, 255) as u8)
                 };
                 let [r, g, b] = apply_sat(*p);
@@ -459,16 +460,24 @@ pub fn render(
             }
             continue;
         }
-        for (x, p) in rgb_row.iter().enumerate() {
-            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-            let yy = ((m.y[0] * r + m.y[1] * g + m.y[2] * b + 128) >> 8) + m.y_off;
+        // Chroma: every other pixel, and every other row for 4:2:0.
+        let chroma_row = !format.is_yuv420() || y % 2 == 0;
+        for (x, c) in src.iter().enumerate() {
+            let (r, g, b) = (
+                i32::from(luts.rgb[0][c[0] as usize]),
+                i32::from(luts.rgb[1][c[1] as usize]),
+                i32::from(luts.rgb[2][c[2] as usize]),
+            );
+            let yy = ((m.y[0] * r + m.y[1] * g + m.y[2] * b + 128) >> 8) + m.y_off + noise_at(c[1]);
             y_row[x] = yy.clamp(0, 255) as u8;
-            let u = (m.u[0] * r + m.u[1] * g + m.u[2] * b + 128) >> 8;
-            let v = (m.v[0] * r + m.v[1] * g + m.v[2] * b + 128) >> 8;
-            uv_row[x] = [
-                (128 + ((u * sat) >> 8)).clamp(0, 255),
-                (128 + ((v * sat) >> 8)).clamp(0, 255),
-            ];
+            if chroma_row && x % 2 == 0 {
+                let u = (m.u[0] * r + m.u[1] * g + m.u[2] * b + 128) >> 8;
+                let v = (m.v[0] * r + m.v[1] * g + m.v[2] * b + 128) >> 8;
+                uv_row[x] = [
+                    (128 + ((u * sat) >> 8)).clamp(0, 255),
+                    (128 + ((v * sat) >> 8)).clamp(0, 255),
+                ];
+            }
         }
         let p0 = layout.planes[0];
         match format {
@@ -481,7 +490,11 @@ pub fn render(
                         PixelFormat::Nv12 | PixelFormat::Nv21 => {
                             let p1 = layout.planes[1];
                             let row = &mut out[p1.offset + cy * p1.stride..];
-                            let (a, b) = if format == PixelFormat::Nv12 { (0, 1) } else { (1, 0) };
+                            let (a, b) = if format == PixelFormat::Nv12 {
+                                (0, 1)
+                            } else {
+                                (1, 0)
+                            };
                             for x in 0..w / 2 {
                                 let c = uv_row[2 * x];
                                 row[2 * x] = c[a] as u8;
@@ -594,10 +607,8 @@ pub fn render_raw(
                 }
             }
             _ => {
-                // Unpacked 16-bit little-endian containers (16-bit: scaled to the full range).
-                let shift = if bits == 16 { 16 - 10 } else { 0 };
+                // Unpacked: each sample in a 16-bit little-endian word, value in the low bits.
                 for (x, v) in vals.iter().enumerate() {
-                    let v = v << shift;
                     row[2 * x..2 * x + 2].copy_from_slice(&v.to_le_bytes());
                 }
             }
@@ -682,7 +693,16 @@ mod tests {
         let layout = f.layout(Size::new(64, 2), None).unwrap();
         let mut out = vec![0u8; layout.size];
         render_raw(
-            &refl, 0, &params(0.2), BayerOrder::Rggb, 10, true, 4096, &layout, &mut out, None,
+            &refl,
+            0,
+            &params(0.2),
+            BayerOrder::Rggb,
+            10,
+            true,
+            4096,
+            &layout,
+            &mut out,
+            None,
         );
         // Last bar is black: 64 in 10 bits -> high byte 16.
         let last = 60 / 4 * 5;
