@@ -13,20 +13,29 @@ use std::{collections::BTreeMap, fs, sync::Arc, time::Duration, time::Instant};
 
 use gst::prelude::*;
 use gstrpicamsrc2::camera::{
-    list_cameras, open_camera, CameraBackend, CameraConfiguration, ConfigStatus, ControlList, PixelFormat, Size,
-    StreamConfig, StreamRole,
+    list_cameras, open_camera, CameraBackend, CameraConfiguration, ConfigStatus, ControlList,
+    PixelFormat, Size, StreamConfig, StreamRole,
 };
 
 /// CPU time of each thread of this process so far, in ns, by thread name.
 fn thread_cpu_ns() -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else { return out };
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return out;
+    };
     for task in tasks.flatten() {
         let p = task.path();
-        let name = fs::read_to_string(p.join("comm")).unwrap_or_default().trim().to_string();
+        let name = fs::read_to_string(p.join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let ns = fs::read_to_string(p.join("schedstat"))
             .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+            .and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
             .unwrap_or(0);
         *out.entry(name).or_insert(0) += ns;
     }
@@ -46,9 +55,18 @@ fn process_cpu_ns() -> u64 {
     ns(ru.ru_utime) + ns(ru.ru_stime)
 }
 
-fn run(cam: &Arc<dyn CameraBackend>, width: u32, height: u32, frames: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    cam: &Arc<dyn CameraBackend>,
+    width: u32,
+    height: u32,
+    frames: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = CameraConfiguration {
-        streams: vec![StreamConfig::new(StreamRole::Main, Size::new(width, height), PixelFormat::Nv12)],
+        streams: vec![StreamConfig::new(
+            StreamRole::Main,
+            Size::new(width, height),
+            PixelFormat::Nv12,
+        )],
         framerate: Some((30, 1)),
         ..Default::default()
     };
@@ -61,7 +79,8 @@ fn run(cam: &Arc<dyn CameraBackend>, width: u32, height: u32, frames: u32) -> Re
     cam.start(&ControlList::new())?;
     // Warm up: the first frames include page faults of fresh buffers.
     for _ in 0..buffers * 2 {
-        cam.next_frame(Duration::from_secs(2))?.ok_or("no frame during warm-up")?;
+        cam.next_frame(Duration::from_secs(2))?
+            .ok_or("no frame during warm-up")?;
     }
     let cpu0 = process_cpu_ns();
     let thr0 = thread_cpu_ns();
@@ -69,7 +88,9 @@ fn run(cam: &Arc<dyn CameraBackend>, width: u32, height: u32, frames: u32) -> Re
     let mut last_seq = None;
     let mut bytes = 0usize;
     for _ in 0..frames {
-        let frame = cam.next_frame(Duration::from_secs(2))?.ok_or("timeout waiting for a frame")?;
+        let frame = cam
+            .next_frame(Duration::from_secs(2))?
+            .ok_or("timeout waiting for a frame")?;
         let seq = frame.metadata.sequence;
         if last_seq.is_some_and(|last| seq <= last) {
             return Err(format!("sequence went from {last_seq:?} to {seq}").into());
@@ -81,22 +102,42 @@ fn run(cam: &Arc<dyn CameraBackend>, width: u32, height: u32, frames: u32) -> Re
     let cpu = process_cpu_ns() - cpu0;
     let thr1 = thread_cpu_ns();
     cam.stop();
-    report(&format!("backend {width}x{height} NV12"), frames, wall, cpu, &thr0, &thr1);
-    println!("    {buffers} buffers, {} bytes/frame, no copies", bytes / frames as usize);
+    report(
+        &format!("backend {width}x{height} NV12"),
+        frames,
+        wall,
+        cpu,
+        &thr0,
+        &thr1,
+    );
+    println!(
+        "    {buffers} buffers, {} bytes/frame, no copies",
+        bytes / frames as usize
+    );
     Ok(())
 }
 
 /// The same through the element: `rpicamsrc2 ! capsfilter ! fakesink`.
-fn run_element(id: &str, width: u32, height: u32, frames: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn run_element(
+    id: &str,
+    width: u32,
+    height: u32,
+    frames: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let desc = format!(
         "rpicamsrc2 camera-name={id} num-buffers={} ! video/x-raw,format=NV12,width={width},height={height} ! \
          fakesink name=sink sync=false",
         frames + 30
     );
-    let pipeline = gst::parse::launch(&desc)?.downcast::<gst::Pipeline>().map_err(|_| "not a pipeline")?;
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
     let sink = pipeline.by_name("sink").ok_or("no sink")?;
     sink.set_property("signal-handoffs", true);
-    let counted = Arc::new(std::sync::Mutex::new((0u32, None::<(Instant, u64, BTreeMap<String, u64>)>)));
+    let counted = Arc::new(std::sync::Mutex::new((
+        0u32,
+        None::<(Instant, u64, BTreeMap<String, u64>)>,
+    )));
     let c = counted.clone();
     sink.connect("handoff", false, move |_| {
         let mut g = c.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,7 +152,9 @@ fn run_element(id: &str, width: u32, height: u32, frames: u32) -> Result<(), Box
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
         match msg.view() {
             gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(e) => return Err(format!("{} ({:?})", e.error(), e.debug()).into()),
+            gst::MessageView::Error(e) => {
+                return Err(format!("{} ({:?})", e.error(), e.debug()).into())
+            }
             _ => {}
         }
     }
@@ -120,11 +163,25 @@ fn run_element(id: &str, width: u32, height: u32, frames: u32) -> Result<(), Box
     let g = counted.lock().unwrap_or_else(|e| e.into_inner());
     let (t0, cpu0, thr0) = g.1.clone().ok_or("fewer than 30 frames")?;
     let n = g.0 - 30;
-    report(&format!("element {width}x{height} NV12"), n, t1 - t0, cpu1 - cpu0, &thr0, &thr1);
+    report(
+        &format!("element {width}x{height} NV12"),
+        n,
+        t1 - t0,
+        cpu1 - cpu0,
+        &thr0,
+        &thr1,
+    );
     Ok(())
 }
 
-fn report(what: &str, frames: u32, wall: Duration, cpu: u64, thr0: &BTreeMap<String, u64>, thr1: &BTreeMap<String, u64>) {
+fn report(
+    what: &str,
+    frames: u32,
+    wall: Duration,
+    cpu: u64,
+    thr0: &BTreeMap<String, u64>,
+    thr1: &BTreeMap<String, u64>,
+) {
     let fps = f64::from(frames) / wall.as_secs_f64();
     println!(
         "{what}: {frames} frames in {:.3} s = {fps:.1} frames/s; CPU {:.3} ms/frame (process, {:.0}% of one core)",
@@ -135,7 +192,10 @@ fn report(what: &str, frames: u32, wall: Duration, cpu: u64, thr0: &BTreeMap<Str
     for (name, ns) in thr1 {
         let d = ns.saturating_sub(*thr0.get(name).unwrap_or(&0));
         if d as f64 / 1e6 / f64::from(frames) >= 0.001 {
-            println!("    thread {name:<24} {:.3} ms/frame", d as f64 / 1e6 / f64::from(frames));
+            println!(
+                "    thread {name:<24} {:.3} ms/frame",
+                d as f64 / 1e6 / f64::from(frames)
+            );
         }
     }
 }
@@ -151,9 +211,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cameras = list_cameras();
     let id = match args.next() {
         Some(id) => id,
-        None => cameras.iter().find(|c| !c.simulated).ok_or("libcamera lists no camera")?.id.clone(),
+        None => cameras
+            .iter()
+            .find(|c| !c.simulated)
+            .ok_or("libcamera lists no camera")?
+            .id
+            .clone(),
     };
-    println!("cameras: {:?}; using {id}", cameras.iter().map(|c| c.id.as_str()).collect::<Vec<_>>());
+    println!(
+        "cameras: {:?}; using {id}",
+        cameras.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()
+    );
     {
         let cam = open_camera(Some(&id))?;
         run(&cam, 640, 480, frames)?;

@@ -260,6 +260,11 @@ case "$cmd" in
         ;;
       shell) chroot_run "$ROOT" bash -i ;;
       test)
+        # The backend's unit tests, then the suite against the virtual camera (one test at a
+        # time: libcamera lets one user acquire a camera).
+        if [[ $# -eq 0 ]]; then
+          chroot_run "$ROOT" cargo test --locked --features libcamera --lib camera::libcamera
+        fi
         chroot_run "$ROOT" cargo test --locked --features libcamera --test libcamera -- \
           --test-threads=1 "$@"
         ;;

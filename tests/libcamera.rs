@@ -51,13 +51,19 @@ fn config(w: u32, h: u32, format: PixelFormat) -> CameraConfiguration {
 fn configure(cam: &Arc<dyn CameraBackend>, w: u32, h: u32) -> CameraConfiguration {
     let mut c = config(w, h, PixelFormat::Nv12);
     let st = cam.validate(&mut c).expect("validate");
-    assert_eq!(st, ConfigStatus::Valid, "{w}x{h} NV12 should be valid as asked");
+    assert_eq!(
+        st,
+        ConfigStatus::Valid,
+        "{w}x{h} NV12 should be valid as asked"
+    );
     cam.configure(&c).expect("configure");
     c
 }
 
 fn next(cam: &Arc<dyn CameraBackend>) -> CompletedFrame {
-    cam.next_frame(TIMEOUT).expect("next_frame").expect("a frame within 5 s")
+    cam.next_frame(TIMEOUT)
+        .expect("next_frame")
+        .expect("a frame within 5 s")
 }
 
 /// Runs of equal luma (within 4) along row `row`: (start, length, mean).
@@ -83,15 +89,29 @@ fn runs(y: &[u8], stride: usize, w: usize, row: usize) -> Vec<(usize, usize, f64
 fn assert_colour_bars(y: &[u8], stride: usize, w: usize, h: usize) {
     for row in [h / 4, h / 2, 3 * h / 4] {
         let r = runs(y, stride, w, row);
-        assert!((8..=9).contains(&r.len()), "row {row}: 8 bars (9 runs when one wraps), got {r:?}");
+        assert!(
+            (8..=9).contains(&r.len()),
+            "row {row}: 8 bars (9 runs when one wraps), got {r:?}"
+        );
         let bar = w / 8;
         let inner = &r[1..r.len() - 1];
-        assert!(inner.iter().all(|(_, len, _)| len.abs_diff(bar) <= 1), "row {row}: bars of {bar} px: {r:?}");
+        assert!(
+            inner.iter().all(|(_, len, _)| len.abs_diff(bar) <= 1),
+            "row {row}: bars of {bar} px: {r:?}"
+        );
         let levels: Vec<f64> = r.iter().map(|(_, _, m)| *m).collect();
         let rises = levels.windows(2).filter(|p| p[1] > p[0]).count();
-        assert!(rises <= 1, "row {row}: luma should fall left to right but for the wrap: {levels:?}");
-        let (lo, hi) = levels.iter().fold((255f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
-        assert!(hi > 200.0 && lo < 40.0, "row {row}: white and black bars: {levels:?}");
+        assert!(
+            rises <= 1,
+            "row {row}: luma should fall left to right but for the wrap: {levels:?}"
+        );
+        let (lo, hi) = levels
+            .iter()
+            .fold((255f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(
+            hi > 200.0 && lo < 40.0,
+            "row {row}: white and black bars: {levels:?}"
+        );
     }
 }
 
@@ -102,7 +122,10 @@ fn assert_scrolled(earlier: &[u8], later: &[u8], stride: usize, w: usize, row: u
     let b = &later[row * stride..row * stride + w];
     let d = (d % w as u64) as usize;
     let same = (0..w).filter(|&x| b[x] == a[(x + d) % w]).count();
-    assert!(same >= w - 2, "frame {d} later should be scrolled by {d} px ({same}/{w} pixels match)");
+    assert!(
+        same >= w - 2,
+        "frame {d} later should be scrolled by {d} px ({same}/{w} pixels match)"
+    );
 }
 
 #[test]
@@ -113,7 +136,10 @@ fn enumeration_lists_the_virtual_camera_first_then_the_simulated_ones() {
     assert_eq!(first.id, VIRTUAL, "{list:?}");
     assert!(!first.simulated);
     assert_eq!(first.model, "Virtual Video Device");
-    assert!(list.iter().any(|c| c.id == "sim:imx219" && c.simulated), "{list:?}");
+    assert!(
+        list.iter().any(|c| c.id == "sim:imx219" && c.simulated),
+        "{list:?}"
+    );
 
     // The same camera by libcamera id, model name, index, and by default.
     for name in [VIRTUAL, "Virtual Video Device", "virtual video device", "0"] {
@@ -123,23 +149,37 @@ fn enumeration_lists_the_virtual_camera_first_then_the_simulated_ones() {
     }
     let cam = camera::open_camera(None).expect("default camera");
     let info = cam.info();
-    assert_eq!(info.id, VIRTUAL, "unset camera-name means the first libcamera camera");
+    assert_eq!(
+        info.id, VIRTUAL,
+        "unset camera-name means the first libcamera camera"
+    );
     assert!(!info.simulated);
     assert_eq!(info.formats, vec![PixelFormat::Nv12]);
     let sizes: Vec<Size> = info.modes.iter().map(|m| m.size).collect();
-    assert!(sizes.contains(&Size::new(640, 480)) && sizes.contains(&Size::new(1920, 1080)), "{sizes:?}");
+    assert!(
+        sizes.contains(&Size::new(640, 480)) && sizes.contains(&Size::new(1920, 1080)),
+        "{sizes:?}"
+    );
 }
 
 #[test]
 fn a_wrong_name_lists_every_camera_present() {
     init();
-    let e = camera::open_camera(Some("imx999")).err().expect("no such camera");
+    let e = camera::open_camera(Some("imx999"))
+        .err()
+        .expect("no such camera");
     assert!(matches!(e, CameraError::NotFound { .. }), "{e:?}");
     let s = e.to_string();
     assert!(s.contains("'imx999'"), "{s}");
-    assert!(s.contains("Virtual0 (Virtual Video Device, index 0)"), "{s}");
+    assert!(
+        s.contains("Virtual0 (Virtual Video Device, index 0)"),
+        "{s}"
+    );
     assert!(s.contains("sim:imx219") && s.contains("sim:imx708"), "{s}");
-    assert!(camera::open_camera(Some("7")).is_err(), "index out of range");
+    assert!(
+        camera::open_camera(Some("7")).is_err(),
+        "index out of range"
+    );
 }
 
 #[test]
@@ -151,7 +191,10 @@ fn negotiates_640x480_and_1920x1080_nv12() {
         let layout = s.layout.as_ref().expect("layout");
         assert_eq!(layout.planes.len(), 2, "NV12 has two planes");
         assert!(layout.planes[0].stride >= w as usize);
-        assert_eq!(layout.planes[1].offset, layout.planes[0].stride * h as usize);
+        assert_eq!(
+            layout.planes[1].offset,
+            layout.planes[0].stride * h as usize
+        );
         // libcamera 0.4's virtual camera leaves the colour space as asked (none here).
         assert_eq!(s.color_space, None);
         let m = c.chosen_mode.as_ref().expect("a mode");
@@ -200,10 +243,17 @@ fn frames_carry_the_colour_bars_with_rising_sequence_and_timestamps() {
         for i in 0..30 {
             let f = next(&cam);
             let md = &f.metadata;
-            assert!(md.sensor_timestamp_ns > 0, "SensorTimestamp from the request");
+            assert!(
+                md.sensor_timestamp_ns > 0,
+                "SensorTimestamp from the request"
+            );
             if let Some((seq, ts)) = last {
                 assert!(md.sequence > seq, "sequence {} after {seq}", md.sequence);
-                assert!(md.sensor_timestamp_ns > ts, "timestamp {} after {ts}", md.sensor_timestamp_ns);
+                assert!(
+                    md.sensor_timestamp_ns > ts,
+                    "timestamp {} after {ts}",
+                    md.sensor_timestamp_ns
+                );
             }
             last = Some((md.sequence, md.sensor_timestamp_ns));
             let (role, fb) = f.buffers.first().expect("a buffer");
@@ -220,8 +270,13 @@ fn frames_carry_the_colour_bars_with_rising_sequence_and_timestamps() {
                 assert_colour_bars(bytes, stride, w, h);
                 // Chroma is present (not a grey frame): the UV plane varies.
                 let uv = &bytes[fb.layout().planes[1].offset..];
-                let (lo, hi) = uv[..stride].iter().fold((255u8, 0u8), |(a, b), &v| (a.min(v), b.max(v)));
-                assert!(hi - lo > 50, "chroma should vary across the bars: {lo}..{hi}");
+                let (lo, hi) = uv[..stride]
+                    .iter()
+                    .fold((255u8, 0u8), |(a, b), &v| (a.min(v), b.max(v)));
+                assert!(
+                    hi - lo > 50,
+                    "chroma should vary across the bars: {lo}..{hi}"
+                );
             }
         }
         cam.stop();
@@ -240,16 +295,24 @@ fn buffers_return_to_the_camera_when_dropped_and_are_not_copied() {
         held.push(next(&cam));
     }
     assert!(
-        cam.next_frame(Duration::from_millis(500)).expect("next_frame").is_none(),
+        cam.next_frame(Duration::from_millis(500))
+            .expect("next_frame")
+            .is_none(),
         "no frame while downstream holds all {count} buffers"
     );
-    let addrs: Vec<usize> = held.iter().map(|f| f.buffers[0].1.as_ref().as_ptr() as usize).collect();
+    let addrs: Vec<usize> = held
+        .iter()
+        .map(|f| f.buffers[0].1.as_ref().as_ptr() as usize)
+        .collect();
     drop(held);
     // Released buffers are queued again: frames resume, in the same memory (no copies).
     for _ in 0..3 * count {
         let f = next(&cam);
         let a = f.buffers[0].1.as_ref().as_ptr() as usize;
-        assert!(addrs.contains(&a), "frame memory {a:#x} is one of the camera's {count} buffers");
+        assert!(
+            addrs.contains(&a),
+            "frame memory {a:#x} is one of the camera's {count} buffers"
+        );
     }
     cam.stop();
 }
@@ -279,8 +342,13 @@ fn controls_the_camera_lacks_are_refused_with_a_note() {
     cam.start(&c).expect("start");
     let f = next(&cam);
     let notes = f.notes.join("; ");
-    assert!(notes.contains("AfMode ignored") && notes.contains(VIRTUAL), "{notes}");
-    assert!(cam.inject_fault(camera::backend::Fault::FrameError { count: 1 }).is_err());
+    assert!(
+        notes.contains("AfMode ignored") && notes.contains(VIRTUAL),
+        "{notes}"
+    );
+    assert!(cam
+        .inject_fault(camera::backend::Fault::FrameError { count: 1 })
+        .is_err());
     cam.stop();
 }
 
@@ -301,7 +369,7 @@ struct Seen {
 fn seen(s: &gst::Sample, index: usize) -> Seen {
     let info = gst_video::VideoInfo::from_caps(s.caps().expect("caps")).expect("video info");
     let buf = s.buffer().expect("buffer");
-    let luma = (index % 5 == 0).then(|| {
+    let luma = index.is_multiple_of(5).then(|| {
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).unwrap_or_else(|e| {
             panic!(
                 "map frame: {e}; buffer of {} bytes in {} memories, video meta {:?}, caps {info:?}",
@@ -312,7 +380,13 @@ fn seen(s: &gst::Sample, index: usize) -> Seen {
         });
         (frame.plane_data(0).expect("Y plane").to_vec(), frame.plane_stride()[0] as usize)
     });
-    Seen { width: info.width() as usize, height: info.height() as usize, pts: buf.pts(), offset: buf.offset(), luma }
+    Seen {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        pts: buf.pts(),
+        offset: buf.offset(),
+        luma,
+    }
 }
 
 /// Sets the pipeline to NULL when dropped, also when a test panics, so that the camera is
@@ -328,9 +402,13 @@ impl Drop for NullOnDrop {
 fn run_pipeline(desc: &str) -> Result<Vec<Seen>, String> {
     init();
     let pipeline = gst::parse::launch(desc).map_err(|e| e.to_string())?;
-    let pipeline = pipeline.downcast::<gst::Pipeline>().map_err(|_| "not a pipeline".to_string())?;
+    let pipeline = pipeline
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
     let _guard = NullOnDrop(pipeline.clone());
-    let sink = pipeline.by_name("sink").and_then(|s| s.downcast::<gst_app::AppSink>().ok());
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
     let bus = pipeline.bus().ok_or("no bus")?;
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         // The element posted why on the bus.
@@ -351,7 +429,9 @@ fn run_pipeline(desc: &str) -> Result<Vec<Seen>, String> {
         if std::time::Instant::now() > deadline {
             break Err("timeout".to_string());
         }
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else { continue };
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
+            continue;
+        };
         match msg.view() {
             gst::MessageView::Eos(..) => break Ok(()),
             gst::MessageView::Error(e) => break Err(format!("{} ({:?})", e.error(), e.debug())),
@@ -408,8 +488,12 @@ fn element_refuses_an_unsupported_size_with_a_clear_error() {
 
 #[test]
 fn element_reports_a_wrong_camera_name_with_the_cameras_present() {
-    let e = run_pipeline("rpicamsrc2 camera-name=imx999 num-buffers=5 ! fakesink").expect_err("no such camera");
-    assert!(e.contains("imx999") && e.contains("Virtual0") && e.contains("sim:imx219"), "{e}");
+    let e = run_pipeline("rpicamsrc2 camera-name=imx999 num-buffers=5 ! fakesink")
+        .expect_err("no such camera");
+    assert!(
+        e.contains("imx999") && e.contains("Virtual0") && e.contains("sim:imx219"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -422,11 +506,17 @@ fn element_playing_null_playing_twice() {
     .downcast::<gst::Pipeline>()
     .expect("pipeline");
     let _guard = NullOnDrop(pipeline.clone());
-    let sink = pipeline.by_name("sink").expect("sink").downcast::<gst_app::AppSink>().expect("appsink");
+    let sink = pipeline
+        .by_name("sink")
+        .expect("sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
     for round in 0..3 {
         pipeline.set_state(gst::State::Playing).expect("PLAYING");
         for _ in 0..10 {
-            let s = sink.try_pull_sample(gst::ClockTime::from_seconds(5)).unwrap_or_else(|| panic!("round {round}: no frame"));
+            let s = sink
+                .try_pull_sample(gst::ClockTime::from_seconds(5))
+                .unwrap_or_else(|| panic!("round {round}: no frame"));
             assert!(s.buffer().is_some());
         }
         pipeline.set_state(gst::State::Null).expect("NULL");
@@ -440,7 +530,12 @@ fn ffprobe(path: &Path, args: &[&str]) -> String {
         .arg(path)
         .output()
         .expect("ffprobe runs (ffmpeg is installed in the trixie root)");
-    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -458,11 +553,25 @@ fn main_job_on_libcamera_jpeg_sequence_and_h264_mp4() {
     .expect("jpeg pipeline");
     for i in 0..10 {
         let f = dir.path().join(format!("frame-{i:03}.jpg"));
-        let dims = ffprobe(&f, &["-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"]);
+        let dims = ffprobe(
+            &f,
+            &[
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv=p=0",
+            ],
+        );
         assert_eq!(dims, "mjpeg,640,480", "{}", f.display());
     }
     // H.264 in MP4: rpih264enc once the project has it, x264enc until then.
-    let enc = if gst::ElementFactory::find("rpih264enc").is_some() { "rpih264enc" } else { "x264enc tune=zerolatency speed-preset=ultrafast" };
+    let enc = if gst::ElementFactory::find("rpih264enc").is_some() {
+        "rpih264enc"
+    } else {
+        "x264enc tune=zerolatency speed-preset=ultrafast"
+    };
     let mp4 = dir.path().join("out.mp4");
     run_pipeline(&format!(
         "rpicamsrc2 camera-name={VIRTUAL} num-buffers=60 ! video/x-raw,width=1920,height=1080,framerate=30/1 ! {enc} ! \
@@ -473,10 +582,23 @@ fn main_job_on_libcamera_jpeg_sequence_and_h264_mp4() {
     // -count_frames decodes every frame; decoding errors would show at -v error.
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&mp4)
         .output()
         .expect("ffprobe runs");
-    assert!(out.status.success() && out.stderr.is_empty(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "h264,1920,1080,60", "{enc}");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "h264,1920,1080,60",
+        "{enc}"
+    );
 }

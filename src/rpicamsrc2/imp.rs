@@ -683,12 +683,19 @@ impl RpiCamSrc2 {
             });
             negs.push((role, pcaps, ratio, frame_duration));
         }
-        let asked: Vec<(StreamRole, Size, PixelFormat)> =
-            config.streams.iter().map(|s| (s.role, s.size, s.format)).collect();
+        let asked: Vec<(StreamRole, Size, PixelFormat)> = config
+            .streams
+            .iter()
+            .map(|s| (s.role, s.size, s.format))
+            .collect();
         match cam.validate(&mut config) {
             Ok(ConfigStatus::Valid) => {}
             Ok(ConfigStatus::Adjusted(changes))
-                if config.streams.iter().map(|s| (s.role, s.size, s.format)).ne(asked.iter().copied()) =>
+                if config
+                    .streams
+                    .iter()
+                    .map(|s| (s.role, s.size, s.format))
+                    .ne(asked.iter().copied()) =>
             {
                 // A camera that cannot deliver the negotiated size or format (libcamera cameras
                 // other than the Pi's, whose ISP scales to any size): the caps cannot hold.

@@ -11,14 +11,20 @@ use std::{
     time::Duration,
 };
 
-use libcamera::{camera::Orientation, control_value::ControlValue as LcValue, geometry::Size as LcSize, stream::StreamRole as LcRole};
+use libcamera::{
+    camera::Orientation, control_value::ControlValue as LcValue, geometry::Size as LcSize,
+    stream::StreamRole as LcRole,
+};
 
 use super::{
-    convert, BufferKind, ConfigSpec, LcBuffer, LcCamera, LcControlInfo, LcError, LcFormat, LcStatus, SensorSpec,
-    StreamSpec,
+    convert, BufferKind, ConfigSpec, LcBuffer, LcCamera, LcControlInfo, LcError, LcFormat,
+    LcStatus, SensorSpec, StreamSpec,
 };
 use crate::camera::{
-    backend::{CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault, FrameBuffer, FrameData, FrameStatus},
+    backend::{
+        CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault, FrameBuffer,
+        FrameData, FrameStatus,
+    },
     config::{CameraConfiguration, ConfigStatus, StreamRole},
     controls::{ControlId, ControlInfo, ControlList, ControlValue},
     format::{FrameLayout, PixelFormat, PlaneLayout, Rect, Size},
@@ -96,7 +102,10 @@ pub struct LibcameraCamera {
 
 impl std::fmt::Debug for LibcameraCamera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LibcameraCamera").field("id", &self.info.id).field("model", &self.info.model).finish()
+        f.debug_struct("LibcameraCamera")
+            .field("id", &self.info.id)
+            .field("model", &self.info.model)
+            .finish()
     }
 }
 
@@ -120,7 +129,9 @@ fn model_infos(map: &HashMap<String, LcControlInfo>) -> BTreeMap<ControlId, Cont
 fn bit_depth(f: libcamera::pixel_format::PixelFormat) -> u8 {
     match convert::model_format(f) {
         Some(PixelFormat::Bayer { bits, .. }) => bits,
-        _ => f.info().map_or(8, |i| u8::try_from(i.bits_per_pixel).unwrap_or(8)),
+        _ => f
+            .info()
+            .map_or(8, |i| u8::try_from(i.bits_per_pixel).unwrap_or(8)),
     }
 }
 
@@ -152,21 +163,38 @@ impl LibcameraCamera {
             .max_by_key(|s| u64::from(s.width) * u64::from(s.height))
             .map(convert::model_size)
             .unwrap_or(Size::new(0, 0));
-        let pixel_array = d.pixel_array_size.map(convert::model_size).unwrap_or(largest);
+        let pixel_array = d
+            .pixel_array_size
+            .map(convert::model_size)
+            .unwrap_or(largest);
 
         // Candidate modes: every raw format and size where the pipeline handler has a raw
         // stream (the Raspberry Pi one), else every size of the first processed format.
-        let mut candidates: Vec<(Size, u8, Option<libcamera::pixel_format::PixelFormat>, ConfigSpec)> = Vec::new();
+        let mut candidates: Vec<(
+            Size,
+            u8,
+            Option<libcamera::pixel_format::PixelFormat>,
+            ConfigSpec,
+        )> = Vec::new();
         if !d.raw_formats.is_empty() {
             for f in &d.raw_formats {
                 for s in sizes_of(f) {
                     let bits = bit_depth(f.pixel_format);
                     let spec = ConfigSpec {
-                        streams: vec![StreamSpec { role: LcRole::Raw, pixel_format: Some(f.pixel_format), size: Some(s), color_space: None, buffer_count: None }],
+                        streams: vec![StreamSpec {
+                            role: LcRole::Raw,
+                            pixel_format: Some(f.pixel_format),
+                            size: Some(s),
+                            color_space: None,
+                            buffer_count: None,
+                        }],
                         sensor: None,
                         orientation: None,
                     };
-                    if !candidates.iter().any(|c| c.0 == convert::model_size(s) && c.1 == bits) {
+                    if !candidates
+                        .iter()
+                        .any(|c| c.0 == convert::model_size(s) && c.1 == bits)
+                    {
                         candidates.push((convert::model_size(s), bits, Some(f.pixel_format), spec));
                     }
                 }
@@ -174,7 +202,13 @@ impl LibcameraCamera {
         } else if let Some(f) = d.stream_formats.first() {
             for s in sizes_of(f) {
                 let spec = ConfigSpec {
-                    streams: vec![StreamSpec { role: LcRole::VideoRecording, pixel_format: Some(f.pixel_format), size: Some(s), color_space: None, buffer_count: None }],
+                    streams: vec![StreamSpec {
+                        role: LcRole::VideoRecording,
+                        pixel_format: Some(f.pixel_format),
+                        size: Some(s),
+                        color_space: None,
+                        buffer_count: None,
+                    }],
                     sensor: None,
                     orientation: None,
                 };
@@ -182,7 +216,8 @@ impl LibcameraCamera {
                 candidates.push((convert::model_size(s), 8, None, spec));
             }
         }
-        let durations = cam.probe_frame_durations(candidates.iter().map(|c| c.3.clone()).collect())?;
+        let durations =
+            cam.probe_frame_durations(candidates.iter().map(|c| c.3.clone()).collect())?;
         // Candidates libcamera adjusts are not modes.
         let modes: Vec<LcMode> = candidates
             .into_iter()
@@ -190,7 +225,10 @@ impl LibcameraCamera {
             .filter_map(|((size, bits, raw_format, _), fdl)| {
                 // Without frame-duration limits, 30 fps is assumed.
                 let min_us = fdl?.map_or(33_333, |(min, _)| min);
-                Some(LcMode { mode: synth_mode(size, bits, pixel_array, min_us), raw_format })
+                Some(LcMode {
+                    mode: synth_mode(size, bits, pixel_array, min_us),
+                    raw_format,
+                })
             })
             .collect();
 
@@ -201,10 +239,13 @@ impl LibcameraCamera {
             .and_then(|c| convert::model_value(&c.max))
             .and_then(|v| v.as_f64())
             .map_or(1_000_000, |v| v as u64);
-        let bayer_order = d.raw_formats.iter().find_map(|f| match convert::model_format(f.pixel_format) {
-            Some(PixelFormat::Bayer { order, .. }) => Some(order),
-            _ => None,
-        });
+        let bayer_order =
+            d.raw_formats
+                .iter()
+                .find_map(|f| match convert::model_format(f.pixel_format) {
+                    Some(PixelFormat::Bayer { order, .. }) => Some(order),
+                    _ => None,
+                });
         let info = CameraInfo {
             id: d.desc.id.clone(),
             model: d.desc.model.clone().unwrap_or_else(|| d.desc.id.clone()),
@@ -212,7 +253,11 @@ impl LibcameraCamera {
             pixel_array,
             bayer_order,
             modes: modes.iter().map(|m| m.mode.clone()).collect(),
-            formats: d.stream_formats.iter().filter_map(|f| convert::model_format(f.pixel_format)).collect(),
+            formats: d
+                .stream_formats
+                .iter()
+                .filter_map(|f| convert::model_format(f.pixel_format))
+                .collect(),
             max_frame_duration_us,
             controls: model_controls,
         };
@@ -228,14 +273,20 @@ impl LibcameraCamera {
     }
 
     /// The libcamera configuration for a model configuration, and the mode it uses.
-    fn spec_for(&self, config: &CameraConfiguration) -> Result<(ConfigSpec, Option<LcMode>), CameraError> {
+    fn spec_for(
+        &self,
+        config: &CameraConfiguration,
+    ) -> Result<(ConfigSpec, Option<LcMode>), CameraError> {
         if config.streams.is_empty() {
             return Err(CameraError::Config("no stream to configure".into()));
         }
         let mut streams = Vec::with_capacity(config.streams.len());
         for s in &config.streams {
             let pf = convert::pixel_format(s.format).ok_or_else(|| {
-                CameraError::Config(format!("libcamera does not know the pixel format {}", s.format.libcamera_name()))
+                CameraError::Config(format!(
+                    "libcamera does not know the pixel format {}",
+                    s.format.libcamera_name()
+                ))
             })?;
             streams.push(StreamSpec {
                 role: convert::role(s.role),
@@ -255,9 +306,19 @@ impl LibcameraCamera {
         // The sensor mode is passed as libcamera's SensorConfiguration where the camera has raw
         // modes; elsewhere the stream size is the mode.
         let sensor = mode.as_ref().and_then(|m| {
-            m.raw_format.map(|_| SensorSpec { size: convert::size(m.mode.size), bit_depth: u32::from(m.mode.bit_depth) })
+            m.raw_format.map(|_| SensorSpec {
+                size: convert::size(m.mode.size),
+                bit_depth: u32::from(m.mode.bit_depth),
+            })
         });
-        Ok((ConfigSpec { streams, sensor, orientation }, mode))
+        Ok((
+            ConfigSpec {
+                streams,
+                sensor,
+                orientation,
+            },
+            mode,
+        ))
     }
 
     /// Mode choice: an explicit `sensor_mode`, else the raw stream's size and depth, else
@@ -269,7 +330,15 @@ impl LibcameraCamera {
         let describe = || {
             self.modes
                 .iter()
-                .map(|m| format!("{}x{} {}-bit {:.2} fps", m.mode.size.width, m.mode.size.height, m.mode.bit_depth, m.mode.max_fps()))
+                .map(|m| {
+                    format!(
+                        "{}x{} {}-bit {:.2} fps",
+                        m.mode.size.width,
+                        m.mode.size.height,
+                        m.mode.bit_depth,
+                        m.mode.max_fps()
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -277,13 +346,25 @@ impl LibcameraCamera {
             return self
                 .modes
                 .iter()
-                .find(|m| m.mode.size == spec.size && spec.bit_depth.is_none_or(|b| b == m.mode.bit_depth))
+                .find(|m| {
+                    m.mode.size == spec.size && spec.bit_depth.is_none_or(|b| b == m.mode.bit_depth)
+                })
                 .cloned()
                 .map(Some)
-                .ok_or_else(|| CameraError::Config(format!("sensor-mode {spec} is not a mode of {}; its modes are: {}", self.info.model, describe())));
+                .ok_or_else(|| {
+                    CameraError::Config(format!(
+                        "sensor-mode {spec} is not a mode of {}; its modes are: {}",
+                        self.info.model,
+                        describe()
+                    ))
+                });
         }
         if let Some(raw) = config.stream(StreamRole::Raw) {
-            if let Some(m) = self.modes.iter().find(|m| m.raw_format.is_some() && m.mode.size == raw.size) {
+            if let Some(m) = self
+                .modes
+                .iter()
+                .find(|m| m.raw_format.is_some() && m.mode.size == raw.size)
+            {
                 return Ok(Some(m.clone()));
             }
         }
@@ -292,14 +373,24 @@ impl LibcameraCamera {
             .iter()
             .filter(|s| s.role != StreamRole::Raw)
             .map(|s| s.size)
-            .fold(Size::new(0, 0), |a, b| Size::new(a.width.max(b.width), a.height.max(b.height)));
-        let req = ModeRequest { size: need, fps: config.framerate.map(|_| config.fps()), bit_depth: DEFAULT_BIT_DEPTH };
+            .fold(Size::new(0, 0), |a, b| {
+                Size::new(a.width.max(b.width), a.height.max(b.height))
+            });
+        let req = ModeRequest {
+            size: need,
+            fps: config.framerate.map(|_| config.fps()),
+            bit_depth: DEFAULT_BIT_DEPTH,
+        };
         if self.modes.iter().all(|m| m.raw_format.is_none()) {
             // Processed sizes only (no sensor modes): the stream size is the mode, if offered.
             return Ok(self.modes.iter().find(|m| m.mode.size == need).cloned());
         }
         let mut best: Option<(&LcMode, f64)> = None;
-        for m in self.modes.iter().filter(|m| mode::can_deliver(&req, &m.mode)) {
+        for m in self
+            .modes
+            .iter()
+            .filter(|m| mode::can_deliver(&req, &m.mode))
+        {
             let s = mode::score(&req, &m.mode);
             if best.is_none_or(|(_, b)| s <= b) {
                 best = Some((m, s));
@@ -309,7 +400,9 @@ impl LibcameraCamera {
             CameraError::Config(format!(
                 "{} has no mode for {need}{}; its modes are: {}",
                 self.info.model,
-                req.fps.map(|f| format!(" at {f:.2} fps")).unwrap_or_default(),
+                req.fps
+                    .map(|f| format!(" at {f:.2} fps"))
+                    .unwrap_or_default(),
                 describe()
             ))
         })
@@ -333,8 +426,15 @@ impl LibcameraCamera {
             };
             // Clamp numbers into libcamera's range, as the Raspberry Pi IPA would.
             let mut value = value.clone();
-            if let (Some(min), Some(max)) = (convert::model_value(&info.min), convert::model_value(&info.max)) {
-                let range = ControlInfo { min, max, default: value.clone() };
+            if let (Some(min), Some(max)) = (
+                convert::model_value(&info.min),
+                convert::model_value(&info.max),
+            ) {
+                let range = ControlInfo {
+                    min,
+                    max,
+                    default: value.clone(),
+                };
                 if let Err(why) = range.check(*id, &value) {
                     value = range.clamp(&value);
                     notes.push(format!("{why}; clamped to {value}"));
@@ -370,14 +470,21 @@ impl FrameData for LcData {
 }
 
 fn given_config_streams(c: &CameraConfiguration) -> Vec<(StreamRole, Size, PixelFormat)> {
-    c.streams.iter().map(|s| (s.role, s.size, s.format)).collect()
+    c.streams
+        .iter()
+        .map(|s| (s.role, s.size, s.format))
+        .collect()
 }
 
 fn layout_of(planes: &[super::PlaneLayout], frame_size: u32) -> FrameLayout {
     FrameLayout {
         planes: planes
             .iter()
-            .map(|p| PlaneLayout { offset: p.offset, stride: p.stride as usize, rows: p.len / (p.stride.max(1) as usize) })
+            .map(|p| PlaneLayout {
+                offset: p.offset,
+                stride: p.stride as usize,
+                rows: p.len / (p.stride.max(1) as usize),
+            })
             .collect(),
         size: super::buffers::buffer_len(planes, frame_size),
     }
@@ -419,17 +526,28 @@ impl CameraBackend for LibcameraCamera {
             }
             s.size = convert::model_size(r.size);
             s.buffer_count = r.buffer_count;
-            s.color_space = r.color_space.and_then(convert::model_color_space).or(s.color_space);
-            let planes = super::buffers::plane_layout(r.pixel_format, r.size, r.stride, r.frame_size);
+            s.color_space = r
+                .color_space
+                .and_then(convert::model_color_space)
+                .or(s.color_space);
+            let planes =
+                super::buffers::plane_layout(r.pixel_format, r.size, r.stride, r.frame_size);
             s.layout = Some(layout_of(&planes, r.frame_size));
         }
         config.chosen_mode = mode.map(|m| m.mode).or_else(|| {
-            config.streams.first().map(|s| synth_mode(s.size, 8, self.info.pixel_array, 33_333))
+            config
+                .streams
+                .first()
+                .map(|s| synth_mode(s.size, 8, self.info.pixel_array, 33_333))
         });
         if v.status == LcStatus::Valid {
             changes.clear();
         }
-        Ok(if changes.is_empty() { ConfigStatus::Valid } else { ConfigStatus::Adjusted(changes) })
+        Ok(if changes.is_empty() {
+            ConfigStatus::Valid
+        } else {
+            ConfigStatus::Adjusted(changes)
+        })
     }
 
     fn configure(&self, given: &CameraConfiguration) -> Result<(), CameraError> {
@@ -439,9 +557,15 @@ impl CameraBackend for LibcameraCamera {
             // formats) mean this is not the configuration the caller negotiated; others (such
             // as a colour space the caller left open) are only noted.
             if given_config_streams(&config) != given_config_streams(given) {
-                return Err(CameraError::Config(format!("libcamera adjusted the configuration: {}", changes.join("; "))));
+                return Err(CameraError::Config(format!(
+                    "libcamera adjusted the configuration: {}",
+                    changes.join("; ")
+                )));
             }
-            lock(&self.notes).push(format!("libcamera adjusted the configuration: {}", changes.join("; ")));
+            lock(&self.notes).push(format!(
+                "libcamera adjusted the configuration: {}",
+                changes.join("; ")
+            ));
         }
         let (spec, _) = self.spec_for(&config)?;
         let configured = self.cam.configure(&spec)?;
@@ -468,13 +592,21 @@ impl CameraBackend for LibcameraCamera {
 
     fn start(&self, controls: &ControlList) -> Result<(), CameraError> {
         let mut controls = controls.clone();
-        let framerate = lock(&self.active).as_ref().map(|a| a.framerate).ok_or_else(|| CameraError::State("is not configured".into()))?;
+        let framerate = lock(&self.active)
+            .as_ref()
+            .map(|a| a.framerate)
+            .ok_or_else(|| CameraError::State("is not configured".into()))?;
         // The caps' frame rate becomes a fixed frame duration, as libcamerasrc does, unless the
         // user set FrameDurationLimits.
-        if controls.get(ControlId::FrameDurationLimits).is_none() && lock(&self.controls).contains_key("FrameDurationLimits") {
+        if controls.get(ControlId::FrameDurationLimits).is_none()
+            && lock(&self.controls).contains_key("FrameDurationLimits")
+        {
             if let Some((n, d)) = framerate.filter(|(n, d)| *n > 0 && *d > 0) {
                 let us = (1_000_000i64 * i64::from(d)) / i64::from(n);
-                controls.set(ControlId::FrameDurationLimits, ControlValue::I64Array(vec![us, us]));
+                controls.set(
+                    ControlId::FrameDurationLimits,
+                    ControlValue::I64Array(vec![us, us]),
+                );
             }
         }
         let (list, notes) = self.lc_controls(&controls);
@@ -499,10 +631,13 @@ impl CameraBackend for LibcameraCamera {
             return Ok(None);
         };
         self.frames.fetch_add(1, Ordering::Relaxed);
-        let metadata = convert::metadata(frame.sequence, frame.sensor_timestamp_ns, &frame.metadata);
+        let metadata =
+            convert::metadata(frame.sequence, frame.sensor_timestamp_ns, &frame.metadata);
         let (roles, layouts) = {
             let active = lock(&self.active);
-            let a = active.as_ref().ok_or_else(|| CameraError::State("is not configured".into()))?;
+            let a = active
+                .as_ref()
+                .ok_or_else(|| CameraError::State("is not configured".into()))?;
             (a.roles.clone(), a.layouts.clone())
         };
         let buffers = frame
@@ -516,7 +651,12 @@ impl CameraBackend for LibcameraCamera {
             })
             .collect();
         let notes = std::mem::take(&mut *lock(&self.notes));
-        Ok(Some(CompletedFrame { status: FrameStatus::Ok, metadata, buffers, notes }))
+        Ok(Some(CompletedFrame {
+            status: FrameStatus::Ok,
+            metadata,
+            buffers,
+            notes,
+        }))
     }
 
     fn unblock(&self) {
@@ -531,7 +671,10 @@ impl CameraBackend for LibcameraCamera {
     }
 
     fn stats(&self) -> CameraStats {
-        CameraStats { frames_captured: self.frames.load(Ordering::Relaxed), ..Default::default() }
+        CameraStats {
+            frames_captured: self.frames.load(Ordering::Relaxed),
+            ..Default::default()
+        }
     }
 }
 
@@ -543,7 +686,10 @@ impl LibcameraCamera {
             .stream_formats
             .iter()
             .map(|f| {
-                let sizes: Vec<String> = sizes_of(f).iter().map(|s| format!("{}x{}", s.width, s.height)).collect();
+                let sizes: Vec<String> = sizes_of(f)
+                    .iter()
+                    .map(|s| format!("{}x{}", s.width, s.height))
+                    .collect();
                 format!("{} {}", f.pixel_format, sizes.join(", "))
             })
             .collect::<Vec<_>>()

@@ -21,11 +21,45 @@ use crate::camera::{
 pub const MODEL_CONTROLS: [ControlId; 40] = {
     use ControlId::*;
     [
-        AeEnable, AeState, AeMeteringMode, AeConstraintMode, AeExposureMode, ExposureValue, ExposureTime,
-        ExposureTimeMode, AnalogueGain, AnalogueGainMode, AeFlickerMode, AeFlickerPeriod, Brightness, Contrast,
-        Lux, AwbEnable, AwbMode, ColourGains, ColourTemperature, Saturation, SensorBlackLevels, Sharpness, FocusFoM,
-        ColourCorrectionMatrix, ScalerCrop, DigitalGain, FrameDuration, FrameDurationLimits, SensorTimestamp,
-        AfMode, AfRange, AfSpeed, AfMetering, AfWindows, AfTrigger, AfState, LensPosition, HdrMode, Gamma,
+        AeEnable,
+        AeState,
+        AeMeteringMode,
+        AeConstraintMode,
+        AeExposureMode,
+        ExposureValue,
+        ExposureTime,
+        ExposureTimeMode,
+        AnalogueGain,
+        AnalogueGainMode,
+        AeFlickerMode,
+        AeFlickerPeriod,
+        Brightness,
+        Contrast,
+        Lux,
+        AwbEnable,
+        AwbMode,
+        ColourGains,
+        ColourTemperature,
+        Saturation,
+        SensorBlackLevels,
+        Sharpness,
+        FocusFoM,
+        ColourCorrectionMatrix,
+        ScalerCrop,
+        DigitalGain,
+        FrameDuration,
+        FrameDurationLimits,
+        SensorTimestamp,
+        AfMode,
+        AfRange,
+        AfSpeed,
+        AfMetering,
+        AfWindows,
+        AfTrigger,
+        AfState,
+        LensPosition,
+        HdrMode,
+        Gamma,
         NoiseReductionMode,
     ]
 };
@@ -35,12 +69,46 @@ pub const MODEL_CONTROLS: [ControlId; 40] = {
 fn model_controls_are_complete(id: ControlId) {
     use ControlId::*;
     match id {
-        AeEnable | AeState | AeMeteringMode | AeConstraintMode | AeExposureMode | ExposureValue | ExposureTime
-        | ExposureTimeMode | AnalogueGain | AnalogueGainMode | AeFlickerMode | AeFlickerPeriod | Brightness
-        | Contrast | Lux | AwbEnable | AwbMode | ColourGains | ColourTemperature | Saturation | SensorBlackLevels
-        | Sharpness | FocusFoM | ColourCorrectionMatrix | ScalerCrop | DigitalGain | FrameDuration
-        | FrameDurationLimits | SensorTimestamp | AfMode | AfRange | AfSpeed | AfMetering | AfWindows | AfTrigger
-        | AfState | LensPosition | HdrMode | Gamma | NoiseReductionMode => {}
+        AeEnable
+        | AeState
+        | AeMeteringMode
+        | AeConstraintMode
+        | AeExposureMode
+        | ExposureValue
+        | ExposureTime
+        | ExposureTimeMode
+        | AnalogueGain
+        | AnalogueGainMode
+        | AeFlickerMode
+        | AeFlickerPeriod
+        | Brightness
+        | Contrast
+        | Lux
+        | AwbEnable
+        | AwbMode
+        | ColourGains
+        | ColourTemperature
+        | Saturation
+        | SensorBlackLevels
+        | Sharpness
+        | FocusFoM
+        | ColourCorrectionMatrix
+        | ScalerCrop
+        | DigitalGain
+        | FrameDuration
+        | FrameDurationLimits
+        | SensorTimestamp
+        | AfMode
+        | AfRange
+        | AfSpeed
+        | AfMetering
+        | AfWindows
+        | AfTrigger
+        | AfState
+        | LensPosition
+        | HdrMode
+        | Gamma
+        | NoiseReductionMode => {}
     }
 }
 
@@ -71,19 +139,32 @@ pub fn model_format(f: LcPixelFormat) -> Option<PixelFormat> {
 
 /// Model format of a libcamera format name (`NV12`, `SRGGB10_CSI2P`, ...).
 pub fn model_format_by_name(name: &str) -> Option<PixelFormat> {
-    if let Some(f) = PixelFormat::PROCESSED.iter().copied().find(|f| f.libcamera_name() == name) {
+    if let Some(f) = PixelFormat::PROCESSED
+        .iter()
+        .copied()
+        .find(|f| f.libcamera_name() == name)
+    {
         return Some(f);
     }
     let rest = name.strip_prefix('S')?;
-    let (order, rest) = [("RGGB", BayerOrder::Rggb), ("GRBG", BayerOrder::Grbg), ("GBRG", BayerOrder::Gbrg), ("BGGR", BayerOrder::Bggr)]
-        .into_iter()
-        .find_map(|(p, o)| rest.strip_prefix(p).map(|r| (o, r)))?;
+    let (order, rest) = [
+        ("RGGB", BayerOrder::Rggb),
+        ("GRBG", BayerOrder::Grbg),
+        ("GBRG", BayerOrder::Gbrg),
+        ("BGGR", BayerOrder::Bggr),
+    ]
+    .into_iter()
+    .find_map(|(p, o)| rest.strip_prefix(p).map(|r| (o, r)))?;
     let (bits, packed) = match rest.strip_suffix("_CSI2P") {
         Some(b) => (b, true),
         None => (rest, false),
     };
     let bits: u8 = bits.parse().ok()?;
-    Some(PixelFormat::Bayer { order, bits, packed })
+    Some(PixelFormat::Bayer {
+        order,
+        bits,
+        packed,
+    })
 }
 
 /// libcamera colour space of a model colour space.
@@ -102,19 +183,24 @@ pub fn model_color_space(c: LcColorSpace) -> Option<ColorSpace> {
     use Primaries as P;
     use TransferFunction as T;
     use YcbcrEncoding as Y;
-    Some(match (c.primaries, c.transfer_function, c.ycbcr_encoding, c.range) {
-        (P::Raw, T::Linear, Y::None, Range::Full) => ColorSpace::Raw,
-        (P::Rec709, T::Srgb, Y::Rec601, Range::Full) => ColorSpace::Sycc,
-        (P::Smpte170m, T::Rec709, Y::Rec601, Range::Limited) => ColorSpace::Smpte170m,
-        (P::Rec709, T::Rec709, Y::Rec709, Range::Limited) => ColorSpace::Rec709,
-        (P::Rec2020, T::Rec709, Y::Rec2020, Range::Limited) => ColorSpace::Rec2020,
-        _ => return None,
-    })
+    Some(
+        match (c.primaries, c.transfer_function, c.ycbcr_encoding, c.range) {
+            (P::Raw, T::Linear, Y::None, Range::Full) => ColorSpace::Raw,
+            (P::Rec709, T::Srgb, Y::Rec601, Range::Full) => ColorSpace::Sycc,
+            (P::Smpte170m, T::Rec709, Y::Rec601, Range::Limited) => ColorSpace::Smpte170m,
+            (P::Rec709, T::Rec709, Y::Rec709, Range::Limited) => ColorSpace::Rec709,
+            (P::Rec2020, T::Rec709, Y::Rec2020, Range::Limited) => ColorSpace::Rec2020,
+            _ => return None,
+        },
+    )
 }
 
 /// libcamera size of a model size.
 pub fn size(s: Size) -> LcSize {
-    LcSize { width: s.width, height: s.height }
+    LcSize {
+        width: s.width,
+        height: s.height,
+    }
 }
 
 /// Model size of a libcamera size.
@@ -123,7 +209,12 @@ pub fn model_size(s: LcSize) -> Size {
 }
 
 fn rect(r: Rect) -> Rectangle {
-    Rectangle { x: r.x, y: r.y, width: r.width, height: r.height }
+    Rectangle {
+        x: r.x,
+        y: r.y,
+        width: r.width,
+        height: r.height,
+    }
 }
 
 fn model_rect(r: Rectangle) -> Rect {
@@ -155,7 +246,12 @@ pub fn model_value(v: &LcValue) -> Option<ControlValue> {
 /// Errors: the value cannot be represented (wrong kind or out of the type's range), with a
 /// description of what the control takes.
 pub fn lc_value(v: &ControlValue, ty: &ControlType, is_array: bool) -> Result<LcValue, String> {
-    let want = || format!("the control takes {}{ty:?}", if is_array { "an array of " } else { "a " });
+    let want = || {
+        format!(
+            "the control takes {}{ty:?}",
+            if is_array { "an array of " } else { "a " }
+        )
+    };
     let int = |x: f64| -> Result<f64, String> {
         if x.fract() == 0.0 {
             Ok(x)
@@ -172,7 +268,9 @@ pub fn lc_value(v: &ControlValue, ty: &ControlType, is_array: bool) -> Result<Lc
             LcValue::from(i32::try_from(x as i64).map_err(|_| want())?)
         }
         (ControlType::Int64, ControlValue::I64Array(a)) => LcValue::from(a.clone()),
-        (ControlType::Int64, ControlValue::I32Array(a)) => LcValue::from(a.iter().map(|x| i64::from(*x)).collect::<Vec<_>>()),
+        (ControlType::Int64, ControlValue::I32Array(a)) => {
+            LcValue::from(a.iter().map(|x| i64::from(*x)).collect::<Vec<_>>())
+        }
         (ControlType::Int64, v) => LcValue::from(int(v.as_f64().ok_or_else(want)?)? as i64),
         (ControlType::Float, ControlValue::F32Array(a)) => LcValue::from(a.clone()),
         (ControlType::Float, v) => LcValue::from(v.as_f32().ok_or_else(want)?),
@@ -182,14 +280,20 @@ pub fn lc_value(v: &ControlValue, ty: &ControlType, is_array: bool) -> Result<Lc
         }
         (ControlType::Rectangle, ControlValue::Rect(r)) if !is_array => LcValue::from(rect(*r)),
         (ControlType::Rectangle, ControlValue::Rect(r)) => LcValue::from(vec![rect(*r)]),
-        (ControlType::Rectangle, ControlValue::Rects(r)) => LcValue::from(r.iter().map(|r| rect(*r)).collect::<Vec<_>>()),
+        (ControlType::Rectangle, ControlValue::Rects(r)) => {
+            LcValue::from(r.iter().map(|r| rect(*r)).collect::<Vec<_>>())
+        }
         _ => return Err(want()),
     };
     Ok(out)
 }
 
 /// Fills the model's per-frame metadata from a request's metadata (libcamera names).
-pub fn metadata(sequence: u32, timestamp_ns: Option<u64>, items: &[(u32, String, LcValue)]) -> FrameMetadata {
+pub fn metadata(
+    sequence: u32,
+    timestamp_ns: Option<u64>,
+    items: &[(u32, String, LcValue)],
+) -> FrameMetadata {
     let mut m = FrameMetadata {
         sequence: u64::from(sequence),
         sensor_timestamp_ns: timestamp_ns.unwrap_or(0),
@@ -204,7 +308,9 @@ pub fn metadata(sequence: u32, timestamp_ns: Option<u64>, items: &[(u32, String,
         let as_f32 = scalar.as_ref().and_then(|s| s.as_f32());
         let as_i64 = scalar.as_ref().and_then(|s| s.as_f64()).map(|x| x as i64);
         match name.as_str() {
-            "ExposureTime" => m.exposure_time_us = as_i64.and_then(|x| u32::try_from(x).ok()).unwrap_or(0),
+            "ExposureTime" => {
+                m.exposure_time_us = as_i64.and_then(|x| u32::try_from(x).ok()).unwrap_or(0)
+            }
             "AnalogueGain" => m.analogue_gain = as_f32.unwrap_or(0.0),
             "DigitalGain" => m.digital_gain = as_f32.unwrap_or(0.0),
             "ColourGains" => {
@@ -212,9 +318,13 @@ pub fn metadata(sequence: u32, timestamp_ns: Option<u64>, items: &[(u32, String,
                     m.colour_gains = [r, b];
                 }
             }
-            "ColourTemperature" => m.colour_temperature_k = as_i64.and_then(|x| u32::try_from(x).ok()).unwrap_or(0),
+            "ColourTemperature" => {
+                m.colour_temperature_k = as_i64.and_then(|x| u32::try_from(x).ok()).unwrap_or(0)
+            }
             "Lux" => m.lux = as_f32.unwrap_or(0.0),
-            "FrameDuration" => m.frame_duration_us = as_i64.and_then(|x| u64::try_from(x).ok()).unwrap_or(0),
+            "FrameDuration" => {
+                m.frame_duration_us = as_i64.and_then(|x| u64::try_from(x).ok()).unwrap_or(0)
+            }
             "AeState" => {
                 m.ae_state = match as_i64 {
                     Some(1) => AeState::Searching,
@@ -223,7 +333,13 @@ pub fn metadata(sequence: u32, timestamp_ns: Option<u64>, items: &[(u32, String,
                 }
             }
             // libcamera < 0.5 reports AeLocked instead of AeState.
-            "AeLocked" => m.ae_state = if as_i64 == Some(1) { AeState::Converged } else { AeState::Searching },
+            "AeLocked" => {
+                m.ae_state = if as_i64 == Some(1) {
+                    AeState::Converged
+                } else {
+                    AeState::Searching
+                }
+            }
             "LensPosition" => m.lens_position = as_f32,
             "FocusFoM" => m.focus_fom = as_i64.and_then(|x| i32::try_from(x).ok()),
             "AfState" => m.af_state = as_i64.and_then(|x| i32::try_from(x).ok()),
@@ -250,15 +366,32 @@ mod tests {
         for f in PixelFormat::PROCESSED {
             assert_eq!(model_format_by_name(&f.libcamera_name()), Some(f), "{f}");
         }
-        let b = PixelFormat::Bayer { order: BayerOrder::Gbrg, bits: 10, packed: true };
+        let b = PixelFormat::Bayer {
+            order: BayerOrder::Gbrg,
+            bits: 10,
+            packed: true,
+        };
         assert_eq!(model_format_by_name("SGBRG10_CSI2P"), Some(b));
-        assert_eq!(model_format_by_name("SBGGR16"), Some(PixelFormat::Bayer { order: BayerOrder::Bggr, bits: 16, packed: false }));
+        assert_eq!(
+            model_format_by_name("SBGGR16"),
+            Some(PixelFormat::Bayer {
+                order: BayerOrder::Bggr,
+                bits: 16,
+                packed: false
+            })
+        );
         assert_eq!(model_format_by_name("MJPEG"), None);
     }
 
     #[test]
     fn colour_spaces_round_trip() {
-        for c in [ColorSpace::Raw, ColorSpace::Sycc, ColorSpace::Smpte170m, ColorSpace::Rec709, ColorSpace::Rec2020] {
+        for c in [
+            ColorSpace::Raw,
+            ColorSpace::Sycc,
+            ColorSpace::Smpte170m,
+            ColorSpace::Rec709,
+            ColorSpace::Rec2020,
+        ] {
             assert_eq!(model_color_space(color_space(c)), Some(c), "{c:?}");
         }
     }
@@ -267,7 +400,12 @@ mod tests {
     fn values_convert_to_the_control_type() {
         let v = lc_value(&ControlValue::I32(20000), &ControlType::Int32, false).expect("int");
         assert!(matches!(v, LcValue::Int32(ref a) if a[..] == [20000]));
-        let v = lc_value(&ControlValue::F32Array(vec![1.5, 2.0]), &ControlType::Float, true).expect("gains");
+        let v = lc_value(
+            &ControlValue::F32Array(vec![1.5, 2.0]),
+            &ControlType::Float,
+            true,
+        )
+        .expect("gains");
         assert!(matches!(v, LcValue::Float(ref a) if a[..] == [1.5, 2.0]));
         let e = lc_value(&ControlValue::F32(1.5), &ControlType::Int32, false).unwrap_err();
         assert!(e.contains("Int32"), "{e}");
@@ -287,11 +425,18 @@ mod tests {
     fn metadata_takes_libcamera_names() {
         let items = vec![
             (1, "ExposureTime".to_string(), LcValue::from(10000i32)),
-            (2, "ColourGains".to_string(), LcValue::from(vec![1.5f32, 2.5])),
+            (
+                2,
+                "ColourGains".to_string(),
+                LcValue::from(vec![1.5f32, 2.5]),
+            ),
             (3, "AeState".to_string(), LcValue::from(2i32)),
         ];
         let m = metadata(7, Some(123), &items);
-        assert_eq!((m.sequence, m.sensor_timestamp_ns, m.exposure_time_us), (7, 123, 10000));
+        assert_eq!(
+            (m.sequence, m.sensor_timestamp_ns, m.exposure_time_us),
+            (7, 123, 10000)
+        );
         assert_eq!(m.colour_gains, [1.5, 2.5]);
         assert_eq!(m.ae_state, AeState::Converged);
     }

@@ -19,7 +19,9 @@ pub enum LcError {
         id: String,
     },
     /// `Camera::acquire()` failed, typically because another process uses the camera.
-    #[error("could not acquire libcamera camera '{id}' (is it in use by another process?): {source}")]
+    #[error(
+        "could not acquire libcamera camera '{id}' (is it in use by another process?): {source}"
+    )]
     Acquire {
         /// Camera id.
         id: String,
@@ -45,7 +47,9 @@ pub enum LcError {
         requested: String,
     },
     /// A pixel format name libcamera does not know.
-    #[error("unknown pixel format '{0}' (libcamera names such as NV12, YUV420, RGB888, SRGGB10_CSI2P)")]
+    #[error(
+        "unknown pixel format '{0}' (libcamera names such as NV12, YUV420, RGB888, SRGGB10_CSI2P)"
+    )]
     UnknownPixelFormat(String),
     /// `Camera::configure()` failed.
     #[error("libcamera could not configure camera '{id}': {source}")]

@@ -37,11 +37,11 @@ use libcamera::{
 pub use buffers::{BufferKind, LcBuffer, PlaneLayout};
 pub use camera::LibcameraCamera;
 pub use error::LcError;
-pub use runtime::{
-    ConfigSpec, Configured, LcCameraDesc, LcCameraDetails, LcControlInfo, LcFormat, LcStatus, SensorSpec,
-    StreamResult, StreamSpec, Validation,
-};
 use runtime::{Cmd, Event, Runtime};
+pub use runtime::{
+    ConfigSpec, Configured, LcCameraDesc, LcCameraDetails, LcControlInfo, LcFormat, LcStatus,
+    SensorSpec, StreamResult, StreamSpec, Validation,
+};
 
 use crate::camera::backend::{CameraBackend, CameraDescriptor, CameraError};
 
@@ -55,7 +55,11 @@ pub fn descriptors() -> Vec<CameraDescriptor> {
     list_cameras()
         .unwrap_or_default()
         .into_iter()
-        .map(|c| CameraDescriptor { model: c.model.unwrap_or_else(|| c.id.clone()), id: c.id, simulated: false })
+        .map(|c| CameraDescriptor {
+            model: c.model.unwrap_or_else(|| c.id.clone()),
+            id: c.id,
+            simulated: false,
+        })
         .collect()
 }
 
@@ -83,10 +87,17 @@ pub fn resolve(name: &str, cameras: &[LcCameraDesc]) -> Option<String> {
     if let Some(c) = cameras.iter().find(|c| c.id == name) {
         return Some(c.id.clone());
     }
-    if let Some(c) = cameras.iter().find(|c| c.model.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(name))) {
+    if let Some(c) = cameras.iter().find(|c| {
+        c.model
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(name))
+    }) {
         return Some(c.id.clone());
     }
-    name.parse::<usize>().ok().and_then(|i| cameras.get(i)).map(|c| c.id.clone())
+    name.parse::<usize>()
+        .ok()
+        .and_then(|i| cameras.get(i))
+        .map(|c| c.id.clone())
 }
 
 /// Opens the libcamera camera `name` designates (see [`resolve`]); `Ok(None)` when no
@@ -135,7 +146,9 @@ pub struct LcCamera {
 
 impl std::fmt::Debug for LcCamera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LcCamera").field("id", &self.details.desc.id).finish()
+        f.debug_struct("LcCamera")
+            .field("id", &self.details.desc.id)
+            .finish()
     }
 }
 
@@ -145,8 +158,19 @@ impl LcCamera {
         let rt = runtime::runtime()?;
         let (tx, rx) = channel();
         let wake = tx.clone();
-        let (key, details) = rt.call(|reply| Cmd::Open { id: id.to_string(), events: tx, reply })?;
-        Ok(Self { rt, key, details, events: Mutex::new(rx), wake, capture: Mutex::new(None) })
+        let (key, details) = rt.call(|reply| Cmd::Open {
+            id: id.to_string(),
+            events: tx,
+            reply,
+        })?;
+        Ok(Self {
+            rt,
+            key,
+            details,
+            events: Mutex::new(rx),
+            wake,
+            capture: Mutex::new(None),
+        })
     }
 
     /// What libcamera says about the camera: controls, formats, properties.
@@ -159,24 +183,42 @@ impl LcCamera {
     ///
     /// Per spec: `None` when libcamera adjusts it (not a mode), `Some(None)` when the camera
     /// has no `FrameDurationLimits`.
-    pub fn probe_frame_durations(&self, specs: Vec<ConfigSpec>) -> Result<Vec<Option<Option<(i64, i64)>>>, LcError> {
+    pub fn probe_frame_durations(
+        &self,
+        specs: Vec<ConfigSpec>,
+    ) -> Result<Vec<runtime::Probe>, LcError> {
         *self.capture.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        self.rt.call(|reply| Cmd::ProbeFrameDurations { camera: self.key, specs, reply })
+        self.rt.call(|reply| Cmd::ProbeFrameDurations {
+            camera: self.key,
+            specs,
+            reply,
+        })
     }
 
     /// The camera's controls as they are now (after `configure`, for the configured mode).
     pub fn controls(&self) -> Result<Vec<LcControlInfo>, LcError> {
-        self.rt.call(|reply| Cmd::Controls { camera: self.key, reply })
+        self.rt.call(|reply| Cmd::Controls {
+            camera: self.key,
+            reply,
+        })
     }
 
     /// Validates `spec` without applying it.
     pub fn validate(&self, spec: &ConfigSpec) -> Result<Validation, LcError> {
-        self.rt.call(|reply| Cmd::Validate { camera: self.key, spec: spec.clone(), reply })
+        self.rt.call(|reply| Cmd::Validate {
+            camera: self.key,
+            spec: spec.clone(),
+            reply,
+        })
     }
 
     /// Applies `spec` (stopping the camera if it runs) and allocates buffers.
     pub fn configure(&self, spec: &ConfigSpec) -> Result<Configured, LcError> {
-        let configured = self.rt.call(|reply| Cmd::Configure { camera: self.key, spec: spec.clone(), reply })?;
+        let configured = self.rt.call(|reply| Cmd::Configure {
+            camera: self.key,
+            spec: spec.clone(),
+            reply,
+        })?;
         *self.capture.lock().unwrap_or_else(PoisonError::into_inner) = Some(Capture {
             streams: configured.streams.clone(),
             planes: configured.planes.clone(),
@@ -190,12 +232,19 @@ impl LcCamera {
 
     /// Starts capture with `controls` (libcamera control id, value) applied from the first frame.
     pub fn start(&self, controls: Vec<(u32, ControlValue)>) -> Result<(), LcError> {
-        self.rt.call(|reply| Cmd::Start { camera: self.key, controls, reply })
+        self.rt.call(|reply| Cmd::Start {
+            camera: self.key,
+            controls,
+            reply,
+        })
     }
 
     /// Stops capture. Frames still held downstream return to the camera when dropped.
     pub fn stop(&self) {
-        let _ = self.rt.call(|reply| Cmd::Stop { camera: self.key, reply });
+        let _ = self.rt.call(|reply| Cmd::Stop {
+            camera: self.key,
+            reply,
+        });
         self.unblock();
         self.drain();
     }
@@ -203,7 +252,10 @@ impl LcCamera {
     /// Controls (libcamera control id, value) for the next request queued.
     pub fn set_controls(&self, controls: Vec<(u32, ControlValue)>) {
         if !controls.is_empty() {
-            self.rt.send(Cmd::SetControls { camera: self.key, controls });
+            self.rt.send(Cmd::SetControls {
+                camera: self.key,
+                controls,
+            });
         }
     }
 
@@ -217,7 +269,10 @@ impl LcCamera {
         let rx = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         while let Ok(ev) = rx.try_recv() {
             if let Event::Completed(req) = ev {
-                self.rt.send(Cmd::Requeue { camera: self.key, req });
+                self.rt.send(Cmd::Requeue {
+                    camera: self.key,
+                    req,
+                });
             }
         }
     }
@@ -245,7 +300,10 @@ impl LcCamera {
     fn frame_of(&self, req: Request) -> Option<LcFrame> {
         let capture = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
         let give_back = |req| {
-            self.rt.send(Cmd::Requeue { camera: self.key, req });
+            self.rt.send(Cmd::Requeue {
+                camera: self.key,
+                req,
+            });
             None
         };
         let Some(cap) = capture.as_ref() else {
@@ -256,7 +314,10 @@ impl LcCamera {
         }
         let cookie = req.cookie();
         // Requests of an older configuration (cancelled by a reconfiguration) are not frames.
-        let Some(maps) = ((cookie >> 32) as u32 == cap.generation).then(|| cap.maps.get((cookie & 0xffff_ffff) as usize)).flatten() else {
+        let Some(maps) = ((cookie >> 32) as u32 == cap.generation)
+            .then(|| cap.maps.get((cookie & 0xffff_ffff) as usize))
+            .flatten()
+        else {
             return give_back(req);
         };
         let mut buf_meta = None;
@@ -274,7 +335,8 @@ impl LcCamera {
             .metadata()
             .into_iter()
             .map(|(id, v)| {
-                let name = libcamera::controls::ControlId::try_from(id).map_or_else(|_| format!("control-{id}"), |c| c.name());
+                let name = libcamera::controls::ControlId::try_from(id)
+                    .map_or_else(|_| format!("control-{id}"), |c| c.name());
                 (id, name, v)
             })
             .collect();
@@ -284,7 +346,10 @@ impl LcCamera {
             Some((seq, ts)) => (seq, Some(ts)),
             None => (
                 req.sequence(),
-                req.metadata().get::<SensorTimestamp>().ok().and_then(|t| u64::try_from(t.0).ok()),
+                req.metadata()
+                    .get::<SensorTimestamp>()
+                    .ok()
+                    .and_then(|t| u64::try_from(t.0).ok()),
             ),
         };
         let hold = buffers::RequestHold::new(req, self.rt.sender(), self.key);
@@ -296,14 +361,20 @@ impl LcCamera {
                 LcBuffer::new(i, planes, cap.kind, map, hold.clone())
             })
             .collect();
-        Some(LcFrame { sequence, sensor_timestamp_ns, metadata, buffers })
+        Some(LcFrame {
+            sequence,
+            sensor_timestamp_ns,
+            metadata,
+            buffers,
+        })
     }
 }
 
 /// The buffer's own metadata (status, sequence, timestamp in ns), when libcamera set it.
 fn buffer_metadata(req: &Request, stream: &Stream) -> Option<(FrameMetadataStatus, u32, u64)> {
     fn of<T: AsFrameBuffer>(fb: &T) -> Option<(FrameMetadataStatus, u32, u64)> {
-        fb.metadata().map(|m| (m.status(), m.sequence(), m.timestamp()))
+        fb.metadata()
+            .map(|m| (m.status(), m.sequence(), m.timestamp()))
     }
     if let Some(fb) = req.buffer::<OwnedFrameBuffer>(stream) {
         return of(fb);
@@ -313,6 +384,9 @@ fn buffer_metadata(req: &Request, stream: &Stream) -> Option<(FrameMetadataStatu
 
 impl Drop for LcCamera {
     fn drop(&mut self) {
-        let _ = self.rt.call(|reply| Cmd::Close { camera: self.key, reply });
+        let _ = self.rt.call(|reply| Cmd::Close {
+            camera: self.key,
+            reply,
+        });
     }
 }

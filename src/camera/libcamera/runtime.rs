@@ -23,7 +23,10 @@ use std::{
 };
 
 use libcamera::{
-    camera::{ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, Orientation, SensorConfiguration},
+    camera::{
+        ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, Orientation,
+        SensorConfiguration,
+    },
     camera_manager::CameraManager,
     color_space::ColorSpace,
     control::ControlList,
@@ -38,7 +41,9 @@ use libcamera::{
 };
 
 use super::{
-    buffers::{buffer_len, map_allocated, memfd_buffer, plane_layout, BufferKind, Mapping, PlaneLayout},
+    buffers::{
+        buffer_len, map_allocated, memfd_buffer, plane_layout, BufferKind, Mapping, PlaneLayout,
+    },
     error::LcError,
 };
 
@@ -211,24 +216,66 @@ pub enum Event {
 
 type Reply<T> = Sender<Result<T, LcError>>;
 
+/// What probing one configuration found: `None` when libcamera does not take it as it is (not
+/// a mode), `Some(None)` for a mode without `FrameDurationLimits`, else the limits (min, max)
+/// in µs.
+pub type Probe = Option<Option<(i64, i64)>>;
+
 /// Commands for the libcamera thread.
 pub enum Cmd {
-    List { reply: Reply<Vec<LcCameraDesc>> },
-    Open { id: String, events: Sender<Event>, reply: Reply<(u64, LcCameraDetails)> },
-    Validate { camera: u64, spec: ConfigSpec, reply: Reply<Validation> },
-    Configure { camera: u64, spec: ConfigSpec, reply: Reply<Configured> },
-    Start { camera: u64, controls: Vec<(u32, ControlValue)>, reply: Reply<()> },
-    Stop { camera: u64, reply: Reply<()> },
+    List {
+        reply: Reply<Vec<LcCameraDesc>>,
+    },
+    Open {
+        id: String,
+        events: Sender<Event>,
+        reply: Reply<(u64, LcCameraDetails)>,
+    },
+    Validate {
+        camera: u64,
+        spec: ConfigSpec,
+        reply: Reply<Validation>,
+    },
+    Configure {
+        camera: u64,
+        spec: ConfigSpec,
+        reply: Reply<Configured>,
+    },
+    Start {
+        camera: u64,
+        controls: Vec<(u32, ControlValue)>,
+        reply: Reply<()>,
+    },
+    Stop {
+        camera: u64,
+        reply: Reply<()>,
+    },
     /// Configures each spec in turn (no buffers) and reads `FrameDurationLimits` (min, max in
     /// µs) from the camera's controls after each: how rpicam-apps learns a mode's frame rates.
     /// `None`: libcamera does not take the spec as it is (not a mode); `Some(None)`: a mode
     /// without frame-duration limits.
-    ProbeFrameDurations { camera: u64, specs: Vec<ConfigSpec>, reply: Reply<Vec<Option<Option<(i64, i64)>>>> },
+    ProbeFrameDurations {
+        camera: u64,
+        specs: Vec<ConfigSpec>,
+        reply: Reply<Vec<Probe>>,
+    },
     /// The camera's controls as they are now (ranges change with the configured mode).
-    Controls { camera: u64, reply: Reply<Vec<LcControlInfo>> },
-    SetControls { camera: u64, controls: Vec<(u32, ControlValue)> },
-    Requeue { camera: u64, req: Request },
-    Close { camera: u64, reply: Reply<()> },
+    Controls {
+        camera: u64,
+        reply: Reply<Vec<LcControlInfo>>,
+    },
+    SetControls {
+        camera: u64,
+        controls: Vec<(u32, ControlValue)>,
+    },
+    Requeue {
+        camera: u64,
+        req: Request,
+    },
+    Close {
+        camera: u64,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -254,7 +301,11 @@ pub fn runtime() -> Result<Arc<Runtime>, LcError> {
         .spawn(move || actor_main(rx, ready_tx))
         .map_err(|e| LcError::Internal(format!("cannot spawn the libcamera thread: {e}")))?;
     ready_rx.recv().map_err(|_| LcError::RuntimeGone)??;
-    let rt = Arc::new(Runtime { tx, thread_id: thread.thread().id(), thread: Mutex::new(Some(thread)) });
+    let rt = Arc::new(Runtime {
+        tx,
+        thread_id: thread.thread().id(),
+        thread: Mutex::new(Some(thread)),
+    });
     *global = Arc::downgrade(&rt);
     Ok(rt)
 }
@@ -263,7 +314,9 @@ impl Runtime {
     /// Sends a command that answers, and waits for the answer.
     pub fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, LcError> {
         let (reply, answer) = channel();
-        self.tx.send(make(reply)).map_err(|_| LcError::RuntimeGone)?;
+        self.tx
+            .send(make(reply))
+            .map_err(|_| LcError::RuntimeGone)?;
         answer.recv().map_err(|_| LcError::RuntimeGone)?
     }
 
@@ -287,7 +340,11 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let _ = self.tx.send(Cmd::Shutdown);
-        let thread = self.thread.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        let thread = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(thread) = thread {
             if thread::current().id() != self.thread_id {
                 let _ = thread.join();
@@ -323,7 +380,11 @@ fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
         }
     };
     let _ = ready.send(Ok(()));
-    let mut actor = Actor { cams: HashMap::new(), next_key: 1, mgr };
+    let mut actor = Actor {
+        cams: HashMap::new(),
+        next_key: 1,
+        mgr,
+    };
     while let Ok(cmd) = rx.recv() {
         if matches!(cmd, Cmd::Shutdown) {
             break;
@@ -346,7 +407,11 @@ fn describe(cam: &Camera<'_>) -> LcCameraDesc {
         }
         .to_string()
     });
-    LcCameraDesc { id: cam.id().to_string(), model, location }
+    LcCameraDesc {
+        id: cam.id().to_string(),
+        model,
+        location,
+    }
 }
 
 fn formats_for(cam: &Camera<'_>, role: StreamRole) -> Vec<LcFormat> {
@@ -360,7 +425,11 @@ fn formats_for(cam: &Camera<'_>, role: StreamRole) -> Vec<LcFormat> {
     let pixel_formats = formats.pixel_formats();
     pixel_formats
         .into_iter()
-        .map(|pf| LcFormat { pixel_format: pf, sizes: formats.sizes(pf), range: formats.range(pf) })
+        .map(|pf| LcFormat {
+            pixel_format: pf,
+            sizes: formats.sizes(pf),
+            range: formats.range(pf),
+        })
         .collect()
 }
 
@@ -397,15 +466,25 @@ fn cs_str(cs: Option<ColorSpace>) -> String {
 }
 
 /// Builds and validates a configuration; returns it with its [`Validation`].
-fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(CameraConfiguration, Validation), LcError> {
+fn build_config(
+    cam: &Camera<'_>,
+    id: &str,
+    spec: &ConfigSpec,
+) -> Result<(CameraConfiguration, Validation), LcError> {
     let roles: Vec<StreamRole> = spec.streams.iter().map(|s| s.role).collect();
     let roles_str = || format!("{:?}", roles);
     let mut cfg = cam
         .generate_configuration(&roles)
-        .ok_or_else(|| LcError::RolesUnsupported { id: id.to_string(), roles: roles_str() })?;
+        .ok_or_else(|| LcError::RolesUnsupported {
+            id: id.to_string(),
+            roles: roles_str(),
+        })?;
     for (i, s) in spec.streams.iter().enumerate() {
         let Some(mut sc) = cfg.get_mut(i) else {
-            return Err(LcError::RolesUnsupported { id: id.to_string(), roles: roles_str() });
+            return Err(LcError::RolesUnsupported {
+                id: id.to_string(),
+                roles: roles_str(),
+            });
         };
         if let Some(pf) = s.pixel_format {
             sc.set_pixel_format(pf);
@@ -431,7 +510,9 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
     }
     let requested = cfg.to_string_repr();
     let orientation_before = cfg.orientation();
-    let before: Vec<StreamResult> = (0..cfg.len()).filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc))).collect();
+    let before: Vec<StreamResult> = (0..cfg.len())
+        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
+        .collect();
     let status = match cfg.validate() {
         CameraConfigurationStatus::Valid => LcStatus::Valid,
         CameraConfigurationStatus::Adjusted => LcStatus::Adjusted,
@@ -446,33 +527,65 @@ fn build_config(cam: &Camera<'_>, id: &str, spec: &ConfigSpec) -> Result<(Camera
             }
         }
     }
-    let streams: Vec<StreamResult> = (0..cfg.len()).filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc))).collect();
+    let streams: Vec<StreamResult> = (0..cfg.len())
+        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
+        .collect();
     let mut adjustments = Vec::new();
     if streams.len() != spec.streams.len() {
-        adjustments.push(format!("{} streams asked, {} given", spec.streams.len(), streams.len()));
+        adjustments.push(format!(
+            "{} streams asked, {} given",
+            spec.streams.len(),
+            streams.len()
+        ));
     }
     for (i, ((want, was), got)) in spec.streams.iter().zip(&before).zip(&streams).enumerate() {
         let role = format!("stream {i} ({:?})", want.role);
         if was.pixel_format != got.pixel_format {
-            adjustments.push(format!("{role}: pixel format {} -> {}", was.pixel_format, got.pixel_format));
+            adjustments.push(format!(
+                "{role}: pixel format {} -> {}",
+                was.pixel_format, got.pixel_format
+            ));
         }
         if (was.size.width, was.size.height) != (got.size.width, got.size.height) {
-            adjustments.push(format!("{role}: size {} -> {}", size_str(was.size), size_str(got.size)));
+            adjustments.push(format!(
+                "{role}: size {} -> {}",
+                size_str(was.size),
+                size_str(got.size)
+            ));
         }
         if want.color_space.is_some() && was.color_space != got.color_space {
-            adjustments.push(format!("{role}: colour space {} -> {}", cs_str(was.color_space), cs_str(got.color_space)));
+            adjustments.push(format!(
+                "{role}: colour space {} -> {}",
+                cs_str(was.color_space),
+                cs_str(got.color_space)
+            ));
         }
         if want.buffer_count.is_some() && was.buffer_count != got.buffer_count {
-            adjustments.push(format!("{role}: buffer count {} -> {}", was.buffer_count, got.buffer_count));
+            adjustments.push(format!(
+                "{role}: buffer count {} -> {}",
+                was.buffer_count, got.buffer_count
+            ));
         }
     }
     if spec.orientation.is_some() && cfg.orientation() != orientation_before {
-        adjustments.push(format!("orientation {:?} -> {:?} (flips not supported)", orientation_before, cfg.orientation()));
+        adjustments.push(format!(
+            "orientation {:?} -> {:?} (flips not supported)",
+            orientation_before,
+            cfg.orientation()
+        ));
     }
     if status == LcStatus::Adjusted && adjustments.is_empty() {
         adjustments.push("libcamera adjusted fields this backend does not set (stride, frame size or sensor mode)".into());
     }
-    Ok((cfg, Validation { status, streams, adjustments, requested }))
+    Ok((
+        cfg,
+        Validation {
+            status,
+            streams,
+            adjustments,
+            requested,
+        },
+    ))
 }
 
 fn stream_result(sc: &libcamera::stream::StreamConfigurationRef<'_>) -> StreamResult {
@@ -500,15 +613,29 @@ impl Actor {
             Cmd::Open { id, events, reply } => {
                 let _ = reply.send(self.open(&id, events));
             }
-            Cmd::Validate { camera, spec, reply } => {
-                let res = self.slot(camera).and_then(|s| build_config(&s.cam, &s.id, &spec).map(|(_, v)| v));
+            Cmd::Validate {
+                camera,
+                spec,
+                reply,
+            } => {
+                let res = self
+                    .slot(camera)
+                    .and_then(|s| build_config(&s.cam, &s.id, &spec).map(|(_, v)| v));
                 let _ = reply.send(res);
             }
-            Cmd::Configure { camera, spec, reply } => {
+            Cmd::Configure {
+                camera,
+                spec,
+                reply,
+            } => {
                 let res = self.slot(camera).and_then(|s| s.configure(camera, &spec));
                 let _ = reply.send(res);
             }
-            Cmd::Start { camera, controls, reply } => {
+            Cmd::Start {
+                camera,
+                controls,
+                reply,
+            } => {
                 let res = self.slot(camera).and_then(|s| s.start(&controls));
                 let _ = reply.send(res);
             }
@@ -516,7 +643,11 @@ impl Actor {
                 let res = self.slot(camera).map(|s| s.stop());
                 let _ = reply.send(res);
             }
-            Cmd::ProbeFrameDurations { camera, specs, reply } => {
+            Cmd::ProbeFrameDurations {
+                camera,
+                specs,
+                reply,
+            } => {
                 let res = self.slot(camera).map(|s| s.probe(&specs));
                 let _ = reply.send(res);
             }
@@ -549,15 +680,25 @@ impl Actor {
     }
 
     fn open(&mut self, id: &str, events: Sender<Event>) -> Result<(u64, LcCameraDetails), LcError> {
-        let cam: Camera<'static> = self.mgr.get(id).ok_or_else(|| LcError::NoSuchCamera { id: id.to_string() })?;
+        let cam: Camera<'static> = self
+            .mgr
+            .get(id)
+            .ok_or_else(|| LcError::NoSuchCamera { id: id.to_string() })?;
         let details = LcCameraDetails {
             desc: describe(&cam),
             controls: controls_of(&cam),
             stream_formats: formats_for(&cam, StreamRole::VideoRecording),
             raw_formats: formats_for(&cam, StreamRole::Raw),
-            pixel_array_size: cam.properties().get::<properties::PixelArraySize>().ok().map(|p| p.0),
+            pixel_array_size: cam
+                .properties()
+                .get::<properties::PixelArraySize>()
+                .ok()
+                .map(|p| p.0),
         };
-        let mut active = cam.acquire().map_err(|source| LcError::Acquire { id: id.to_string(), source })?;
+        let mut active = cam.acquire().map_err(|source| LcError::Acquire {
+            id: id.to_string(),
+            source,
+        })?;
         let tx = events.clone();
         // Runs in libcamera's thread: only hand the request over.
         active.on_request_completed(move |req| {
@@ -596,24 +737,42 @@ impl Slot {
         }
         let (mut cfg, validation) = build_config(&self.cam, &self.id, spec)?;
         if validation.status == LcStatus::Invalid {
-            return Err(LcError::InvalidConfiguration { requested: validation.requested });
+            return Err(LcError::InvalidConfiguration {
+                requested: validation.requested,
+            });
         }
         // Old requests belong to the old configuration: drop them, and make those still held
         // downstream be dropped when they come back (their generation no longer matches).
         self.idle.clear();
         self.config = None;
         self.generation = self.generation.wrapping_add(1);
-        self.cam.configure(&mut cfg).map_err(|source| LcError::Configure { id: self.id.clone(), source })?;
+        self.cam
+            .configure(&mut cfg)
+            .map_err(|source| LcError::Configure {
+                id: self.id.clone(),
+                source,
+            })?;
 
         let mut streams = Vec::with_capacity(cfg.len());
         let mut planes = Vec::with_capacity(cfg.len());
         for i in 0..cfg.len() {
             let sc = cfg.get(i).ok_or(LcError::NotConfigured)?;
             let stream = sc.stream().ok_or(LcError::NotConfigured)?;
-            planes.push(plane_layout(sc.get_pixel_format(), sc.get_size(), sc.get_stride(), sc.get_frame_size()));
+            planes.push(plane_layout(
+                sc.get_pixel_format(),
+                sc.get_size(),
+                sc.get_stride(),
+                sc.get_frame_size(),
+            ));
             streams.push(stream);
         }
-        let requests = validation.streams.iter().map(|s| s.buffer_count as usize).min().unwrap_or(0).max(1);
+        let requests = validation
+            .streams
+            .iter()
+            .map(|s| s.buffer_count as usize)
+            .min()
+            .unwrap_or(0)
+            .max(1);
 
         // libcamera's allocator first (dma-buf); if it cannot allocate for every stream, the
         // element's own memfd buffers for all of them.
@@ -624,7 +783,10 @@ impl Slot {
             match allocator.alloc(stream) {
                 Ok(bufs) if bufs.len() >= requests => allocated.push(bufs),
                 Ok(bufs) => {
-                    allocator_error = Some(format!("allocator gave {} buffers, {requests} needed", bufs.len()));
+                    allocator_error = Some(format!(
+                        "allocator gave {} buffers, {requests} needed",
+                        bufs.len()
+                    ));
                     break;
                 }
                 Err(e) => {
@@ -633,27 +795,48 @@ impl Slot {
                 }
             }
         }
-        let kind = if allocator_error.is_none() { BufferKind::DmaBuf } else { BufferKind::Memfd };
+        let kind = if allocator_error.is_none() {
+            BufferKind::DmaBuf
+        } else {
+            BufferKind::Memfd
+        };
         let generation = self.generation;
-        let mut allocated: Vec<std::vec::IntoIter<_>> = allocated.into_iter().map(|v| v.into_iter()).collect();
+        let mut allocated: Vec<std::vec::IntoIter<_>> =
+            allocated.into_iter().map(|v| v.into_iter()).collect();
         let mut maps = Vec::with_capacity(requests);
         for r in 0..requests {
-            let mut req = self.cam.create_request(Some(cookie(generation, r))).ok_or(LcError::CreateRequest)?;
+            let mut req = self
+                .cam
+                .create_request(Some(cookie(generation, r)))
+                .ok_or(LcError::CreateRequest)?;
             let mut req_maps = Vec::with_capacity(streams.len());
             for (s, stream) in streams.iter().enumerate() {
                 if kind == BufferKind::DmaBuf {
-                    let fb = allocated.get_mut(s).and_then(|it| it.next()).ok_or(LcError::CreateRequest)?;
-                    let map = map_allocated(&fb).map_err(|source| LcError::Buffers { stream: s, what: "mmap of a libcamera dma-buf", source })?;
+                    let fb = allocated
+                        .get_mut(s)
+                        .and_then(|it| it.next())
+                        .ok_or(LcError::CreateRequest)?;
+                    let map = map_allocated(&fb).map_err(|source| LcError::Buffers {
+                        stream: s,
+                        what: "mmap of a libcamera dma-buf",
+                        source,
+                    })?;
                     req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
                     req_maps.push(Arc::new(map));
                 } else {
                     let layout = &planes[s];
-                    let len = buffer_len(layout, validation.streams.get(s).map_or(0, |v| v.frame_size));
-                    let (fb, map) = memfd_buffer(layout, len, cookie(generation, r)).map_err(|source| LcError::Buffers {
-                        stream: s,
-                        what: "memfd",
-                        source,
-                    })?;
+                    let len = buffer_len(
+                        layout,
+                        validation.streams.get(s).map_or(0, |v| v.frame_size),
+                    );
+                    let (fb, map) =
+                        memfd_buffer(layout, len, cookie(generation, r)).map_err(|source| {
+                            LcError::Buffers {
+                                stream: s,
+                                what: "memfd",
+                                source,
+                            }
+                        })?;
                     req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
                     req_maps.push(Arc::new(map));
                 }
@@ -662,10 +845,19 @@ impl Slot {
             self.idle.push(req);
         }
         self.config = Some(cfg);
-        Ok(Configured { validation, planes, streams, kind, allocator_error, requests, maps, generation })
+        Ok(Configured {
+            validation,
+            planes,
+            streams,
+            kind,
+            allocator_error,
+            requests,
+            maps,
+            generation,
+        })
     }
 
-    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Option<Option<(i64, i64)>>> {
+    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Probe> {
         if self.running {
             return vec![None; specs.len()];
         }
@@ -688,7 +880,9 @@ impl Slot {
                     return Some(None);
                 };
                 Some(match (info.min(), info.max()) {
-                    (ControlValue::Int64(a), ControlValue::Int64(b)) => a.first().copied().zip(b.first().copied()),
+                    (ControlValue::Int64(a), ControlValue::Int64(b)) => {
+                        a.first().copied().zip(b.first().copied())
+                    }
                     _ => None,
                 })
             })
@@ -707,7 +901,12 @@ impl Slot {
             // `set_raw` cannot fail for a list without an info map.
             let _ = list.set_raw(*id, v.clone());
         }
-        self.cam.start(Some(&list)).map_err(|source| LcError::Start { id: self.id.clone(), source })?;
+        self.cam
+            .start(Some(&list))
+            .map_err(|source| LcError::Start {
+                id: self.id.clone(),
+                source,
+            })?;
         self.running = true;
         for req in std::mem::take(&mut self.idle) {
             if let Err(e) = self.queue(req) {
