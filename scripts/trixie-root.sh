@@ -202,6 +202,17 @@ build_root() {
   log "root ready at $ROOT"
 }
 
+# A root of the right suite whose package list changed: install the packages inside it.
+update_root() {
+  log "installing the changed package list inside $ROOT"
+  (
+    mount_root "$ROOT"
+    chroot_run "$ROOT" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" && apt-get clean' \
+      sh "${PACKAGES[@]}"
+  ) >>"$ROOT.update.log" 2>&1 || { log "update failed (log: $ROOT.update.log)"; return 1; }
+  marker_content >"$ROOT/$MARKER_REL"
+}
+
 # Refuses to delete a directory with anything mounted below it (the bind mounts of ~/.cargo
 # or the repository must never be deleted through it).
 safe_remove() {
@@ -219,8 +230,11 @@ ensure_root() {
   flock -x 9
   if root_valid "$ROOT"; then
     : # maybe valid; the cam --list check runs after mounting
+  elif [[ -x $ROOT/usr/bin/apt-get && -f $ROOT/$MARKER_REL ]] &&
+    grep -qx "suite=$SUITE" "$ROOT/$MARKER_REL" && update_root; then
+    log "root at $ROOT updated to the package list"
   else
-    [[ -e $ROOT ]] && log "root at $ROOT is missing packages or incomplete: rebuilding"
+    [[ -e $ROOT ]] && log "root at $ROOT is incomplete: rebuilding"
     build_root
   fi
   write_virtual_yaml "$ROOT"

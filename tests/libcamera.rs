@@ -243,9 +243,13 @@ fn frames_carry_the_colour_bars_with_rising_sequence_and_timestamps() {
         for i in 0..30 {
             let f = next(&cam);
             let md = &f.metadata;
+            // SensorTimestamp comes from the request, on CLOCK_MONOTONIC (as the element's
+            // timestamps assume).
+            let age = camera::monotonic_ns().saturating_sub(md.sensor_timestamp_ns);
             assert!(
-                md.sensor_timestamp_ns > 0,
-                "SensorTimestamp from the request"
+                md.sensor_timestamp_ns > 0 && age < 1_000_000_000,
+                "SensorTimestamp {} is {age} ns old",
+                md.sensor_timestamp_ns
             );
             if let Some((seq, ts)) = last {
                 assert!(md.sequence > seq, "sequence {} after {seq}", md.sequence);
@@ -364,6 +368,8 @@ struct Seen {
     offset: u64,
     /// Y plane and its stride, copied for every fifth sample.
     luma: Option<(Vec<u8>, usize)>,
+    /// The kind of the buffer's memory: "dmabuf", "fd" or "system".
+    memory: &'static str,
 }
 
 fn seen(s: &gst::Sample, index: usize) -> Seen {
@@ -380,12 +386,28 @@ fn seen(s: &gst::Sample, index: usize) -> Seen {
         });
         (frame.plane_data(0).expect("Y plane").to_vec(), frame.plane_stride()[0] as usize)
     });
+    let memory = match buf.peek_memory(0) {
+        m if m
+            .downcast_memory_ref::<gst_allocators::DmaBufMemory>()
+            .is_some() =>
+        {
+            "dmabuf"
+        }
+        m if m
+            .downcast_memory_ref::<gst_allocators::FdMemory>()
+            .is_some() =>
+        {
+            "fd"
+        }
+        _ => "system",
+    };
     Seen {
         width: info.width() as usize,
         height: info.height() as usize,
         pts: buf.pts(),
         offset: buf.offset(),
         luma,
+        memory,
     }
 }
 
@@ -456,6 +478,12 @@ fn element_captures_num_buffers_then_eos_at_both_sizes() {
         ))
         .expect("pipeline");
         assert_eq!(samples.len(), 20, "num-buffers=20 then EOS");
+        // No dma-buf provider here: the backend's memfd buffers travel as fd memory.
+        assert!(
+            samples.iter().all(|s| s.memory == "fd"),
+            "{:?}",
+            samples.iter().map(|s| s.memory).collect::<Vec<_>>()
+        );
         let mut last: Option<(u64, gst::ClockTime)> = None;
         for s in &samples {
             assert_eq!((s.width, s.height), (w, h));

@@ -77,6 +77,11 @@ pub trait FrameData: Send + Sync + 'static {
     fn fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// True when [`FrameData::fd`] is a dma-buf (a V4L2 encoder can import it), false for
+    /// memfd or no descriptor.
+    fn is_dmabuf(&self) -> bool {
+        false
+    }
     /// For recycling: the concrete type.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
@@ -114,6 +119,11 @@ impl FrameBuffer {
     /// File descriptor of the memory, if any.
     pub fn fd(&self) -> Option<std::os::fd::RawFd> {
         self.data.as_ref().and_then(|d| d.fd())
+    }
+
+    /// True when the descriptor is a dma-buf.
+    pub fn is_dmabuf(&self) -> bool {
+        self.data.as_ref().is_some_and(|d| d.is_dmabuf())
     }
 }
 

@@ -1409,7 +1409,7 @@ fn wrap(
         let tight = neg.raw_row_bytes;
         if tight == 0 || p.stride == tight {
             let mut b = gst::Buffer::new();
-            b.make_mut().append_memory(gst::Memory::from_slice(fb));
+            b.make_mut().append_memory(super::memory::camera_memory(fb));
             return Ok(b);
         }
         *copied = true;
@@ -1429,7 +1429,7 @@ fn wrap(
     }
     let mut b = gst::Buffer::new();
     let bm = b.make_mut();
-    bm.append_memory(gst::Memory::from_slice(fb));
+    bm.append_memory(super::memory::camera_memory(fb));
     if !matches {
         let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
         let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();

@@ -415,6 +415,11 @@ impl LibcameraCamera {
         let mut notes = Vec::new();
         for (id, value) in controls.iter() {
             let Some(info) = map.get(id.name()) else {
+                if *id == ControlId::FrameDurationLimits {
+                    // The element always sends the caps' frame duration; a camera without the
+                    // control runs at its own pace, which is no news to the user.
+                    continue;
+                }
                 let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
                 names.sort_unstable();
                 notes.push(format!(
@@ -463,6 +468,9 @@ impl FrameData for LcData {
     }
     fn fd(&self) -> Option<std::os::fd::RawFd> {
         Some(self.0.fd())
+    }
+    fn is_dmabuf(&self) -> bool {
+        self.0.kind == BufferKind::DmaBuf
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         Box::new(self.0)
