@@ -2,7 +2,7 @@
 //! The libcamera thread.
 //!
 //! libcamera allows one `CameraManager` per process, and the `libcamera` crate's camera handles
-//! are neither `Send` nor `Sync`. So one thread ("rpicamsrc2-libcamera") owns the manager and
+//! are neither `Send` nor `Sync`. So one thread ("rpicamsrc2-lc") owns the manager and
 //! every acquired camera; the rest of the plugin talks to it through a channel of [`Cmd`]s.
 //! The thread lives while any [`Runtime`] handle does (cameras hold one), and stops the
 //! manager when the last goes.
@@ -296,8 +296,11 @@ pub fn runtime() -> Result<Arc<Runtime>, LcError> {
     }
     let (tx, rx) = channel::<Cmd>();
     let (ready_tx, ready_rx) = channel::<Result<(), LcError>>();
+    // libcamera's own threads (the camera manager's, which runs the pipeline handlers) take the
+    // name of the thread that starts them: "libcamera". This thread renames itself afterwards,
+    // so that CPU time per thread tells the two apart.
     let thread = thread::Builder::new()
-        .name("rpicamsrc2-libcamera".into())
+        .name("libcamera".into())
         .spawn(move || actor_main(rx, ready_tx))
         .map_err(|e| LcError::Internal(format!("cannot spawn the libcamera thread: {e}")))?;
     ready_rx.recv().map_err(|_| LcError::RuntimeGone)??;
@@ -379,6 +382,8 @@ fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
             return;
         }
     };
+    // Cosmetic: a failure leaves the thread named "libcamera".
+    let _ = rustix::thread::set_name(c"rpicamsrc2-lc");
     let _ = ready.send(Ok(()));
     let mut actor = Actor {
         cams: HashMap::new(),
