@@ -17,6 +17,8 @@
 #   RPICAMSRC2_TRIXIE_ROOT   where the root lives (default /var/cache/rpicamsrc2/trixie-root);
 #                            never inside the repository.
 #   RPICAMSRC2_DEBIAN_MIRROR Debian mirror URI (default: the one in the host's apt sources).
+#   RPICAMSRC2_TRIXIE_TARGET cargo target directory for builds inside the root (default
+#                            target-trixie beside the root, shared by every clone).
 #
 # The root is reused when its marker matches the package list below and `cam --list` shows
 # the virtual camera inside it. Commands run in a private mount namespace: the bind mounts
@@ -29,9 +31,10 @@ SUITE=trixie
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 CARGO_HOME_HOST=${CARGO_HOME:-/root/.cargo}
 RUSTUP_HOME_HOST=${RUSTUP_HOME:-/root/.rustup}
-# Builds inside the root link trixie's GStreamer 1.26 and libcamera 0.4: keep them apart
-# from the host's target/.
-TARGET_IN_ROOT=$REPO/target/trixie
+# Builds inside the root link trixie's GStreamer 1.26 and libcamera 0.4: keep them apart from
+# the host's target/, in a directory outside the repository that every clone on the machine
+# shares (CI builds in a fresh clone: the dependencies stay built).
+TARGET_IN_ROOT=${RPICAMSRC2_TRIXIE_TARGET:-$(dirname "$ROOT")/target-trixie}
 
 # Installed with apt-get --no-install-recommends inside a minimal debootstrap root (debootstrap
 # --include resolves no alternative dependencies, e.g. dconf-service's dbus-session-bus, and
@@ -126,6 +129,8 @@ mount_root() {
   [[ -d $CARGO_HOME_HOST ]] && do_mount "$dir/root/.cargo" --bind "$CARGO_HOME_HOST"
   [[ -d $RUSTUP_HOME_HOST ]] && do_mount "$dir/root/.rustup" --bind "$RUSTUP_HOME_HOST"
   do_mount "$dir$REPO" --bind "$REPO"
+  mkdir -p "$TARGET_IN_ROOT"
+  do_mount "$dir$TARGET_IN_ROOT" --bind "$TARGET_IN_ROOT"
   cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
 }
 
@@ -242,61 +247,66 @@ ensure_root() {
 }
 
 # --- commands ------------------------------------------------------------------------------
-cmd=${1:-}
-[[ $# -gt 0 ]] && shift
-case "$cmd" in
-  ensure)
-    in_namespace ensure "$@"
-    ensure_root
-    mount_root "$ROOT"
-    if ! check_cam_list "$ROOT"; then
-      unmount_all
-      log "rebuilding the root"
-      rm -f "$ROOT/$MARKER_REL"
-      flock -x 9
-      build_root
-      write_virtual_yaml "$ROOT"
+# (In a function, read whole before it runs: editing the script meanwhile cannot derail it.)
+main() {
+  local cmd=${1:-}
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    ensure)
+      in_namespace ensure "$@"
+      ensure_root
       mount_root "$ROOT"
-      check_cam_list "$ROOT" || die "the virtual camera is not listed even in a fresh root"
-    fi
-    log "valid: $(chroot_run "$ROOT" cam --list 2>/dev/null | grep Virtual0 | sed 's/^ *//')"
-    ;;
-  run | shell | test | bench)
-    in_namespace "$cmd" "$@"
-    ensure_root
-    mount_root "$ROOT"
-    check_cam_list "$ROOT" || die "the root at $ROOT does not list the virtual camera; run '$0 ensure'"
-    case "$cmd" in
-      run)
-        [[ ${1:-} == -- ]] && shift
-        [[ $# -gt 0 ]] || die "usage: $0 run -- CMD..."
-        chroot_run "$ROOT" "$@"
-        ;;
-      shell) chroot_run "$ROOT" bash -i ;;
-      test)
-        # The backend's unit tests, then the suite against the virtual camera (one test at a
-        # time: libcamera lets one user acquire a camera).
-        if [[ $# -eq 0 ]]; then
-          chroot_run "$ROOT" cargo test --locked --features libcamera --lib camera::libcamera
-        fi
-        chroot_run "$ROOT" cargo test --locked --features libcamera --test libcamera -- \
-          --test-threads=1 "$@"
-        ;;
-      bench)
-        chroot_run "$ROOT" cargo run --locked --release --features libcamera \
-          --example libcamera_bench -- "$@"
-        ;;
-    esac
-    ;;
-  destroy)
-    exec 9>"$ROOT.lock"
-    flock -x 9
-    safe_remove "$ROOT"
-    rm -f "$ROOT.new.log"
-    ;;
-  *)
-    sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    [[ -z $cmd ]] && exit 2
-    die "unknown command '$cmd'"
-    ;;
-esac
+      if ! check_cam_list "$ROOT"; then
+        unmount_all
+        log "rebuilding the root"
+        rm -f "$ROOT/$MARKER_REL"
+        flock -x 9
+        build_root
+        write_virtual_yaml "$ROOT"
+        mount_root "$ROOT"
+        check_cam_list "$ROOT" || die "the virtual camera is not listed even in a fresh root"
+      fi
+      log "valid: $(chroot_run "$ROOT" cam --list 2>/dev/null | grep Virtual0 | sed 's/^ *//')"
+      ;;
+    run | shell | test | bench)
+      in_namespace "$cmd" "$@"
+      ensure_root
+      mount_root "$ROOT"
+      check_cam_list "$ROOT" || die "the root at $ROOT does not list the virtual camera; run '$0 ensure'"
+      case "$cmd" in
+        run)
+          [[ ${1:-} == -- ]] && shift
+          [[ $# -gt 0 ]] || die "usage: $0 run -- CMD..."
+          chroot_run "$ROOT" "$@"
+          ;;
+        shell) chroot_run "$ROOT" bash -i ;;
+        test)
+          # The backend's unit tests, then the suite against the virtual camera (one test at a
+          # time: libcamera lets one user acquire a camera).
+          if [[ $# -eq 0 ]]; then
+            chroot_run "$ROOT" cargo test --locked --features libcamera --lib camera::libcamera
+          fi
+          chroot_run "$ROOT" cargo test --locked --features libcamera --test libcamera -- \
+            --test-threads=1 "$@"
+          ;;
+        bench)
+          chroot_run "$ROOT" cargo run --locked --release --features libcamera \
+            --example libcamera_bench -- "$@"
+          ;;
+      esac
+      ;;
+    destroy)
+      exec 9>"$ROOT.lock"
+      flock -x 9
+      safe_remove "$ROOT"
+      rm -f "$ROOT.new.log"
+      ;;
+    *)
+      sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      [[ -z $cmd ]] && exit 2
+      die "unknown command '$cmd'"
+      ;;
+  esac
+}
+
+main "$@"; exit $?
