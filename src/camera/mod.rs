@@ -14,8 +14,11 @@
 //! * [`backend`]: the backend trait (simulated camera now, libcamera later), completed frames and
 //!   pooled frame buffers, typed errors, camera enumeration.
 //! * [`sim`]: the simulated Raspberry Pi camera.
+//! * `libcamera` (cargo feature `libcamera`): the real backend over libcamera >= 0.4.
 
 pub mod backend;
+#[cfg(feature = "libcamera")]
+pub mod libcamera;
 pub mod config;
 pub mod controls;
 pub mod format;

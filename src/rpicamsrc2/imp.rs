@@ -687,8 +687,37 @@ impl RpiCamSrc2 {
             });
             negs.push((role, pcaps, ratio, frame_duration));
         }
+        let asked: Vec<(StreamRole, Size, PixelFormat)> = config
+            .streams
+            .iter()
+            .map(|s| (s.role, s.size, s.format))
+            .collect();
         match cam.validate(&mut config) {
             Ok(ConfigStatus::Valid) => {}
+            Ok(ConfigStatus::Adjusted(changes))
+                if config
+                    .streams
+                    .iter()
+                    .map(|s| (s.role, s.size, s.format))
+                    .ne(asked.iter().copied()) =>
+            {
+                // A camera that cannot deliver the negotiated size or format (libcamera cameras
+                // other than the Pi's, whose ISP scales to any size): the caps cannot hold.
+                return Err(gst::error_msg!(
+                    gst::CoreError::Negotiation,
+                    (
+                        "{} cannot produce {}: {}; {}",
+                        info.model,
+                        asked
+                            .iter()
+                            .map(|(r, sz, f)| format!("{r} {f} {sz}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        changes.join("; "),
+                        modes_text
+                    )
+                ));
+            }
             Ok(ConfigStatus::Adjusted(changes)) => {
                 gst::element_imp_info!(
                     self,
@@ -1407,7 +1436,7 @@ fn wrap(
         let tight = neg.raw_row_bytes;
         if tight == 0 || p.stride == tight {
             let mut b = gst::Buffer::new();
-            b.make_mut().append_memory(gst::Memory::from_slice(fb));
+            b.make_mut().append_memory(super::memory::camera_memory(fb));
             return Ok(b);
         }
         *copied = true;
@@ -1427,7 +1456,7 @@ fn wrap(
     }
     let mut b = gst::Buffer::new();
     let bm = b.make_mut();
-    bm.append_memory(gst::Memory::from_slice(fb));
+    bm.append_memory(super::memory::camera_memory(fb));
     if !matches {
         let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
         let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();
