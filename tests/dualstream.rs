@@ -59,6 +59,7 @@ fn pipeline(s: &str) -> gst::Pipeline {
 
 #[test]
 fn main_lores_raw_share_frames_and_metadata() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 sim-scene=bars num-buffers=30 \
          cam.src ! video/x-raw,width=1280,height=720,framerate=30/1 ! fakesink name=m \
@@ -133,6 +134,7 @@ fn raw_caps_and_content_follow_the_sensor() {
 
 #[test]
 fn lores_decimation_gives_every_nth_frame() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \
@@ -158,6 +160,7 @@ fn lores_decimation_gives_every_nth_frame() {
 
 #[test]
 fn rate_that_does_not_divide_keeps_the_average() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \
@@ -173,6 +176,7 @@ fn rate_that_does_not_divide_keeps_the_average() {
 
 #[test]
 fn slow_lores_consumer_does_not_stall_main() {
+    let _serial = common::serial();
     // lores goes to a sink that takes 150 ms a frame; main records at 30 fps.
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=90 \
@@ -194,6 +198,7 @@ fn slow_lores_consumer_does_not_stall_main() {
 
 #[test]
 fn buffers_are_the_cameras_own_memory() {
+    let _serial = common::serial();
     // 640x480 NV12/I420 need no video meta: downstream sees the camera's buffers themselves.
     for fmt in ["NV12", "I420"] {
         let p = pipeline(&format!(
@@ -246,6 +251,7 @@ fn strided_frames_carry_video_meta_or_are_copied_and_counted() {
 
 #[test]
 fn lores_renegotiates_while_main_keeps_going() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \

@@ -17,11 +17,11 @@
 //! * `libcamera` (cargo feature `libcamera`): the real backend over libcamera >= 0.4.
 
 pub mod backend;
-#[cfg(feature = "libcamera")]
-pub mod libcamera;
 pub mod config;
 pub mod controls;
 pub mod format;
+#[cfg(feature = "libcamera")]
+pub mod libcamera;
 pub mod metadata;
 pub mod mode;
 pub mod sensor;
