@@ -110,13 +110,14 @@ impl CameraConfiguration {
         f64::from(n) / f64::from(d.max(1))
     }
 
-    /// Frame duration the rate asks for, µs.
+    /// Frame duration the rate asks for, µs (rounded down, so the rate is never below the
+    /// one asked for: 30 fps -> 33333 µs, as libcamera applications write it).
     pub fn frame_duration_us(&self) -> u64 {
         let (n, d) = self.framerate.unwrap_or((30, 1));
         if n == 0 {
             return 0;
         }
-        (1_000_000u64 * u64::from(d)).div_ceil(u64::from(n))
+        1_000_000u64 * u64::from(d) / u64::from(n)
     }
 }
 

@@ -126,6 +126,9 @@ struct State {
     camera: Option<Arc<dyn CameraBackend>>,
     camera_info: Option<CameraInfo>,
     negotiated: Option<Negotiated>,
+    /// The element is PLAYING (a live source produces only then).
+    playing: bool,
+    /// The camera is started.
     streaming: bool,
     started_events: bool,
     pending_eos: Option<gst::Event>,
@@ -139,6 +142,8 @@ pub struct RpiCamSrc2 {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Signalled when `State::playing` changes.
+    play_cond: std::sync::Condvar,
 }
 
 #[glib::object_subclass]
@@ -171,6 +176,7 @@ impl ObjectSubclass for RpiCamSrc2 {
             srcpad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
+            play_cond: std::sync::Condvar::new(),
         }
     }
 }
@@ -389,7 +395,7 @@ impl RpiCamSrc2 {
         let spec = match settings.sensor_mode.as_deref() {
             Some(m) => Some(
                 m.parse::<SensorModeSpec>()
-                    .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?,
+                    .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?,
             ),
             None => None,
         };
@@ -397,12 +403,12 @@ impl RpiCamSrc2 {
         if ours.is_empty() {
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                [
+                (
                     "sensor-mode {} is not a mode of {}; its modes are: {}",
                     settings.sensor_mode.as_deref().unwrap_or(""),
                     info.model,
                     describe_modes(&info, hdr)
-                ]
+                )
             ));
         }
         let peer = self.srcpad.peer_query_caps(Some(&ours));
@@ -411,19 +417,19 @@ impl RpiCamSrc2 {
             let downstream = self.srcpad.peer_query_caps(None);
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                [
+                (
                     "{} cannot produce what downstream asks for ({}); its modes and their \
                      maximum rates are: {}",
                     info.model,
                     downstream,
                     describe_modes(&info, hdr)
-                ]
+                )
             ));
         }
         let mut caps = fixate(peer);
         let s = caps
             .structure(0)
-            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ["no caps to fixate"]))?;
+            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no caps to fixate")))?;
         let width = s.get::<i32>("width").unwrap_or(DEFAULT_SIZE.width as i32) as u32;
         let height = s.get::<i32>("height").unwrap_or(DEFAULT_SIZE.height as i32) as u32;
         let fr = s
@@ -437,7 +443,7 @@ impl RpiCamSrc2 {
         let format = model_format(vformat).ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::Negotiation,
-                ["format {vformat} is not an ISP output"]
+                ("format {vformat} is not an ISP output")
             )
         })?;
         let size = Size::new(width, height);
@@ -446,17 +452,17 @@ impl RpiCamSrc2 {
                 let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
                     gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        ["colorimetry {c} is not valid"]
+                        ("colorimetry {c} is not valid")
                     )
                 })?;
                 Some(color_space(&c, format.is_rgb()).ok_or_else(|| {
                     gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        [
+                        (
                             "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, bt709, \
                              bt2020)",
                             c
-                        ]
+                        )
                     )
                 })?)
             }
@@ -481,25 +487,25 @@ impl RpiCamSrc2 {
                 if main.is_some_and(|m| m.size != size || m.format != format) {
                     return Err(gst::error_msg!(
                         gst::CoreError::Negotiation,
-                        ["the camera cannot produce {caps}: {}", changes.join("; ")]
+                        ("the camera cannot produce {caps}: {}", changes.join("; "))
                     ));
                 }
                 gst::element_imp_info!(
                     self,
                     gst::CoreError::Negotiation,
-                    ["Camera configuration adjusted: {}", changes.join("; ")]
+                    ("Camera configuration adjusted: {}", changes.join("; "))
                 );
             }
             Err(e) => {
-                return Err(gst::error_msg!(gst::CoreError::Negotiation, ["{}", e]));
+                return Err(gst::error_msg!(gst::CoreError::Negotiation, ("{}", e)));
             }
         }
         cam.configure(&config)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let main = config
             .stream(StreamRole::Main)
             .cloned()
-            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ["no main stream"]))?;
+            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no main stream")))?;
         let cs = main
             .color_space
             .unwrap_or(ColorSpace::default_for(format, size));
@@ -512,7 +518,7 @@ impl RpiCamSrc2 {
             }
         }
         let vinfo = gst_video::VideoInfo::from_caps(&caps).map_err(|e| {
-            gst::error_msg!(gst::CoreError::Negotiation, ["invalid caps {caps}: {e}"])
+            gst::error_msg!(gst::CoreError::Negotiation, ("invalid caps {caps}: {e}"))
         })?;
         if let Some(m) = &config.chosen_mode {
             gst::info!(
@@ -543,27 +549,25 @@ impl RpiCamSrc2 {
     }
 
     /// The controls to start with: the user's plus the frame rate's frame-duration limits.
-    fn start_controls(&self, n: &Negotiated) -> ControlList {
+    fn start_controls(
+        &self,
+        config: &CameraConfiguration,
+        max_frame_duration_us: u64,
+    ) -> ControlList {
         let mut c = lock(&self.settings).controls.clone();
-        let limits = match n.config.framerate {
+        let limits = match config.framerate {
             Some(_) => {
-                let d = n.config.frame_duration_us() as i64;
+                let d = config.frame_duration_us() as i64;
                 vec![d, d]
             }
             // framerate=0/1: variable; long exposures may lengthen frames.
             None => {
-                let min = n
-                    .config
+                let min = config
                     .chosen_mode
                     .as_ref()
                     .map(|m| m.min_frame_duration_us() as i64)
                     .unwrap_or(0);
-                let max = lock(&self.state)
-                    .camera_info
-                    .as_ref()
-                    .map(|i| i.max_frame_duration_us as i64)
-                    .unwrap_or(min);
-                vec![min, max]
+                vec![min, (max_frame_duration_us as i64).max(min)]
             }
         };
         c.set(
@@ -577,7 +581,7 @@ impl RpiCamSrc2 {
     fn start_streaming(&self, cam: &Arc<dyn CameraBackend>) -> Result<(), gst::ErrorMessage> {
         cam.stop();
         let n = self.negotiate(cam)?;
-        let controls = self.start_controls(&n);
+        let controls = self.start_controls(&n.config, cam.info().max_frame_duration_us);
         self.warn_out_of_range(cam, &controls);
         let caps = n.caps.clone();
         let send_start = {
@@ -597,7 +601,7 @@ impl RpiCamSrc2 {
         if !self.srcpad.push_event(gst::event::Caps::new(&caps)) {
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
-                ["downstream refused caps {caps}"]
+                ("downstream refused caps {caps}")
             ));
         }
         if send_start {
@@ -605,7 +609,7 @@ impl RpiCamSrc2 {
             self.srcpad.push_event(gst::event::Segment::new(&segment));
         }
         cam.start(&controls)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("{}", e)))?;
         {
             let mut st = lock(&self.state);
             st.negotiated = Some(n);
@@ -636,7 +640,7 @@ impl RpiCamSrc2 {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Settings,
-                            ["{}; the camera clamps it", e]
+                            ("{}; the camera clamps it", e)
                         );
                     }
                 }
@@ -644,7 +648,7 @@ impl RpiCamSrc2 {
                     gst::element_imp_warning!(
                         self,
                         gst::LibraryError::Settings,
-                        ["{} is not supported by {}; ignored", id, cam.info().model]
+                        ("{} is not supported by {}; ignored", id, cam.info().model)
                     );
                 }
             }
@@ -663,7 +667,7 @@ impl RpiCamSrc2 {
     /// One iteration of the streaming task: at most one frame.
     fn loop_fn(&self) {
         let Some(cam) = self.camera() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ["no camera open"]);
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("no camera open"));
             let _ = self.srcpad.pause_task();
             return;
         };
@@ -676,10 +680,33 @@ impl RpiCamSrc2 {
         }
         let (streaming, negotiated) = {
             let st = lock(&self.state);
+            if !st.playing {
+                // PAUSED: a live source produces nothing; wait to be played or stopped.
+                let _ = self.play_cond.wait_timeout(st, FRAME_POLL);
+                return;
+            }
             (st.streaming, st.negotiated.is_some())
         };
         let reconfigure = self.srcpad.check_reconfigure();
-        if !streaming || !negotiated || (reconfigure && self.caps_changed(&cam)) {
+        if !streaming && negotiated && !reconfigure {
+            // Back from PAUSED: same configuration, camera restarted.
+            let config = lock(&self.state)
+                .negotiated
+                .as_ref()
+                .map(|n| n.config.clone());
+            let max_fd = cam.info().max_frame_duration_us;
+            let res = config.map(|c| cam.start(&self.start_controls(&c, max_fd)));
+            match res {
+                Some(Ok(())) => lock(&self.state).streaming = true,
+                Some(Err(e)) => {
+                    gst::element_imp_error!(self, gst::ResourceError::Failed, ("{}", e));
+                    self.srcpad.push_event(gst::event::Eos::new());
+                    let _ = self.srcpad.pause_task();
+                    return;
+                }
+                None => {}
+            }
+        } else if !streaming || !negotiated || (reconfigure && self.caps_changed(&cam)) {
             if let Err(e) = self.start_streaming(&cam) {
                 self.post_error_message(e);
                 self.srcpad.push_event(gst::event::Eos::new());
@@ -691,7 +718,7 @@ impl RpiCamSrc2 {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
-                gst::element_imp_error!(self, gst::ResourceError::Read, ["{}", e]);
+                gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", e));
                 self.srcpad.push_event(gst::event::Eos::new());
                 let _ = self.srcpad.pause_task();
                 return;
@@ -711,7 +738,7 @@ impl RpiCamSrc2 {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
-                    ["Internal data stream error: {flow:?}"]
+                    ("Internal data stream error: {flow:?}")
                 );
                 self.srcpad.push_event(gst::event::Eos::new());
                 let _ = self.srcpad.pause_task();
@@ -746,7 +773,7 @@ impl RpiCamSrc2 {
 
     fn handle_frame(&self, frame: CompletedFrame) -> Result<gst::FlowSuccess, gst::FlowError> {
         for note in &frame.notes {
-            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", note]);
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", note));
         }
         let seq = frame.metadata.sequence;
         let (video_meta, info, frame_duration, post, num_buffers) = {
@@ -876,15 +903,15 @@ impl RpiCamSrc2 {
         let cam = camera::open_camera(settings.camera_name.as_deref()).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
-                [
+                (
                     "{}. The simulated cameras are named sim:<sensor> (sim:imx219, sim:imx477, \
                      sim:imx708, sim:ov5647, sim:imx296)",
                     e
-                ]
+                )
             )
         })?;
         cam.set_scene(&settings.scene_settings())
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         let info = cam.info();
         gst::info!(
             CAT,
@@ -897,19 +924,19 @@ impl RpiCamSrc2 {
         if let Some(m) = &settings.sensor_mode {
             let spec: SensorModeSpec = m
                 .parse()
-                .map_err(|e: String| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+                .map_err(|e: String| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
             if !info
                 .modes_for(settings.hdr_mode != HdrMode::Off)
                 .any(|md| md.size == spec.size && spec.bit_depth.is_none_or(|b| b == md.bit_depth))
             {
                 return Err(gst::error_msg!(
                     gst::LibraryError::Settings,
-                    [
+                    (
                         "sensor-mode {} is not a mode of {}; its modes are: {}",
                         spec,
                         info.model,
                         describe_modes(&info, settings.hdr_mode != HdrMode::Off)
-                    ]
+                    )
                 ));
             }
         }
@@ -932,7 +959,7 @@ impl RpiCamSrc2 {
         let v = match props::to_control(p, value) {
             Ok(v) => v,
             Err(e) => {
-                gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}; ignored", e]);
+                gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}; ignored", e));
                 return;
             }
         };
@@ -999,7 +1026,7 @@ impl RpiCamSrc2 {
         let scene = lock(&self.settings).scene_settings();
         if let Some(cam) = self.camera() {
             if let Err(e) = cam.set_scene(&scene) {
-                gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ["{}", e]);
+                gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", e));
             }
         }
     }
@@ -1202,7 +1229,7 @@ impl ObjectImpl for RpiCamSrc2 {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Settings,
-                            ["{}; ignored", e]
+                            ("{}; ignored", e)
                         );
                         return;
                     }
@@ -1358,10 +1385,10 @@ impl ElementImpl for RpiCamSrc2 {
                 }
             }
             gst::StateChange::PlayingToPaused => {
-                if let Some(c) = self.camera() {
-                    c.unblock();
-                }
-                let _ = self.srcpad.pause_task();
+                // The streaming thread may be blocked in a sink waiting for preroll, holding the
+                // stream lock: do not pause the task, tell it to stop producing.
+                lock(&self.state).playing = false;
+                self.play_cond.notify_all();
                 self.stop_streaming();
             }
             gst::StateChange::PausedToReady => {
@@ -1386,12 +1413,14 @@ impl ElementImpl for RpiCamSrc2 {
                 success = gst::StateChangeSuccess::NoPreroll;
             }
             gst::StateChange::PausedToPlaying => {
+                lock(&self.state).playing = true;
+                self.play_cond.notify_all();
                 let imp = self.ref_counted();
                 if let Err(e) = self.srcpad.start_task(move || imp.loop_fn()) {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Failed,
-                        ["cannot start the streaming task: {e}"]
+                        ("cannot start the streaming task: {e}")
                     );
                     return Err(gst::StateChangeError);
                 }

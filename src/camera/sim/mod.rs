@@ -864,3 +864,49 @@ mod tests {
         assert!(f.metadata.sequence >= 6 + 5, "seq {}", f.metadata.sequence);
     }
 }
+#[cfg(test)]
+mod delay_tests {
+    use super::*;
+    use crate::camera::sensor;
+
+    #[test]
+    fn exposure_change_reaches_metadata_after_the_sensor_delay() {
+        let cam = SimCamera::new(sensor::imx219());
+        let mut cfg = CameraConfiguration {
+            streams: vec![StreamConfig::new(
+                StreamRole::Main,
+                Size::new(640, 480),
+                PixelFormat::Nv12,
+            )],
+            framerate: Some((60, 1)),
+            ..Default::default()
+        };
+        cam.validate(&mut cfg).unwrap();
+        cam.configure(&cfg).unwrap();
+        cam.start(&ControlList::new()).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 16 {
+            let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() else {
+                continue;
+            };
+            if f.metadata.sequence == 8 {
+                let mut c = ControlList::new();
+                c.set(
+                    ControlId::ExposureTimeMode,
+                    ControlValue::I32(values::MODE_MANUAL),
+                );
+                c.set(ControlId::ExposureTime, ControlValue::I32(5000));
+                cam.set_controls(&c);
+            }
+            seen.push((f.metadata.sequence, f.metadata.exposure_time_us));
+        }
+        cam.stop();
+        let first = seen
+            .iter()
+            .find(|(_, e)| (4950..5050).contains(e))
+            .unwrap()
+            .0;
+        // Picked up by the request for frame 9, applied by the sensor 2 frames later.
+        assert_eq!(first, 11, "{seen:?}");
+    }
+}

@@ -138,7 +138,8 @@ fn moving_pattern(u: f64, v: f64) -> [u8; 3] {
         if fu > 0.7 && fv > 0.7 && ((u * 400.0) as i32) % 2 == 0 {
             c = [40, 40, 40];
         }
-        return c.map(|x| (f64::from(x) * 0.72) as u8);
+        // The palette is sRGB-encoded (colour-checker-like values): linearise to reflectance.
+        return c.map(|x| SRGB_TO_LINEAR[x as usize]);
     }
     [46, 46, 46]
 }
