@@ -117,8 +117,15 @@ fn parse(out: &str) -> (Vec<FrameLine>, Option<usize>) {
 fn check_output(who: &str, code: Option<i32>, out: &str, err: &str) {
     assert_eq!(code, Some(0), "{who} failed: {err}\n{out}");
     let (frames, set_at) = parse(out);
-    assert_eq!(frames.len(), 45, "{who}: one metadata line per frame\n{out}");
-    assert!(frames.windows(2).all(|w| w[1].seq > w[0].seq), "{who}: sequence");
+    assert_eq!(
+        frames.len(),
+        45,
+        "{who}: one metadata line per frame\n{out}"
+    );
+    assert!(
+        frames.windows(2).all(|w| w[1].seq > w[0].seq),
+        "{who}: sequence"
+    );
     assert!(frames.iter().all(|f| !f.ae_state.is_empty()));
     let set_at = set_at.unwrap_or_else(|| panic!("{who} did not change the controls"));
     assert_eq!(set_at, 15);
@@ -166,7 +173,10 @@ fn rust_example_changes_controls_and_reads_metadata() {
 fn rust_example_fails_for_a_camera_that_does_not_exist() {
     let (code, out, err) = run(Command::new(rust_example()).args(["--camera-name", "sim:imx999"]));
     assert_eq!(code, Some(1), "{out}{err}");
-    assert!(err.contains("metadata: error:") && err.contains("imx999"), "{err}");
+    assert!(
+        err.contains("metadata: error:") && err.contains("imx999"),
+        "{err}"
+    );
 }
 
 /// A Python 3 with PyGObject's GStreamer bindings: $PYTHON, else python3 on PATH, else
@@ -214,8 +224,12 @@ fn python_example_changes_controls_and_reads_metadata() {
 
 #[test]
 fn python_example_fails_for_a_camera_that_does_not_exist() {
-    let (code, out, err) =
-        run(Command::new(python()).arg(python_example()).args(["--camera-name", "sim:imx999"]));
+    let (code, out, err) = run(Command::new(python())
+        .arg(python_example())
+        .args(["--camera-name", "sim:imx999"]));
     assert_eq!(code, Some(1), "{out}{err}");
-    assert!(err.contains("metadata.py: error:") && err.contains("imx999"), "{err}");
+    assert!(
+        err.contains("metadata.py: error:") && err.contains("imx999"),
+        "{err}"
+    );
 }

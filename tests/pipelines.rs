@@ -38,8 +38,14 @@ const COVERED_BY_RPIH264ENC: &[&str] = &[
 /// The Debian package that provides each element the recipes and their checks use, for the
 /// message when one is missing.
 const PACKAGES: &[(&str, &str)] = &[
-    ("rpicamsrc2", "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>"),
-    ("rpih264enc", "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>"),
+    (
+        "rpicamsrc2",
+        "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
+    ),
+    (
+        "rpih264enc",
+        "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
+    ),
     ("queue", "libgstreamer1.0-0"),
     ("tee", "libgstreamer1.0-0"),
     ("fakesink", "libgstreamer1.0-0"),
@@ -117,7 +123,10 @@ fn substitute(desc: &str, vars: &[(&str, String)]) -> String {
 /// (shorter intervals), failing loudly if the recipe changed under it.
 #[track_caller]
 fn tweak(desc: &str, from: &str, to: &str) -> String {
-    assert!(desc.contains(from), "recipe no longer contains '{from}': {desc}");
+    assert!(
+        desc.contains(from),
+        "recipe no longer contains '{from}': {desc}"
+    );
     desc.replace(from, to)
 }
 
@@ -150,7 +159,7 @@ fn missing_elements(desc: &str) -> Vec<String> {
             let _ = p.set_state(gst::State::Null);
             Vec::new()
         }
-        Err(_) => ctx.missing_elements().into_iter().map(String::from).collect(),
+        Err(_) => ctx.missing_elements(),
     }
 }
 
@@ -195,7 +204,10 @@ fn run_recipe(desc: &str, timeout: Duration, setup: impl FnOnce(&gst::Pipeline))
         .expect("a pipeline");
     let meta = Arc::new(Mutex::new(Vec::new()));
     for e in pipeline.iterate_recurse().into_iter().flatten() {
-        let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        let factory = e
+            .factory()
+            .map(|f| f.name().to_string())
+            .unwrap_or_default();
         if factory == "rpicamsrc2" {
             for pad in e.src_pads() {
                 let meta = meta.clone();
@@ -222,8 +234,7 @@ fn run_recipe(desc: &str, timeout: Duration, setup: impl FnOnce(&gst::Pipeline))
     let deadline = start + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
-        else {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
             run.errors.push(format!("no EOS within {timeout:?}"));
             break;
         };
@@ -234,7 +245,8 @@ fn run_recipe(desc: &str, timeout: Duration, setup: impl FnOnce(&gst::Pipeline))
                 break;
             }
             gst::MessageView::Warning(w) => {
-                run.warnings.push(format!("{} ({:?})", w.error(), w.debug()))
+                run.warnings
+                    .push(format!("{} ({:?})", w.error(), w.debug()))
             }
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure() {
@@ -415,6 +427,27 @@ fn decode_jpeg(path: &Path) -> (u32, u32, f64) {
 
 // ---- the cases ----
 
+/// Recipes that wait for a feature of rpicamsrc2 still being built: why, checked at run time
+/// (the case runs as soon as the feature exists).
+fn pending(recipe: &str) -> Option<String> {
+    common::init();
+    if recipe == "record-with-lores-analysis.txt" {
+        let factory = gst::ElementFactory::find("rpicamsrc2")?;
+        let has_lores = factory
+            .static_pad_templates()
+            .iter()
+            .any(|t| t.name_template() == "lores");
+        if !has_lores {
+            return Some(
+                "rpicamsrc2 has no 'lores' pad template yet (dual-stream pads are being built on \
+                 main); this case runs as soon as the template exists"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
 /// Checks: MP4 with H.264 1280x720, all 90 frames, key frames exactly every 15 (iperiod),
 /// ~3 s duration, and a mean bitrate near the 4 Mbit/s asked for.
 fn case_record_mp4_bitrate() {
@@ -450,17 +483,8 @@ fn case_record_mp4_bitrate() {
 /// sequence is one of the main stream's.
 fn case_record_with_lores_analysis() {
     let name = "record-with-lores-analysis.txt";
-    common::init();
-    let factory = gst::ElementFactory::find("rpicamsrc2").expect("rpicamsrc2 registered");
-    if !factory
-        .static_pad_templates()
-        .iter()
-        .any(|t| t.name_template() == "lores")
-    {
-        println!(
-            "SKIPPED {name}: rpicamsrc2 has no 'lores' pad template yet (dual-stream pads are \
-             being built on main); this case runs as soon as the template exists"
-        );
+    if let Some(why) = pending(name) {
+        println!("SKIPPED {name}: {why}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -493,7 +517,10 @@ fn case_record_with_lores_analysis() {
     assert_eq!(p.frames.len(), main_seq.len(), "every main frame recorded");
     let lores = lores.lock().unwrap();
     let n = lores.len();
-    assert!((9..=11).contains(&n), "{n} lores frames for 60 at 30/1 -> 5/1");
+    assert!(
+        (9..=11).contains(&n),
+        "{n} lores frames for 60 at 30/1 -> 5/1"
+    );
     for (caps, seq) in lores.iter() {
         let s = caps.structure(0).expect("caps structure");
         assert_eq!(s.get::<i32>("width").ok(), Some(320), "{caps}");
@@ -503,7 +530,10 @@ fn case_record_with_lores_analysis() {
             Some(gst::Fraction::new(5, 1)),
             "{caps}"
         );
-        assert!(main_seq.contains(seq), "lores sequence {seq} is a main frame");
+        assert!(
+            main_seq.contains(seq),
+            "lores sequence {seq} is a main frame"
+        );
     }
 }
 
@@ -560,11 +590,19 @@ fn case_timelapse_jpeg() {
     for s in &stills {
         let (w, h, luma) = decode_jpeg(s);
         assert_eq!((w, h), (2028, 1520), "{}", s.display());
-        assert!((16.0..240.0).contains(&luma), "{}: mean luma {luma}", s.display());
+        assert!(
+            (16.0..240.0).contains(&luma),
+            "{}: mean luma {luma}",
+            s.display()
+        );
     }
     assert_eq!(run.file_times.len(), stills.len(), "{:?}", run.file_times);
     for d in intervals(&run.file_times) {
-        assert!((d - 1.0).abs() < 0.21, "stills {d} s apart: {:?}", run.file_times);
+        assert!(
+            (d - 1.0).abs() < 0.21,
+            "stills {d} s apart: {:?}",
+            run.file_times
+        );
     }
 }
 
@@ -607,9 +645,9 @@ fn case_jpeg_sequence_90fps() {
     );
 }
 
-/// Checks (scene at 0.1 lux): one 2028x1520 JPEG that is not dark (mean luma > 40: the 6 s
-/// exposure at gain 8 gathered the light); the metadata says the sensor used 6 s (±1%) and
-/// gain 8 with 6 s frames, and the frame took about 6 s to arrive.
+/// Checks (scene at 0.1 lux, 2 frames): 2028x1520 JPEGs that are not dark (mean luma > 40: the
+/// 6 s exposure at gain 8 gathered the light); the metadata says the sensor used 6 s (±1%) and
+/// gain 8 with 6 s frames, and the second frame started 6 s after the first (1/6 fps).
 fn case_long_exposure_stills() {
     let name = "long-exposure-stills.txt";
     let dir = tempfile::tempdir().unwrap();
@@ -618,7 +656,7 @@ fn case_long_exposure_stills() {
         &recipe(name),
         &[
             ("OUT", pattern.display().to_string()),
-            ("NUM_BUFFERS", "1".into()),
+            ("NUM_BUFFERS", "2".into()),
         ],
     );
     let run = run_ok_with(name, &desc, Duration::from_secs(60), |p| {
@@ -626,33 +664,46 @@ fn case_long_exposure_stills() {
             .iterate_recurse()
             .into_iter()
             .flatten()
-            .find(|e| e.factory().map(|f| f.name() == "rpicamsrc2").unwrap_or(false))
+            .find(|e| {
+                e.factory()
+                    .map(|f| f.name() == "rpicamsrc2")
+                    .unwrap_or(false)
+            })
             .expect("rpicamsrc2 in the recipe");
         cam.set_property("sim-lux", 0.1f64);
     });
     let stills = files(dir.path(), "night");
-    assert_eq!(stills.len(), 1, "{stills:?}");
-    let (w, h, luma) = decode_jpeg(&stills[0]);
-    assert_eq!((w, h), (2028, 1520));
-    println!("{name}: mean luma {luma:.1} at 0.1 lux");
-    assert!(luma > 40.0, "mean luma {luma}: too dark for a 6 s exposure");
+    assert_eq!(stills.len(), 2, "{stills:?}");
+    for s in &stills {
+        let (w, h, luma) = decode_jpeg(s);
+        assert_eq!((w, h), (2028, 1520));
+        println!("{name}: {} mean luma {luma:.1} at 0.1 lux", s.display());
+        assert!(luma > 40.0, "mean luma {luma}: too dark for a 6 s exposure");
+    }
     let m = run.meta_of("src");
-    assert_eq!(m.len(), 1);
-    let m = m[0];
-    assert!(
-        (f64::from(m.exposure_time_us) - 6e6).abs() < 6e4,
-        "exposure {} µs",
-        m.exposure_time_us
-    );
-    assert!((m.analogue_gain - 8.0).abs() < 0.1, "gain {}", m.analogue_gain);
-    assert!(
-        (m.frame_duration_us as f64 - 6e6).abs() < 6e4,
-        "frame duration {} µs",
-        m.frame_duration_us
-    );
+    assert_eq!(m.len(), 2);
+    for f in &m {
+        assert!(
+            (f64::from(f.exposure_time_us) - 6e6).abs() < 6e4,
+            "exposure {} µs",
+            f.exposure_time_us
+        );
+        assert!(
+            (f.analogue_gain - 8.0).abs() < 0.1,
+            "gain {}",
+            f.analogue_gain
+        );
+        assert!(
+            (f.frame_duration_us as f64 - 6e6).abs() < 6e4,
+            "frame duration {} µs",
+            f.frame_duration_us
+        );
+    }
+    let gap = (m[1].sensor_timestamp_ns - m[0].sensor_timestamp_ns) as f64 / 1e9;
+    assert!((gap - 6.0).abs() < 0.06, "frames {gap} s apart");
     assert!(
         run.elapsed > Duration::from_secs(5),
-        "a 1/6 fps frame arrived after {:?}",
+        "two 1/6 fps frames arrived after {:?}",
         run.elapsed
     );
 }
@@ -757,12 +808,18 @@ fn case_hls() {
         assert!(path.exists(), "{seg} listed but missing");
         let p = probe(&path);
         assert_h264(&p, 1280, 720);
-        assert!(p.frames.first().map(|f| f.1).unwrap_or(false), "{seg} starts with a key frame");
+        assert!(
+            p.frames.first().map(|f| f.1).unwrap_or(false),
+            "{seg} starts with a key frame"
+        );
         total += p.frames.len();
     }
     assert_eq!(total, 120, "segments hold every frame");
     let v = common::ffprobe(&playlist, &["-show_streams"]);
-    assert_eq!(v["streams"][0]["codec_name"], "h264", "ffprobe reads the playlist");
+    assert_eq!(
+        v["streams"][0]["codec_name"], "h264",
+        "ffprobe reads the playlist"
+    );
 }
 
 /// Checks: exactly one frame; a JPEG that decodes at the sensor's full 4056x3040 (so the
@@ -899,6 +956,10 @@ fn every_recipe_is_documented_and_parses() {
                 ("PORT", "5000".into()),
             ],
         );
+        if let Some(why) = pending(&f) {
+            println!("SKIPPED parsing {f}: {why}");
+            continue;
+        }
         require_elements(&f, &desc);
         let p = gst::parse::launch(&desc)
             .unwrap_or_else(|e| panic!("{f} does not parse: {e}"))
@@ -923,14 +984,19 @@ fn every_recipe_is_documented_and_parses() {
 #[test]
 fn missing_elements_are_reported_with_their_package() {
     common::init();
-    let missing = missing_elements(
-        "rpicamsrc2 num-buffers=1 ! rpicamsrc2-no-such-element ! fakesink",
-    );
+    let missing =
+        missing_elements("rpicamsrc2 num-buffers=1 ! rpicamsrc2-no-such-element ! fakesink");
     assert_eq!(missing, vec!["rpicamsrc2-no-such-element".to_string()]);
     let msg = missing_message(
         "hls.txt",
         &["hlssink2".to_string(), "avdec_h264".to_string()],
     );
-    assert!(msg.contains("hlssink2 (Debian package: gstreamer1.0-plugins-bad)"), "{msg}");
-    assert!(msg.contains("avdec_h264 (Debian package: gstreamer1.0-libav)"), "{msg}");
+    assert!(
+        msg.contains("hlssink2 (Debian package: gstreamer1.0-plugins-bad)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("avdec_h264 (Debian package: gstreamer1.0-libav)"),
+        "{msg}"
+    );
 }

@@ -174,9 +174,10 @@ impl GstClient {
         let bus = self.pipeline.bus().expect("bus");
         let deadline = Instant::now() + timeout;
         while self.count() < n {
-            if let Some(msg) =
-                bus.timed_pop_filtered(gst::ClockTime::from_mseconds(50), &[gst::MessageType::Error])
-            {
+            if let Some(msg) = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(50),
+                &[gst::MessageType::Error],
+            ) {
                 if let gst::MessageView::Error(e) = msg.view() {
                     return Err(format!("{} ({:?})", e.error(), e.debug()));
                 }
@@ -285,7 +286,10 @@ fn two_clients_at_once_share_one_capture() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
     let s = &v["streams"][0];
     assert_eq!(s["codec_name"], "h264", "{out}");
-    assert_eq!((s["width"].as_i64(), s["height"].as_i64()), (Some(640), Some(480)));
+    assert_eq!(
+        (s["width"].as_i64(), s["height"].as_i64()),
+        (Some(640), Some(480))
+    );
     let decoded: i64 = s["nb_read_frames"]
         .as_str()
         .and_then(|n| n.parse().ok())
@@ -305,8 +309,17 @@ fn two_clients_at_once_share_one_capture() {
         (t1 - t0).as_secs_f64()
     );
     // One capture for both clients.
-    assert_eq!(server.said("capture 1 started").len(), 1, "{:?}", server.said(""));
-    assert!(server.said("capture 2 started").is_empty(), "{:?}", server.said(""));
+    assert_eq!(
+        server.said("capture 1 started").len(),
+        1,
+        "{:?}",
+        server.said("")
+    );
+    assert!(
+        server.said("capture 2 started").is_empty(),
+        "{:?}",
+        server.said("")
+    );
     assert!(server.said("WARNING").is_empty(), "no warning on 127.0.0.1");
 
     let status = server.stop();
@@ -319,10 +332,7 @@ fn wrong_password_is_refused() {
     let host = server.url.trim_start_matches("rtsp://");
 
     // ffprobe: no credentials, and a wrong password.
-    for url in [
-        server.url.clone(),
-        format!("rtsp://alice:wrong@{host}"),
-    ] {
+    for url in [server.url.clone(), format!("rtsp://alice:wrong@{host}")] {
         let (status, _, err) = ffprobe_rtsp(&url);
         assert_ne!(status, Some(0), "{url} accepted");
         assert!(err.contains("401"), "{url}: {err}");
@@ -331,7 +341,11 @@ fn wrong_password_is_refused() {
     let bad = GstClient::start(&server.url, "user-id=alice user-pw=wrong");
     let r = bad.wait_frames(1, Duration::from_secs(15));
     let frames = bad.finish();
-    assert!(r.is_err() && frames.is_empty(), "wrong password decoded {} frames", frames.len());
+    assert!(
+        r.is_err() && frames.is_empty(),
+        "wrong password decoded {} frames",
+        frames.len()
+    );
     let e = r.unwrap_err();
     assert!(e.to_lowercase().contains("unauthorized"), "{e}");
     assert!(
@@ -369,11 +383,20 @@ fn bad_options_fail_with_a_clear_error() {
     // Bad port values: clap's usage error (exit 2) naming the value.
     fails_with(&["--port", "70000"], 2, &["70000", "--port"]);
     fails_with(&["--port", "http"], 2, &["http", "--port"]);
-    fails_with(&["--address", "localhost:80"], 2, &["localhost:80", "--address"]);
+    fails_with(
+        &["--address", "localhost:80"],
+        2,
+        &["localhost:80", "--address"],
+    );
     fails_with(&["--mount", "cam"], 2, &["mount 'cam' must be a path"]);
     fails_with(&["--user", "bob"], 2, &["--password"]);
     fails_with(
-        &["--launch", "videotestsrc ! fakesink", "--camera-name", "sim:imx219"],
+        &[
+            "--launch",
+            "videotestsrc ! fakesink",
+            "--camera-name",
+            "sim:imx219",
+        ],
         2,
         &["--camera-name"],
     );
@@ -395,15 +418,24 @@ fn bad_options_fail_with_a_clear_error() {
     fails_with(
         &["--launch", "videotestsrc ! ! rtph264pay name=pay0"],
         1,
-        &["launch string does not parse", "videotestsrc ! ! rtph264pay"],
+        &[
+            "launch string does not parse",
+            "videotestsrc ! ! rtph264pay",
+        ],
     );
     fails_with(
-        &["--launch", "videotestsrc ! no-such-encoder ! rtph264pay name=pay0"],
+        &[
+            "--launch",
+            "videotestsrc ! no-such-encoder ! rtph264pay name=pay0",
+        ],
         1,
         &["launch string does not parse", "no-such-encoder"],
     );
     fails_with(
-        &["--launch", "videotestsrc num-buffers=many ! rtph264pay name=pay0"],
+        &[
+            "--launch",
+            "videotestsrc num-buffers=many ! rtph264pay name=pay0",
+        ],
         1,
         &["could not set property \"num-buffers\"", "many"],
     );

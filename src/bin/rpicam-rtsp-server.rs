@@ -80,7 +80,12 @@ struct Args {
 
     /// Password for --user. Prefer the RPICAM_RTSP_PASSWORD environment variable: a command
     /// line is visible to every user of the machine.
-    #[arg(long, env = "RPICAM_RTSP_PASSWORD", hide_env_values = true, requires = "user")]
+    #[arg(
+        long,
+        env = "RPICAM_RTSP_PASSWORD",
+        hide_env_values = true,
+        requires = "user"
+    )]
     password: Option<String>,
 }
 
@@ -90,9 +95,7 @@ fn parse_mount(s: &str) -> Result<String, String> {
         return Err(format!("mount '{s}' must be a path like /cam"));
     }
     if s.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
-        return Err(format!(
-            "mount '{s}' must not contain spaces, '?' or '#'"
-        ));
+        return Err(format!("mount '{s}' must not contain spaces, '?' or '#'"));
     }
     Ok(s.to_string())
 }
@@ -232,21 +235,23 @@ fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16)
 
     // Bind here rather than through attach(), which only says that it failed: create_socket
     // gives the reason (e.g. "Address already in use").
-    let socket = server.create_socket(gio::Cancellable::NONE).map_err(|error| {
-        let hint = if error.matches(gio::IOErrorEnum::AddressInUse) {
-            " (another program uses this port: choose another with --port)"
-        } else if error.matches(gio::IOErrorEnum::PermissionDenied) {
-            " (ports below 1024 need root: choose another with --port)"
-        } else {
-            ""
-        };
-        Error::Listen {
-            address: args.address,
-            port: args.port,
-            error,
-            hint,
-        }
-    })?;
+    let socket = server
+        .create_socket(gio::Cancellable::NONE)
+        .map_err(|error| {
+            let hint = if error.matches(gio::IOErrorEnum::AddressInUse) {
+                " (another program uses this port: choose another with --port)"
+            } else if error.matches(gio::IOErrorEnum::PermissionDenied) {
+                " (ports below 1024 need root: choose another with --port)"
+            } else {
+                ""
+            };
+            Error::Listen {
+                address: args.address,
+                port: args.port,
+                error,
+                hint,
+            }
+        })?;
     let port = socket
         .local_address()
         .ok()
@@ -261,13 +266,12 @@ fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16)
         gio::Cancellable::NONE,
         Some("rpicam-rtsp-server listen"),
         glib::Priority::DEFAULT,
-        move |socket, condition| {
-            match gst_rtsp_server::RTSPServer::io_func(socket, condition, &srv) {
-                Ok(()) => glib::ControlFlow::Continue,
-                Err(e) => {
-                    eprintln!("rpicam-rtsp-server: error: accepting a connection: {e}");
-                    glib::ControlFlow::Continue
-                }
+        move |socket, condition| match gst_rtsp_server::RTSPServer::io_func(socket, condition, &srv)
+        {
+            Ok(()) => glib::ControlFlow::Continue,
+            Err(e) => {
+                eprintln!("rpicam-rtsp-server: error: accepting a connection: {e}");
+                glib::ControlFlow::Continue
             }
         },
     );
@@ -316,7 +320,10 @@ fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
     }
     eprintln!("rpicam-rtsp-server: pipeline: {launch}");
     // Tests and scripts wait for this line (stdout, flushed by println!'s line buffering).
-    println!("rpicam-rtsp-server: serving rtsp://{host}:{port}{}", args.mount);
+    println!(
+        "rpicam-rtsp-server: serving rtsp://{host}:{port}{}",
+        args.mount
+    );
 
     let main_loop = glib::MainLoop::new(None, false);
     let l = main_loop.clone();
