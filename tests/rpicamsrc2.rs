@@ -485,6 +485,16 @@ fn restart_twice_and_eos_by_event() {
         .try_pull_sample(gst::ClockTime::from_seconds(2))
         .is_some());
     assert!(p.send_event(gst::event::Eos::new()));
+    // appsink holds EOS until its queued samples are taken.
+    let mut n = 0;
+    while sink
+        .try_pull_sample(gst::ClockTime::from_seconds(2))
+        .is_some()
+    {
+        n += 1;
+        assert!(n < 50, "frames keep coming after EOS");
+    }
+    assert!(sink.is_eos());
     let msg = p
         .bus()
         .unwrap()
@@ -492,4 +502,103 @@ fn restart_twice_and_eos_by_event() {
         .expect("EOS after the application's EOS event");
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)));
     p.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn readme_documents_every_property() {
+    common::init();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let e = gst::ElementFactory::make("rpicamsrc2").build().unwrap();
+    for p in e.list_properties() {
+        if p.owner_type() != e.type_() {
+            continue;
+        }
+        assert!(
+            readme.contains(&format!("`{}`", p.name())),
+            "README.md does not document property {}",
+            p.name()
+        );
+    }
+}
+
+#[test]
+fn awb_follows_the_light_within_the_mode_range_and_manual_gains_apply() {
+    let ct = |extra: &str| {
+        let (f, bus) = run(
+            &format!(
+                // Colour bars average to grey, so grey-world AWB can find the light.
+                "rpicamsrc2 camera-name=sim:imx477 sim-scene=bars sim-colour-temperature=3000 {extra} num-buffers=25 ! \
+                 video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink"
+            ),
+            s(10),
+        );
+        assert!(bus.errors.is_empty(), "{:?}", bus.errors);
+        f.last().unwrap().meta.clone()
+    };
+    let auto = ct("");
+    assert!(
+        (2700..=3300).contains(&auto.colour_temperature_k),
+        "{auto:?}"
+    );
+    let daylight = ct("awb-mode=daylight");
+    assert!(daylight.colour_temperature_k >= 5500, "{daylight:?}");
+    let manual = ct("colour-gains=\"<2.5,1.25>\"");
+    assert_eq!(manual.colour_gains, [2.5, 1.25]);
+}
+
+#[test]
+fn still_image_scene_shows_the_photograph() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scene.png");
+    // Left half dark, right half bright.
+    let img = image::RgbImage::from_fn(320, 240, |x, _| {
+        if x < 160 {
+            image::Rgb([20, 20, 20])
+        } else {
+            image::Rgb([230, 230, 230])
+        }
+    });
+    img.save(&path).unwrap();
+    common::init();
+    let p = gst::parse::launch(&format!(
+        "rpicamsrc2 camera-name=sim:imx296 sim-scene=image sim-image={} num-buffers=20 ! \
+         video/x-raw,format=RGB,width=640,height=480 ! appsink name=sink",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut last = None;
+    while let Some(smp) = sink.try_pull_sample(gst::ClockTime::from_seconds(3)) {
+        last = Some(smp);
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let smp = last.expect("frames");
+    let b = smp.buffer().unwrap().map_readable().unwrap();
+    // RGB 640 wide: 1920-byte rows (32-aligned), no meta needed.
+    let mean = |x0: usize, x1: usize| {
+        let mut sum = 0u64;
+        for y in 100..380 {
+            for x in x0..x1 {
+                sum += u64::from(b[y * 1920 + x * 3 + 1]);
+            }
+        }
+        sum as f64 / ((x1 - x0) * 280) as f64
+    };
+    let (left, right) = (mean(40, 280), mean(360, 600));
+    assert!(right > left + 80.0, "left {left} right {right}");
+    // A bad path is an error naming the file.
+    let bus = run_to_end(
+        "rpicamsrc2 camera-name=sim:imx296 sim-scene=image sim-image=/nonexistent/x.png ! fakesink",
+        s(5),
+    );
+    let e = bus.errors.join("\n");
+    assert!(e.contains("/nonexistent/x.png"), "{e}");
 }

@@ -162,8 +162,11 @@ pub struct CompletedFrame {
 pub struct CameraStats {
     /// Frames the sensor produced.
     pub frames_captured: u64,
-    /// Frames lost because every buffer of a stream was held downstream.
+    /// Frames lost for every stream because each stream's buffers were all held downstream.
     pub frames_without_buffer: u64,
+    /// Per stream (index: [`StreamRole`] as usize): frames the stream missed because all its
+    /// buffers were held downstream.
+    pub stream_without_buffer: [u64; 3],
     /// CPU time the simulation spent rendering, ns (0 for real cameras).
     pub render_cpu_ns: u64,
 }

@@ -51,6 +51,9 @@ pub struct StreamConfig {
     pub buffer_count: u32,
     /// Colour space; `None` lets validation choose Picamera2's default.
     pub color_space: Option<ColorSpace>,
+    /// The stream takes part in every `decimation`-th frame only (1: every frame), counted
+    /// from the first delivered frame; the other frames are not processed for it at all.
+    pub decimation: u32,
 }
 
 impl StreamConfig {
@@ -63,6 +66,7 @@ impl StreamConfig {
             layout: None,
             buffer_count: DEFAULT_BUFFER_COUNT,
             color_space: None,
+            decimation: 1,
         }
     }
 }
@@ -202,7 +206,7 @@ pub fn validate_pi(
             PixelFormat::Bayer { bits, .. } => bits,
             other => return Err(format!("the raw stream must be Bayer; {other} is not")),
         };
-        sensor
+        let m = sensor
             .modes_for(config.sensor_hdr)
             .find(|m| m.size == r.size && (m.bit_depth == bits || bits == 16))
             .cloned()
@@ -214,7 +218,14 @@ pub fn validate_pi(
                     sensor.model,
                     sensor.describe_modes(config.sensor_hdr)
                 )
-            })?
+            })?;
+        if !m.size.contains(need) {
+            return Err(format!(
+                "raw {} fixes the sensor mode, which is smaller than the processed output {need};                  the ISP does not upscale",
+                r.size
+            ));
+        }
+        m
     } else {
         mode::choose(
             sensor,
@@ -248,6 +259,27 @@ pub fn validate_pi(
         }
     }
     let bayer = sensor.bayer_order.flipped(config.hflip, config.vflip);
+    // The ISP's outputs share main's colour space (rpicam-apps gives lores main's).
+    let main_cs = config.stream(StreamRole::Main).map(|m| {
+        m.color_space
+            .unwrap_or(ColorSpace::default_for(m.format, m.size))
+    });
+    if let (Some(cs), Some(l)) = (
+        main_cs,
+        config
+            .streams
+            .iter_mut()
+            .find(|s| s.role == StreamRole::Lores),
+    ) {
+        if l.color_space.is_some_and(|c| c != cs) {
+            return Err(format!(
+                "lores colour space {:?} differs from main's {:?}; the ISP outputs share one",
+                l.color_space.unwrap_or(cs),
+                cs
+            ));
+        }
+        l.color_space = Some(cs);
+    }
     for s in config.streams.iter_mut() {
         match s.role {
             StreamRole::Raw => {

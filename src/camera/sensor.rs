@@ -53,6 +53,21 @@ impl SensorMode {
         1e9 / (f64::from(self.min_frame_length) * self.line_time_ns())
     }
 
+    /// The highest frame rate as an exact fraction (numerator, denominator): 1e9 / the minimum
+    /// frame duration in ns, reduced; both fit an i32 (GStreamer fractions).
+    pub fn max_fps_fraction(&self) -> (i32, i32) {
+        let ns = (f64::from(self.min_frame_length) * self.line_time_ns()).round() as u64;
+        let (mut a, mut b) = (1_000_000_000u64, ns.max(1));
+        let g = gcd(a, b);
+        a /= g;
+        b /= g;
+        while a > i32::MAX as u64 || b > i32::MAX as u64 {
+            a /= 2;
+            b /= 2;
+        }
+        (a as i32, b.max(1) as i32)
+    }
+
     /// Shortest exposure, µs.
     pub fn min_exposure_us(&self) -> u32 {
         (f64::from(self.min_exposure_lines) * self.line_time_ns() / 1000.0).round() as u32
@@ -61,6 +76,14 @@ impl SensorMode {
     /// The binning factor (1 for full-resolution readout, 2 for 2x2 binned).
     pub fn binning(&self) -> u32 {
         (self.crop.width / self.size.width.max(1)).max(1)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 

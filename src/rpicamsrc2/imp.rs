@@ -14,7 +14,7 @@
  *     video/x-raw,framerate=1/6 ! fakesink
  * ]|
  */
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gst::glib;
@@ -27,9 +27,10 @@ use crate::camera::format::{ColorSpace, PixelFormat, Size};
 use crate::camera::sim::{SceneKind, SceneSettings};
 use crate::camera::{
     self, CameraBackend, CameraConfiguration, CameraInfo, CompletedFrame, ConfigStatus, ControlId,
-    ControlList, ControlValue, FrameStatus, SensorModeSpec, StreamConfig, StreamRole,
+    ControlList, ControlValue, FrameStatus, SensorMode, SensorModeSpec, StreamConfig, StreamRole,
 };
 
+use super::caps;
 use super::props;
 use super::{meta, HdrMode, SimScene};
 
@@ -113,37 +114,146 @@ impl Settings {
     }
 }
 
-struct Negotiated {
+/// What a pad's streaming task pushes, in order. Frames stay camera buffers until the pad's
+/// own thread wraps them, after its caps are set and downstream's allocation is known. Each
+/// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
+/// ends up holding all of them and the camera then skips that stream (counted per pad) while
+/// the other streams go on.
+enum Item {
+    Event(gst::Event),
+    Frame(Box<PendingFrame>),
+}
+
+struct PendingFrame {
+    buffer: camera::FrameBuffer,
+    metadata: camera::FrameMetadata,
+    pts: Option<gst::ClockTime>,
+}
+
+/// One pad's negotiated stream.
+#[derive(Clone)]
+struct PadNeg {
     caps: gst::Caps,
-    info: gst_video::VideoInfo,
-    config: CameraConfiguration,
-    video_meta: bool,
+    /// Video info for processed streams (none for raw Bayer).
+    info: Option<gst_video::VideoInfo>,
+    /// Raw Bayer: bytes of one tight row (0 for processed streams).
+    raw_row_bytes: usize,
+    /// This pad's rate over the camera's, as p / q (1/1: every frame).
+    ratio: (u64, u64),
     frame_duration: Option<gst::ClockTime>,
+}
+
+impl PadNeg {
+    /// True when the frame `s` frames after the first one is this pad's: frames are picked so
+    /// the pad's average rate is exact (every N-th frame when the rate divides the camera's).
+    fn wants(&self, s: u64) -> bool {
+        let (p, q) = (u128::from(self.ratio.0), u128::from(self.ratio.1));
+        if p >= q {
+            return true;
+        }
+        let s = u128::from(s);
+        s == 0 || (s * p) / q > ((s - 1) * p) / q
+    }
+}
+
+struct PadState {
+    role: StreamRole,
+    pad: gst::Pad,
+    queue: std::collections::VecDeque<Item>,
+    neg: Option<PadNeg>,
+    caps_sent: Option<gst::Caps>,
+    /// Downstream takes GstVideoMeta (asked after each caps event, from the pad's thread).
+    video_meta: bool,
+    started: bool,
+    eos: bool,
+    pushed: u64,
+    dropped: u64,
+    copied: u64,
+    last_seq: Option<u64>,
+}
+
+impl PadState {
+    fn new(role: StreamRole, pad: gst::Pad) -> Self {
+        Self {
+            role,
+            pad,
+            queue: Default::default(),
+            neg: None,
+            caps_sent: None,
+            video_meta: false,
+            started: false,
+            eos: false,
+            pushed: 0,
+            dropped: 0,
+            copied: 0,
+            last_seq: None,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.queue.clear();
+        self.neg = None;
+        self.caps_sent = None;
+        self.video_meta = false;
+        self.started = false;
+        self.eos = false;
+        self.pushed = 0;
+        self.dropped = 0;
+        self.copied = 0;
+        self.last_seq = None;
+    }
 }
 
 #[derive(Default)]
 struct State {
     camera: Option<Arc<dyn CameraBackend>>,
     camera_info: Option<CameraInfo>,
-    negotiated: Option<Negotiated>,
+    pads: Vec<PadState>,
+    config: Option<CameraConfiguration>,
     /// The element is PLAYING (a live source produces only then).
     playing: bool,
     /// The camera is started.
     streaming: bool,
-    started_events: bool,
+    /// Downstream asked for other caps, or a pad came or went: reconfigure.
+    renegotiate: bool,
     pending_eos: Option<gst::Event>,
-    frames_pushed: u64,
-    frames_dropped: u64,
-    frames_copied: u64,
-    last_sequence: Option<u64>,
+    /// The capture thread must end.
+    stop_capture: bool,
+    /// The pad tasks must give up waiting (going to READY).
+    flushing: bool,
+    /// Sequence of the first frame since the camera started.
+    base_seq: Option<u64>,
+    main_frames: u64,
+    group_id: Option<gst::GroupId>,
+}
+
+impl State {
+    fn pad(&self, role: StreamRole) -> Option<&PadState> {
+        self.pads.iter().find(|p| p.role == role)
+    }
+
+    fn pad_mut(&mut self, role: StreamRole) -> Option<&mut PadState> {
+        self.pads.iter_mut().find(|p| p.role == role)
+    }
 }
 
 pub struct RpiCamSrc2 {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<State>,
-    /// Signalled when `State::playing` changes.
-    play_cond: std::sync::Condvar,
+    /// Signalled when a pad's queue gets an item or the state changes.
+    cond: Condvar,
+    capture: Mutex<Option<std::thread::JoinHandle<()>>>,
+    combiner: Mutex<gst_base::UniqueFlowCombiner>,
+}
+
+fn role_of(name: &str) -> Option<StreamRole> {
+    match name {
+        "src" => Some(StreamRole::Main),
+        "lores" => Some(StreamRole::Lores),
+        "raw" => Some(StreamRole::Raw),
+        _ => None,
+    }
 }
 
 #[glib::object_subclass]
@@ -156,7 +266,22 @@ impl ObjectSubclass for RpiCamSrc2 {
         let templ = klass
             .pad_template("src")
             .expect("src template is registered in pad_templates()");
-        let srcpad = gst::Pad::builder_from_template(&templ)
+        let srcpad = Self::make_pad(&templ, "src");
+        Self {
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            capture: Mutex::new(None),
+            combiner: Mutex::new(gst_base::UniqueFlowCombiner::new()),
+        }
+    }
+}
+
+impl RpiCamSrc2 {
+    fn make_pad(templ: &gst::PadTemplate, name: &str) -> gst::Pad {
+        gst::Pad::builder_from_template(templ)
+            .name(name)
             .query_function(|pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
                     parent,
@@ -171,180 +296,62 @@ impl ObjectSubclass for RpiCamSrc2 {
                     |imp| imp.src_event(pad, event),
                 )
             })
-            .build();
-        Self {
-            srcpad,
-            settings: Mutex::new(Settings::default()),
-            state: Mutex::new(State::default()),
-            play_cond: std::sync::Condvar::new(),
-        }
+            .build()
     }
-}
 
-/// Caps for the processed formats the camera offers: one structure per sensor mode, sizes up to
-/// the mode's (the ISP does not upscale) and rates up to the mode's maximum.
-fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) -> gst::Caps {
-    let formats: Vec<&str> = info
-        .formats
-        .iter()
-        .filter_map(|f| gst_format(*f))
-        .map(|f| f.to_str().as_str())
-        .collect();
-    let mut caps = gst::Caps::new_empty();
-    let mut modes: Vec<_> = info.modes_for(hdr).collect();
-    // Larger modes first: the best field of view wins ties in intersections.
-    modes.sort_by_key(|m| std::cmp::Reverse((m.size.area(), m.bit_depth)));
-    {
-        for m in modes {
-            if let Some(spec) = mode {
-                if spec.size != m.size || spec.bit_depth.is_some_and(|b| b != m.bit_depth) {
-                    continue;
-                }
-            }
-            let fd = m.min_frame_duration_us().max(1);
-            let s = gst::Structure::builder("video/x-raw")
-                .field("format", gst::List::new(formats.iter().copied()))
-                .field(
-                    "width",
-                    gst::IntRange::new(camera::config::ISP_MIN_DIM as i32, m.size.width as i32),
-                )
-                .field(
-                    "height",
-                    gst::IntRange::new(camera::config::ISP_MIN_DIM as i32, m.size.height as i32),
-                )
-                .field(
-                    "framerate",
-                    gst::FractionRange::new(
-                        gst::Fraction::new(0, 1),
-                        gst::Fraction::new(1_000_000, fd.min(i32::MAX as u64) as i32),
-                    ),
-                )
-                .build();
-            caps.merge_structure(s);
-        }
-    }
-    caps
-}
-
-fn template_caps() -> gst::Caps {
-    let formats: Vec<&str> = PixelFormat::PROCESSED
-        .iter()
-        .filter_map(|f| gst_format(*f))
-        .map(|f| f.to_str().as_str())
-        .collect();
-    gst::Caps::builder("video/x-raw")
-        .field("format", gst::List::new(formats))
-        .field("width", gst::IntRange::new(64, 4608))
-        .field("height", gst::IntRange::new(64, 3040))
-        .field(
-            "framerate",
-            gst::FractionRange::new(gst::Fraction::new(0, 1), gst::Fraction::new(i32::MAX, 1)),
-        )
-        .build()
-}
-
-/// GStreamer's name of a processed format.
-fn gst_format(f: PixelFormat) -> Option<gst_video::VideoFormat> {
-    use gst_video::VideoFormat as V;
-    Some(match f {
-        PixelFormat::Nv12 => V::Nv12,
-        PixelFormat::Nv21 => V::Nv21,
-        PixelFormat::I420 => V::I420,
-        PixelFormat::Yv12 => V::Yv12,
-        PixelFormat::Yuyv => V::Yuy2,
-        PixelFormat::Yvyu => V::Yvyu,
-        PixelFormat::Uyvy => V::Uyvy,
-        PixelFormat::Vyuy => V::Vyuy,
-        PixelFormat::Rgb => V::Rgb,
-        PixelFormat::Bgr => V::Bgr,
-        PixelFormat::Rgbx => V::Rgbx,
-        PixelFormat::Bgrx => V::Bgrx,
-        PixelFormat::Xrgb => V::Xrgb,
-        PixelFormat::Xbgr => V::Xbgr,
-        PixelFormat::Bayer { .. } => return None,
-    })
-}
-
-fn model_format(f: gst_video::VideoFormat) -> Option<PixelFormat> {
-    PixelFormat::PROCESSED
-        .iter()
-        .copied()
-        .find(|p| gst_format(*p) == Some(f))
-}
-
-fn colorimetry(cs: ColorSpace) -> &'static str {
-    match cs {
-        ColorSpace::Sycc | ColorSpace::Raw => "sRGB",
-        ColorSpace::Smpte170m => "bt601",
-        ColorSpace::Rec709 => "bt709",
-        ColorSpace::Rec2020 => "bt2020",
-    }
-}
-
-fn color_space(c: &gst_video::VideoColorimetry, rgb: bool) -> Option<ColorSpace> {
-    use gst_video::VideoColorMatrix as M;
-    if rgb {
-        return Some(ColorSpace::Sycc);
-    }
-    match (c.matrix(), c.range()) {
-        (M::Bt601, gst_video::VideoColorRange::Range0_255) => Some(ColorSpace::Sycc),
-        (M::Bt601, _) => Some(ColorSpace::Smpte170m),
-        (M::Bt709, _) => Some(ColorSpace::Rec709),
-        (M::Bt2020, _) => Some(ColorSpace::Rec2020),
-        _ => None,
-    }
-}
-
-/// Fixates `caps` towards 1920x1080 at 30 fps: the structure that gets closest wins, the first
-/// one on a tie (the caps order is the camera's and downstream's preference).
-fn fixate(caps: gst::Caps) -> gst::Caps {
-    let mut best: Option<(f64, gst::Structure)> = None;
-    for s in caps.iter() {
-        let mut s = s.to_owned();
-        s.fixate_field_nearest_int("width", DEFAULT_SIZE.width as i32);
-        s.fixate_field_nearest_int("height", DEFAULT_SIZE.height as i32);
-        s.fixate_field_nearest_fraction("framerate", gst::Fraction::new(DEFAULT_FPS, 1));
-        s.fixate();
-        let w = s.get::<i32>("width").unwrap_or(0);
-        let h = s.get::<i32>("height").unwrap_or(0);
-        let fr = s
-            .get::<gst::Fraction>("framerate")
-            .map(|f| f64::from(f.numer()) / f64::from(f.denom().max(1)))
-            .unwrap_or(0.0);
-        let d = f64::from(
-            (w - DEFAULT_SIZE.width as i32).abs() + (h - DEFAULT_SIZE.height as i32).abs(),
-        ) + 1000.0 * (fr - f64::from(DEFAULT_FPS)).abs();
-        if best.as_ref().is_none_or(|(b, _)| d < *b) {
-            best = Some((d, s));
-        }
-    }
-    match best {
-        Some((_, s)) => gst::Caps::builder_full().structure(s).build(),
-        None => caps,
-    }
-}
-
-impl RpiCamSrc2 {
     fn camera(&self) -> Option<Arc<dyn CameraBackend>> {
         lock(&self.state).camera.clone()
     }
 
+    fn hdr_and_spec(&self) -> (bool, Option<SensorModeSpec>) {
+        let s = lock(&self.settings);
+        (
+            s.hdr_mode != HdrMode::Off,
+            s.sensor_mode.as_deref().and_then(|m| m.parse().ok()),
+        )
+    }
+
+    /// What a pad could produce now.
+    fn possible_caps(&self, role: StreamRole) -> Option<gst::Caps> {
+        let st = lock(&self.state);
+        let info = st.camera_info.as_ref()?;
+        let (hdr, spec) = self.hdr_and_spec();
+        match role {
+            StreamRole::Main => Some(caps::camera_caps(info, hdr, spec.as_ref())),
+            StreamRole::Lores => {
+                let main = st.pad(StreamRole::Main)?.neg.as_ref()?;
+                let s = main.caps.structure(0)?;
+                Some(caps::lores_caps(
+                    Size::new(
+                        s.get::<i32>("width").ok()? as u32,
+                        s.get::<i32>("height").ok()? as u32,
+                    ),
+                    s.get::<gst::Fraction>("framerate").ok()?,
+                ))
+            }
+            StreamRole::Raw => {
+                let modes: Vec<_> = info.modes_for(hdr).collect();
+                Some(caps::raw_caps(
+                    &modes,
+                    info.bayer_order?,
+                    gst::Fraction::new(i32::MAX, 1),
+                ))
+            }
+        }
+    }
+
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        let Some(role) = role_of(pad.name().as_str()) else {
+            return gst::Pad::query_default(pad, Some(&*self.obj()), query);
+        };
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
-                let st = lock(&self.state);
-                let caps = match &st.negotiated {
-                    Some(n) => n.caps.clone(),
-                    None => match &st.camera_info {
-                        Some(info) => {
-                            let s = lock(&self.settings);
-                            let spec = s.sensor_mode.as_deref().and_then(|m| m.parse().ok());
-                            camera_caps(info, s.hdr_mode != HdrMode::Off, spec.as_ref())
-                        }
-                        None => pad.pad_template_caps(),
-                    },
-                };
-                drop(st);
+                let negotiated = lock(&self.state)
+                    .pad(role)
+                    .and_then(|p| p.neg.as_ref().map(|n| n.caps.clone()));
+                let caps = negotiated
+                    .or_else(|| self.possible_caps(role))
+                    .unwrap_or_else(|| pad.pad_template_caps());
                 let caps = match q.filter() {
                     Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
                     None => caps,
@@ -354,7 +361,7 @@ impl RpiCamSrc2 {
             }
             gst::QueryViewMut::Latency(q) => {
                 let st = lock(&self.state);
-                let Some(n) = &st.negotiated else {
+                let Some(n) = st.pad(role).and_then(|p| p.neg.as_ref()) else {
                     return false;
                 };
                 // A frame is ready one frame duration after its exposure starts; the camera can
@@ -362,11 +369,7 @@ impl RpiCamSrc2 {
                 let fd = n
                     .frame_duration
                     .unwrap_or(gst::ClockTime::from_mseconds(33));
-                let count = n
-                    .config
-                    .stream(StreamRole::Main)
-                    .map(|s| s.buffer_count)
-                    .unwrap_or(DEFAULT_BUFFER_COUNT);
+                let count = lock(&self.settings).buffer_count;
                 q.set(true, fd, Some(fd * u64::from(count)));
                 true
             }
@@ -375,20 +378,57 @@ impl RpiCamSrc2 {
     }
 
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        match event.view() {
-            gst::EventView::Reconfigure(_) => {
-                // The streaming thread checks the flag.
+        if let gst::EventView::Reconfigure(_) = event.view() {
+            let mut st = lock(&self.state);
+            if st.streaming {
+                st.renegotiate = true;
+                drop(st);
                 if let Some(c) = self.camera() {
                     c.unblock();
                 }
-                gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
-            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
+        gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    /// Negotiates caps with downstream and configures the camera for them.
-    fn negotiate(&self, cam: &Arc<dyn CameraBackend>) -> Result<Negotiated, gst::ErrorMessage> {
+    /// Fixated caps for `pad` among `ours`, towards `size` at `fps`.
+    fn fixate_pad(
+        &self,
+        pad: &gst::Pad,
+        ours: &gst::Caps,
+        size: Size,
+        fps: i32,
+        what: &str,
+        modes: &str,
+    ) -> Result<gst::Caps, gst::ErrorMessage> {
+        let peer = pad.peer_query_caps(Some(ours));
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{}: ours {ours}, downstream accepts {peer}",
+            pad.name()
+        );
+        if peer.is_empty() {
+            let downstream = pad.peer_query_caps(None);
+            return Err(gst::error_msg!(
+                gst::CoreError::Negotiation,
+                (
+                    "{}: {} cannot produce what downstream asks for ({}); {}",
+                    pad.name(),
+                    what,
+                    downstream,
+                    modes
+                )
+            ));
+        }
+        Ok(caps::fixate(peer, size, fps))
+    }
+
+    /// Negotiates every pad with downstream and configures the camera for all of them.
+    fn negotiate(
+        &self,
+        cam: &Arc<dyn CameraBackend>,
+    ) -> Result<(CameraConfiguration, Vec<(StreamRole, PadNeg)>), gst::ErrorMessage> {
         let info = cam.info();
         let settings = lock(&self.settings).clone();
         let hdr = settings.hdr_mode != HdrMode::Off;
@@ -399,97 +439,253 @@ impl RpiCamSrc2 {
             ),
             None => None,
         };
-        let ours = camera_caps(&info, hdr, spec.as_ref());
+        let modes_text = format!(
+            "its modes and their maximum rates are: {}",
+            caps::describe_modes(&info, hdr)
+        );
+        let (lores_pad, raw_pad) = {
+            let st = lock(&self.state);
+            (
+                st.pad(StreamRole::Lores).map(|p| p.pad.clone()),
+                st.pad(StreamRole::Raw).map(|p| p.pad.clone()),
+            )
+        };
+        // Main first: it decides the camera's rate and the mode's minimum size.
+        let ours = caps::camera_caps(&info, hdr, spec.as_ref());
         if ours.is_empty() {
             return Err(gst::error_msg!(
                 gst::CoreError::Negotiation,
                 (
-                    "sensor-mode {} is not a mode of {}; its modes are: {}",
+                    "sensor-mode {} is not a mode of {}; {}",
                     settings.sensor_mode.as_deref().unwrap_or(""),
                     info.model,
-                    describe_modes(&info, hdr)
+                    modes_text
                 )
             ));
         }
-        let peer = self.srcpad.peer_query_caps(Some(&ours));
-        gst::debug!(CAT, imp = self, "ours {ours}, downstream accepts {peer}");
-        if peer.is_empty() {
-            let downstream = self.srcpad.peer_query_caps(None);
-            return Err(gst::error_msg!(
-                gst::CoreError::Negotiation,
-                (
-                    "{} cannot produce what downstream asks for ({}); its modes and their \
-                     maximum rates are: {}",
-                    info.model,
-                    downstream,
-                    describe_modes(&info, hdr)
-                )
-            ));
-        }
-        let mut caps = fixate(peer);
-        let s = caps
+        let main_caps = self.fixate_pad(
+            &self.srcpad,
+            &ours,
+            DEFAULT_SIZE,
+            DEFAULT_FPS,
+            &info.model,
+            &modes_text,
+        )?;
+        let ms = main_caps
             .structure(0)
             .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no caps to fixate")))?;
-        let width = s.get::<i32>("width").unwrap_or(DEFAULT_SIZE.width as i32) as u32;
-        let height = s.get::<i32>("height").unwrap_or(DEFAULT_SIZE.height as i32) as u32;
-        let fr = s
+        let main_size = Size::new(
+            ms.get::<i32>("width").unwrap_or(DEFAULT_SIZE.width as i32) as u32,
+            ms.get::<i32>("height")
+                .unwrap_or(DEFAULT_SIZE.height as i32) as u32,
+        );
+        let rate = ms
             .get::<gst::Fraction>("framerate")
             .unwrap_or(gst::Fraction::new(DEFAULT_FPS, 1));
-        let vformat = s
+        let vformat = ms
             .get::<&str>("format")
             .ok()
             .map(gst_video::VideoFormat::from_string)
             .unwrap_or(gst_video::VideoFormat::Nv12);
-        let format = model_format(vformat).ok_or_else(|| {
+        let format = caps::model_format(vformat).ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::Negotiation,
                 ("format {vformat} is not an ISP output")
             )
         })?;
-        let size = Size::new(width, height);
-        let requested_cs = match s.get::<&str>("colorimetry") {
-            Ok(c) => {
-                let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
-                    gst::error_msg!(
-                        gst::CoreError::Negotiation,
-                        ("colorimetry {c} is not valid")
-                    )
-                })?;
-                Some(color_space(&c, format.is_rgb()).ok_or_else(|| {
-                    gst::error_msg!(
-                        gst::CoreError::Negotiation,
-                        (
-                            "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, bt709, \
-                             bt2020)",
-                            c
+        let requested_cs =
+            |s: &gst::StructureRef, format: PixelFormat| match s.get::<&str>("colorimetry") {
+                Ok(c) => {
+                    let c: gst_video::VideoColorimetry = c.parse().map_err(|_| {
+                        gst::error_msg!(
+                            gst::CoreError::Negotiation,
+                            ("colorimetry {c} is not valid")
                         )
-                    )
-                })?)
-            }
-            Err(_) => None,
-        };
-        let mut stream = StreamConfig::new(StreamRole::Main, size, format);
-        stream.buffer_count = settings.buffer_count;
-        stream.color_space = requested_cs;
+                    })?;
+                    caps::color_space(&c, format.is_rgb())
+                        .map(Some)
+                        .ok_or_else(|| {
+                            gst::error_msg!(
+                                gst::CoreError::Negotiation,
+                                (
+                                    "colorimetry {} is not one the Pi ISP produces (sRGB, bt601, \
+                                 bt709, bt2020)",
+                                    c
+                                )
+                            )
+                        })
+                }
+                Err(_) => Ok(None),
+            };
+        let mut main = StreamConfig::new(StreamRole::Main, main_size, format);
+        main.buffer_count = settings.buffer_count;
+        main.color_space = requested_cs(ms, format)?;
         let mut config = CameraConfiguration {
-            streams: vec![stream],
+            streams: vec![main],
             sensor_mode: spec,
-            framerate: (fr.numer() > 0).then(|| (fr.numer() as u32, fr.denom().max(1) as u32)),
+            framerate: (rate.numer() > 0)
+                .then(|| (rate.numer() as u32, rate.denom().max(1) as u32)),
             hflip: settings.hflip,
             vflip: settings.vflip,
             sensor_hdr: hdr,
             chosen_mode: None,
         };
+        let fps_of = |f: gst::Fraction| f64::from(f.numer()) / f64::from(f.denom().max(1));
+        let cam_fps = fps_of(rate);
+        let mut pads = vec![(StreamRole::Main, main_caps.clone(), rate)];
+        // Lores: YUV, no larger than main, at main's rate or a lower one.
+        if let Some(pad) = &lores_pad {
+            let default = Size::new(
+                640.min(main_size.width),
+                ((640.min(main_size.width) * main_size.height / main_size.width.max(1)) & !1)
+                    .max(camera::config::ISP_MIN_DIM),
+            );
+            let lc = self.fixate_pad(
+                pad,
+                &caps::lores_caps(
+                    main_size,
+                    if rate.numer() > 0 {
+                        rate
+                    } else {
+                        gst::Fraction::new(i32::MAX, 1)
+                    },
+                ),
+                default,
+                cam_fps.round() as i32,
+                "the lores stream (YUV 4:2:0, no larger than main, no faster than main)",
+                &format!("main is {main_size} at {rate}"),
+            )?;
+            let s = lc
+                .structure(0)
+                .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no lores caps")))?;
+            let lf = s
+                .get::<&str>("format")
+                .ok()
+                .map(gst_video::VideoFormat::from_string)
+                .and_then(caps::model_format)
+                .unwrap_or(PixelFormat::Nv12);
+            let mut l = StreamConfig::new(
+                StreamRole::Lores,
+                Size::new(
+                    s.get::<i32>("width").unwrap_or(640) as u32,
+                    s.get::<i32>("height").unwrap_or(480) as u32,
+                ),
+                lf,
+            );
+            l.buffer_count = settings.buffer_count;
+            l.color_space = requested_cs(s, lf)?;
+            let lr = s.get::<gst::Fraction>("framerate").unwrap_or(rate);
+            config.streams.push(l);
+            pads.push((StreamRole::Lores, lc.clone(), lr));
+        }
+        // The mode main (and lores) choose; raw then offers that mode first.
+        let mut probe = config.clone();
+        cam.validate(&mut probe)
+            .map_err(|e| gst::error_msg!(gst::CoreError::Negotiation, ("{}", e)))?;
+        if let Some(pad) = &raw_pad {
+            let chosen = probe.chosen_mode.clone();
+            let req = camera::ModeRequest {
+                size: main_size,
+                fps: config.framerate.map(|_| config.fps()),
+                bit_depth: camera::mode::DEFAULT_BIT_DEPTH,
+            };
+            let mut modes: Vec<&SensorMode> = info
+                .modes_for(hdr)
+                .filter(|m| camera::mode::can_deliver(&req, m))
+                .filter(|m| {
+                    spec.is_none_or(|sp| {
+                        sp.size == m.size && sp.bit_depth.is_none_or(|b| b == m.bit_depth)
+                    })
+                })
+                .collect();
+            modes.sort_by_key(|m| Some(*m) != chosen.as_ref());
+            let order = info
+                .bayer_order
+                .ok_or_else(|| {
+                    gst::error_msg!(
+                        gst::CoreError::Negotiation,
+                        ("{} offers no raw Bayer stream", info.model)
+                    )
+                })?
+                .flipped(settings.hflip, settings.vflip);
+            let rc = self.fixate_pad(
+                pad,
+                &caps::raw_caps(
+                    &modes,
+                    order,
+                    if rate.numer() > 0 {
+                        rate
+                    } else {
+                        gst::Fraction::new(i32::MAX, 1)
+                    },
+                ),
+                chosen.as_ref().map(|m| m.size).unwrap_or(main_size),
+                cam_fps.round() as i32,
+                "the raw stream (the sensor mode's own Bayer format and size)",
+                &modes_text,
+            )?;
+            let s = rc
+                .structure(0)
+                .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no raw caps")))?;
+            let name = s.get::<&str>("format").unwrap_or("");
+            let rf = caps::bayer_format(name).ok_or_else(|| {
+                gst::error_msg!(
+                    gst::CoreError::Negotiation,
+                    ("raw format {name} is not a Bayer format rpicamsrc2 produces")
+                )
+            })?;
+            let mut r = StreamConfig::new(
+                StreamRole::Raw,
+                Size::new(
+                    s.get::<i32>("width").unwrap_or(0) as u32,
+                    s.get::<i32>("height").unwrap_or(0) as u32,
+                ),
+                rf,
+            );
+            r.buffer_count = settings.buffer_count;
+            let rr = s.get::<gst::Fraction>("framerate").unwrap_or(rate);
+            config.streams.push(r);
+            pads.push((StreamRole::Raw, rc.clone(), rr));
+        }
+        // Per-pad rates: every N-th frame where the rate divides the camera's (the camera then
+        // does not even process the others for that stream).
+        let mut negs = Vec::new();
+        for (role, pcaps, prate) in pads {
+            let ratio = if rate.numer() > 0 && prate.numer() > 0 {
+                let p = prate.numer() as u64 * rate.denom() as u64;
+                let q = prate.denom() as u64 * rate.numer() as u64;
+                if p > q {
+                    return Err(gst::error_msg!(
+                        gst::CoreError::Negotiation,
+                        ("{role} rate {prate} is above the camera's {rate} (set by main)")
+                    ));
+                }
+                (p, q)
+            } else {
+                (1, 1)
+            };
+            if ratio.1 % ratio.0 == 0 {
+                if let Some(sc) = config.streams.iter_mut().find(|s| s.role == role) {
+                    sc.decimation = (ratio.1 / ratio.0) as u32;
+                }
+            } else {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{role} at {prate} does not divide the camera's {rate}: frames are picked to \
+                     keep the average rate, with up to one camera frame of jitter"
+                );
+            }
+            let frame_duration = (prate.numer() > 0).then(|| {
+                gst::ClockTime::from_nseconds(
+                    1_000_000_000u64 * prate.denom() as u64 / prate.numer().max(1) as u64,
+                )
+            });
+            negs.push((role, pcaps, ratio, frame_duration));
+        }
         match cam.validate(&mut config) {
             Ok(ConfigStatus::Valid) => {}
             Ok(ConfigStatus::Adjusted(changes)) => {
-                let main = config.stream(StreamRole::Main);
-                if main.is_some_and(|m| m.size != size || m.format != format) {
-                    return Err(gst::error_msg!(
-                        gst::CoreError::Negotiation,
-                        ("the camera cannot produce {caps}: {}", changes.join("; "))
-                    ));
-                }
                 gst::element_imp_info!(
                     self,
                     gst::CoreError::Negotiation,
@@ -502,29 +698,11 @@ impl RpiCamSrc2 {
         }
         cam.configure(&config)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let main = config
-            .stream(StreamRole::Main)
-            .cloned()
-            .ok_or_else(|| gst::error_msg!(gst::CoreError::Negotiation, ("no main stream")))?;
-        let cs = main
-            .color_space
-            .unwrap_or(ColorSpace::default_for(format, size));
-        {
-            let caps = caps.make_mut();
-            if let Some(s) = caps.structure_mut(0) {
-                s.set("colorimetry", colorimetry(cs));
-                s.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
-                s.set("interlace-mode", "progressive");
-            }
-        }
-        let vinfo = gst_video::VideoInfo::from_caps(&caps).map_err(|e| {
-            gst::error_msg!(gst::CoreError::Negotiation, ("invalid caps {caps}: {e}"))
-        })?;
         if let Some(m) = &config.chosen_mode {
             gst::info!(
                 CAT,
                 imp = self,
-                "{} mode {}x{} {}-bit (up to {:.2} fps) for {caps}",
+                "{} mode {}x{} {}-bit (up to {:.2} fps) for {main_caps}",
                 info.model,
                 m.size.width,
                 m.size.height,
@@ -532,20 +710,42 @@ impl RpiCamSrc2 {
                 m.max_fps()
             );
         }
-        // Does downstream handle strides and offsets (GstVideoMeta)?
-        let mut q = gst::query::Allocation::new(Some(&caps), true);
-        let video_meta = self.srcpad.peer_query(&mut q)
-            && q.find_allocation_meta::<gst_video::VideoMeta>().is_some();
-        let frame_duration = config.framerate.map(|(n, d)| {
-            gst::ClockTime::from_nseconds(1_000_000_000u64 * u64::from(d) / u64::from(n.max(1)))
-        });
-        Ok(Negotiated {
-            caps,
-            info: vinfo,
-            config,
-            video_meta,
-            frame_duration,
-        })
+        let mut out = Vec::new();
+        for (role, mut pcaps, ratio, frame_duration) in negs {
+            let sc = config.stream(role).cloned().ok_or_else(|| {
+                gst::error_msg!(gst::CoreError::Negotiation, ("no {role} stream"))
+            })?;
+            let vinfo = if role == StreamRole::Raw {
+                None
+            } else {
+                let cs = sc
+                    .color_space
+                    .unwrap_or(ColorSpace::default_for(sc.format, sc.size));
+                if let Some(s) = pcaps.make_mut().structure_mut(0) {
+                    s.set("colorimetry", caps::colorimetry(cs));
+                    s.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+                    s.set("interlace-mode", "progressive");
+                }
+                Some(gst_video::VideoInfo::from_caps(&pcaps).map_err(|e| {
+                    gst::error_msg!(gst::CoreError::Negotiation, ("invalid caps {pcaps}: {e}"))
+                })?)
+            };
+            out.push((
+                role,
+                PadNeg {
+                    caps: pcaps,
+                    info: vinfo,
+                    raw_row_bytes: if role == StreamRole::Raw {
+                        sc.format.min_stride(sc.size.width)
+                    } else {
+                        0
+                    },
+                    ratio,
+                    frame_duration,
+                },
+            ));
+        }
+        Ok((config, out))
     }
 
     /// The controls to start with: the user's plus the frame rate's frame-duration limits.
@@ -575,52 +775,6 @@ impl RpiCamSrc2 {
             ControlValue::I64Array(limits),
         );
         c
-    }
-
-    /// Negotiates, configures and starts the camera, and sends the stream's first events.
-    fn start_streaming(&self, cam: &Arc<dyn CameraBackend>) -> Result<(), gst::ErrorMessage> {
-        cam.stop();
-        let n = self.negotiate(cam)?;
-        let controls = self.start_controls(&n.config, cam.info().max_frame_duration_us);
-        self.warn_out_of_range(cam, &controls);
-        let caps = n.caps.clone();
-        let send_start = {
-            let mut st = lock(&self.state);
-            let first = !st.started_events;
-            st.started_events = true;
-            first
-        };
-        if send_start {
-            let id = gst::GroupId::next();
-            self.srcpad.push_event(
-                gst::event::StreamStart::builder(&format!("rpicamsrc2-{}", self.obj().name()))
-                    .group_id(id)
-                    .build(),
-            );
-        }
-        if !self.srcpad.push_event(gst::event::Caps::new(&caps)) {
-            return Err(gst::error_msg!(
-                gst::CoreError::Negotiation,
-                ("downstream refused caps {caps}")
-            ));
-        }
-        if send_start {
-            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-            self.srcpad.push_event(gst::event::Segment::new(&segment));
-        }
-        cam.start(&controls)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("{}", e)))?;
-        {
-            let mut st = lock(&self.state);
-            st.negotiated = Some(n);
-            st.streaming = true;
-            st.last_sequence = None;
-        }
-        // Latency depends on the frame rate.
-        let _ = self
-            .obj()
-            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        Ok(())
     }
 
     /// Warns about controls outside the configured camera's ranges (exposure time and gain are
@@ -655,237 +809,371 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn stop_streaming(&self) {
-        if let Some(cam) = self.camera() {
-            cam.unblock();
-            cam.stop();
-        }
-        let mut st = lock(&self.state);
-        st.streaming = false;
-    }
-
-    /// One iteration of the streaming task: at most one frame.
-    fn loop_fn(&self) {
-        let Some(cam) = self.camera() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ("no camera open"));
-            let _ = self.srcpad.pause_task();
-            return;
-        };
-        let eos = lock(&self.state).pending_eos.take();
-        if let Some(ev) = eos {
-            gst::debug!(CAT, imp = self, "sending EOS");
-            self.srcpad.push_event(ev);
-            let _ = self.srcpad.pause_task();
-            return;
-        }
-        let (streaming, negotiated) = {
-            let st = lock(&self.state);
-            if !st.playing {
-                // PAUSED: a live source produces nothing; wait to be played or stopped.
-                let _ = self.play_cond.wait_timeout(st, FRAME_POLL);
-                return;
-            }
-            (st.streaming, st.negotiated.is_some())
-        };
-        let reconfigure = self.srcpad.check_reconfigure();
-        if !streaming && negotiated && !reconfigure {
-            // Back from PAUSED: same configuration, camera restarted.
-            let config = lock(&self.state)
-                .negotiated
-                .as_ref()
-                .map(|n| n.config.clone());
-            let max_fd = cam.info().max_frame_duration_us;
-            let res = config.map(|c| cam.start(&self.start_controls(&c, max_fd)));
-            match res {
-                Some(Ok(())) => lock(&self.state).streaming = true,
-                Some(Err(e)) => {
-                    gst::element_imp_error!(self, gst::ResourceError::Failed, ("{}", e));
-                    self.srcpad.push_event(gst::event::Eos::new());
-                    let _ = self.srcpad.pause_task();
-                    return;
+    /// (Re)negotiates, configures and starts the camera, and queues each pad's first events.
+    fn start_camera(&self, cam: &Arc<dyn CameraBackend>) -> Result<(), gst::ErrorMessage> {
+        cam.stop();
+        lock(&self.state).streaming = false;
+        let (config, negs) = self.negotiate(cam)?;
+        let controls = self.start_controls(&config, cam.info().max_frame_duration_us);
+        self.warn_out_of_range(cam, &controls);
+        {
+            let mut st = lock(&self.state);
+            let group = *st.group_id.get_or_insert_with(gst::GroupId::next);
+            let name = self.obj().name();
+            for (role, neg) in negs {
+                let Some(p) = st.pad_mut(role) else { continue };
+                // Frames queued under other caps are stale; a pad whose caps stay keeps its frames.
+                if p.caps_sent.as_ref().is_some_and(|c| c != &neg.caps) {
+                    p.queue.retain(|i| matches!(i, Item::Event(_)));
                 }
-                None => {}
+                if !p.started {
+                    p.queue.push_back(Item::Event(
+                        gst::event::StreamStart::builder(&format!("rpicamsrc2-{name}-{role}"))
+                            .group_id(group)
+                            .build(),
+                    ));
+                }
+                if p.caps_sent.as_ref() != Some(&neg.caps) {
+                    p.queue
+                        .push_back(Item::Event(gst::event::Caps::new(&neg.caps)));
+                    p.caps_sent = Some(neg.caps.clone());
+                }
+                if !p.started {
+                    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+                    p.queue
+                        .push_back(Item::Event(gst::event::Segment::new(&segment)));
+                    p.started = true;
+                }
+                p.neg = Some(neg);
             }
-        } else if !streaming || !negotiated || (reconfigure && self.caps_changed(&cam)) {
-            if let Err(e) = self.start_streaming(&cam) {
-                self.post_error_message(e);
-                self.srcpad.push_event(gst::event::Eos::new());
-                let _ = self.srcpad.pause_task();
-                return;
-            }
+            st.config = Some(config.clone());
+            st.renegotiate = false;
+            st.base_seq = None;
         }
-        let frame = match cam.next_frame(FRAME_POLL) {
-            Ok(Some(f)) => f,
-            Ok(None) => return,
-            Err(e) => {
-                gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", e));
-                self.srcpad.push_event(gst::event::Eos::new());
-                let _ = self.srcpad.pause_task();
-                return;
-            }
-        };
-        match self.handle_frame(frame) {
-            Ok(_) => {}
-            Err(gst::FlowError::Flushing) => {
-                gst::debug!(CAT, imp = self, "flushing, pausing");
-                let _ = self.srcpad.pause_task();
-            }
-            Err(gst::FlowError::Eos) => {
-                gst::debug!(CAT, imp = self, "EOS, pausing");
-                let _ = self.srcpad.pause_task();
-            }
-            Err(flow) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ("Internal data stream error: {flow:?}")
-                );
-                self.srcpad.push_event(gst::event::Eos::new());
-                let _ = self.srcpad.pause_task();
-            }
-        }
+        self.cond.notify_all();
+        cam.start(&controls)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("{}", e)))?;
+        lock(&self.state).streaming = true;
+        // Latency depends on the frame rate.
+        let _ = self
+            .obj()
+            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        Ok(())
     }
 
-    /// True when downstream now wants other caps than the current ones.
-    fn caps_changed(&self, cam: &Arc<dyn CameraBackend>) -> bool {
-        let current = lock(&self.state)
-            .negotiated
-            .as_ref()
-            .map(|n| n.caps.clone());
-        let Some(current) = current else {
-            return true;
-        };
-        let s = lock(&self.settings);
-        let spec = s.sensor_mode.as_deref().and_then(|m| m.parse().ok());
-        let ours = camera_caps(&cam.info(), s.hdr_mode != HdrMode::Off, spec.as_ref());
-        drop(s);
-        let peer = self.srcpad.peer_query_caps(Some(&ours));
-        let changed = !peer.can_intersect(&current);
-        if changed {
-            gst::info!(
-                CAT,
-                imp = self,
-                "downstream caps changed to {peer}, renegotiating"
-            );
+    /// Queues an event on every pad that has not ended.
+    fn queue_event_all(&self, ev: gst::Event) {
+        let mut st = lock(&self.state);
+        for p in st.pads.iter_mut() {
+            p.queue.push_back(Item::Event(ev.clone()));
         }
-        changed
+        drop(st);
+        self.cond.notify_all();
     }
 
-    fn handle_frame(&self, frame: CompletedFrame) -> Result<gst::FlowSuccess, gst::FlowError> {
+    /// The capture thread: negotiates, starts the camera, and hands each frame's buffers to the
+    /// pads' queues. It never pushes, so a slow pad cannot stall it or the other pads.
+    fn capture_loop(&self) {
+        let Some(cam) = self.camera() else {
+            return;
+        };
+        loop {
+            let (stop, eos, reneg, streaming) = {
+                let mut st = lock(&self.state);
+                (
+                    st.stop_capture,
+                    st.pending_eos.take(),
+                    st.renegotiate,
+                    st.streaming,
+                )
+            };
+            if stop {
+                break;
+            }
+            if let Some(ev) = eos {
+                gst::debug!(CAT, imp = self, "sending EOS");
+                self.queue_event_all(ev);
+                break;
+            }
+            if !streaming || reneg {
+                if let Err(e) = self.start_camera(&cam) {
+                    self.post_error_message(e);
+                    self.queue_event_all(gst::event::Eos::new());
+                    break;
+                }
+            }
+            match cam.next_frame(FRAME_POLL) {
+                Ok(Some(f)) => {
+                    if self.dispatch(f) {
+                        self.queue_event_all(gst::event::Eos::new());
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", e));
+                    self.queue_event_all(gst::event::Eos::new());
+                    break;
+                }
+            }
+        }
+        cam.stop();
+        lock(&self.state).streaming = false;
+    }
+
+    /// Turns one completed frame into buffers for the pads that want it. Returns true when
+    /// num-buffers is reached.
+    fn dispatch(&self, frame: CompletedFrame) -> bool {
         for note in &frame.notes {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", note));
         }
-        let seq = frame.metadata.sequence;
-        let (video_meta, info, frame_duration, post, num_buffers) = {
-            let mut st = lock(&self.state);
-            if let Some(last) = st.last_sequence {
-                if seq > last + 1 {
-                    let lost = seq - last - 1;
-                    st.frames_dropped += lost;
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "{lost} frame(s) lost before sequence {seq} (downstream held every buffer \
-                         or the sensor skipped)"
-                    );
-                }
-            }
-            st.last_sequence = Some(seq);
-            let Some(n) = &st.negotiated else {
-                return Err(gst::FlowError::NotNegotiated);
-            };
-            let settings = lock(&self.settings);
-            (
-                n.video_meta,
-                n.info.clone(),
-                n.frame_duration,
-                settings.post_metadata,
-                settings.num_buffers,
-            )
+        let md = frame.metadata;
+        let seq = md.sequence;
+        let pts = self.running_time_of(md.sensor_timestamp_ns);
+        let (post, num_buffers) = {
+            let s = lock(&self.settings);
+            (s.post_metadata, s.num_buffers)
         };
-        if frame.status == FrameStatus::Error {
-            lock(&self.state).frames_dropped += 1;
+        let mut buffers: Vec<(StreamRole, camera::FrameBuffer)> = if frame.status == FrameStatus::Ok
+        {
+            frame.buffers
+        } else {
             gst::warning!(
                 CAT,
                 imp = self,
                 "frame {seq} completed with an error; skipped"
             );
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        let Some((_, fb)) = frame
-            .buffers
-            .into_iter()
-            .find(|(r, _)| *r == StreamRole::Main)
-        else {
-            return Ok(gst::FlowSuccess::Ok);
+            Vec::new()
         };
-        let layout = fb.layout().clone();
-        let mut buffer = if video_meta || layout_matches(&info, &layout) {
-            // Zero-copy: the camera's own buffer becomes the GstMemory; it returns to the
-            // camera when the last reference drops.
-            let mut b = gst::Buffer::new();
-            b.get_mut()
-                .ok_or(gst::FlowError::Error)?
-                .append_memory(gst::Memory::from_slice(fb));
-            if !layout_matches(&info, &layout) {
-                let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
-                let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();
-                gst_video::VideoMeta::add_full(
-                    b.get_mut().ok_or(gst::FlowError::Error)?,
-                    gst_video::VideoFrameFlags::empty(),
-                    info.format(),
-                    info.width(),
-                    info.height(),
-                    &offsets,
-                    &strides,
-                )
-                .map_err(|_| gst::FlowError::Error)?;
+        let mut st = lock(&self.state);
+        let base = *st.base_seq.get_or_insert(seq);
+        let mut main_delivered = false;
+        for p in st.pads.iter_mut() {
+            let Some(neg) = p.neg.clone() else { continue };
+            // Frames this pad wanted since its last one that never came: lost.
+            let from = p.last_seq.map(|l| l + 1).unwrap_or(seq);
+            for s in from..seq {
+                if neg.wants(s.saturating_sub(base)) {
+                    p.dropped += 1;
+                }
             }
-            b
-        } else {
-            lock(&self.state).frames_copied += 1;
-            copy_to_default_layout(&info, &fb, &layout)?
-        };
-        let md = frame.metadata;
-        {
-            let b = buffer.get_mut().ok_or(gst::FlowError::Error)?;
-            b.set_offset(seq);
-            b.set_offset_end(seq + 1);
-            b.set_pts(self.running_time_of(md.sensor_timestamp_ns));
-            b.set_duration(
-                frame_duration.or(Some(gst::ClockTime::from_useconds(md.frame_duration_us))),
-            );
-            if let Err(e) = meta::attach(b, &md) {
-                gst::warning!(CAT, imp = self, "cannot attach frame metadata: {e}");
+            if seq > from {
+                gst::debug!(CAT, imp = self, "{}: frames {from}..{seq} lost", p.role);
+            }
+            p.last_seq = Some(seq);
+            if !neg.wants(seq.saturating_sub(base)) {
+                continue;
+            }
+            let Some(i) = buffers.iter().position(|(r, _)| *r == p.role) else {
+                // The camera had no free buffer for this stream (its consumer holds them all),
+                // or the frame failed.
+                p.dropped += 1;
+                continue;
+            };
+            let (_, fb) = buffers.swap_remove(i);
+            p.queue.push_back(Item::Frame(Box::new(PendingFrame {
+                buffer: fb,
+                metadata: md.clone(),
+                pts,
+            })));
+            if p.role == StreamRole::Main {
+                main_delivered = true;
             }
         }
+        if main_delivered {
+            st.main_frames += 1;
+        }
+        let done = num_buffers >= 0 && main_delivered && st.main_frames >= num_buffers as u64;
+        drop(st);
+        self.cond.notify_all();
         if post {
             let s = meta::to_structure("rpicamsrc2-metadata", &md);
             let _ = self
                 .obj()
                 .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
-        gst::trace!(
-            CAT,
-            imp = self,
-            "pushing frame {seq} pts {:?}",
-            buffer.pts()
-        );
-        self.srcpad.push(buffer)?;
-        let pushed = {
-            let mut st = lock(&self.state);
-            st.frames_pushed += 1;
-            st.frames_pushed
-        };
-        if num_buffers >= 0 && pushed >= num_buffers as u64 {
-            gst::debug!(CAT, imp = self, "num-buffers {num_buffers} reached");
-            self.srcpad.push_event(gst::event::Eos::new());
-            return Err(gst::FlowError::Eos);
-        }
-        Ok(gst::FlowSuccess::Ok)
+        done
     }
 
-    /// The running time of a CLOCK_MONOTONIC timestamp, through the pipeline clock.
+    /// One iteration of a pad's streaming task: push what its queue holds.
+    fn pad_loop(&self, role: StreamRole) {
+        let item = {
+            let mut st = lock(&self.state);
+            loop {
+                if st.flushing {
+                    return;
+                }
+                let Some(p) = st.pad_mut(role) else {
+                    return;
+                };
+                if let Some(i) = p.queue.pop_front() {
+                    break i;
+                }
+                st = self
+                    .cond
+                    .wait_timeout(st, FRAME_POLL)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                // Re-check on timeout so a released pad's task ends.
+                if st.pad(role).is_none() {
+                    return;
+                }
+            }
+        };
+        let Some((pad, neg, video_meta)) = lock(&self.state)
+            .pad(role)
+            .map(|p| (p.pad.clone(), p.neg.clone(), p.video_meta))
+        else {
+            return;
+        };
+        match item {
+            Item::Event(ev) => {
+                let is_eos = matches!(ev.view(), gst::EventView::Eos(_));
+                let caps = match ev.view() {
+                    gst::EventView::Caps(c) => Some(c.caps_owned()),
+                    _ => None,
+                };
+                pad.push_event(ev);
+                if let Some(caps) = caps {
+                    // Does downstream handle strides and offsets (GstVideoMeta)?
+                    let mut q = gst::query::Allocation::new(Some(&caps), true);
+                    let vm = pad.peer_query(&mut q)
+                        && q.find_allocation_meta::<gst_video::VideoMeta>().is_some();
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "{}: downstream video meta: {vm}",
+                        pad.name()
+                    );
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
+                        p.video_meta = vm;
+                    }
+                }
+                if is_eos {
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
+                        p.eos = true;
+                    }
+                    let _ = pad.pause_task();
+                }
+            }
+            Item::Frame(f) => {
+                let Some(neg) = neg else {
+                    return;
+                };
+                let seq = f.metadata.sequence;
+                let mut copied = false;
+                let buffer = match wrap(f.buffer, &neg, video_meta, &mut copied) {
+                    Ok(mut b) => {
+                        let bm = b.make_mut();
+                        bm.set_offset(seq);
+                        bm.set_offset_end(seq + 1);
+                        bm.set_pts(f.pts);
+                        bm.set_duration(neg.frame_duration.or(Some(
+                            gst::ClockTime::from_useconds(f.metadata.frame_duration_us),
+                        )));
+                        if let Err(e) = meta::attach(bm, &f.metadata) {
+                            gst::warning!(CAT, imp = self, "cannot attach frame metadata: {e}");
+                        }
+                        b
+                    }
+                    Err(e) => {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "{}: cannot wrap frame {seq}: {e}",
+                            pad.name()
+                        );
+                        if let Some(p) = lock(&self.state).pad_mut(role) {
+                            p.dropped += 1;
+                        }
+                        return;
+                    }
+                };
+                let res = pad.push(buffer);
+                if let Some(p) = lock(&self.state).pad_mut(role) {
+                    if res.is_ok() {
+                        p.pushed += 1;
+                    }
+                    if copied {
+                        p.copied += 1;
+                    }
+                }
+                let combined = lock(&self.combiner).update_pad_flow(&pad, res);
+                match combined {
+                    Ok(_) => {}
+                    Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
+                        let _ = pad.pause_task();
+                    }
+                    Err(flow) => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("Internal data stream error on {}: {flow:?}", pad.name())
+                        );
+                        lock(&self.state).stop_capture = true;
+                        self.queue_event_all(gst::event::Eos::new());
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_pad_task(&self, pad: &gst::Pad, role: StreamRole) {
+        let imp = self.ref_counted();
+        if let Err(e) = pad.start_task(move || imp.pad_loop(role)) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ("cannot start the streaming task of {}: {e}", pad.name())
+            );
+        }
+    }
+
+    fn start_capture(&self) {
+        let mut cap = lock(&self.capture);
+        if cap.is_some() {
+            return;
+        }
+        lock(&self.state).stop_capture = false;
+        let imp = self.ref_counted();
+        match std::thread::Builder::new()
+            .name(format!("{}-capture", self.obj().name()))
+            .spawn(move || {
+                // A panic must not leave the pads waiting for ever (nor reach the application).
+                let res =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.capture_loop()));
+                if res.is_err() {
+                    gst::element_imp_error!(
+                        imp,
+                        gst::CoreError::Failed,
+                        ("the capture thread failed unexpectedly")
+                    );
+                    imp.queue_event_all(gst::event::Eos::new());
+                }
+            }) {
+            Ok(h) => *cap = Some(h),
+            Err(e) => gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ("cannot start the capture thread: {e}")
+            ),
+        }
+    }
+
+    fn stop_capture(&self) {
+        lock(&self.state).stop_capture = true;
+        if let Some(c) = self.camera() {
+            c.unblock();
+        }
+        if let Some(h) = lock(&self.capture).take() {
+            let _ = h.join();
+        }
+        if let Some(c) = self.camera() {
+            c.stop();
+        }
+        lock(&self.state).streaming = false;
+    }
+
     fn running_time_of(&self, mono_ns: u64) -> Option<gst::ClockTime> {
         let obj = self.obj();
         let clock = obj.clock()?;
@@ -919,7 +1207,7 @@ impl RpiCamSrc2 {
             "opened {} ({}): modes {}",
             info.id,
             info.model,
-            describe_modes(&info, settings.hdr_mode != HdrMode::Off)
+            caps::describe_modes(&info, settings.hdr_mode != HdrMode::Off)
         );
         if let Some(m) = &settings.sensor_mode {
             let spec: SensorModeSpec = m
@@ -935,7 +1223,7 @@ impl RpiCamSrc2 {
                         "sensor-mode {} is not a mode of {}; its modes are: {}",
                         spec,
                         info.model,
-                        describe_modes(&info, settings.hdr_mode != HdrMode::Off)
+                        caps::describe_modes(&info, settings.hdr_mode != HdrMode::Off)
                     )
                 ));
             }
@@ -951,7 +1239,8 @@ impl RpiCamSrc2 {
         if let Some(c) = st.camera.take() {
             c.stop();
         }
-        *st = State::default();
+        st.camera_info = None;
+        st.config = None;
     }
 
     /// Stores a control the user set and, while streaming, sends it with the next request.
@@ -1034,68 +1323,98 @@ impl RpiCamSrc2 {
     fn statistics(&self) -> gst::Structure {
         let st = lock(&self.state);
         let cs = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
-        gst::Structure::builder("rpicamsrc2-statistics")
-            .field("frames-pushed", st.frames_pushed)
-            .field("frames-dropped", st.frames_dropped)
-            .field("frames-copied", st.frames_copied)
+        let mut b = gst::Structure::builder("rpicamsrc2-statistics")
             .field("frames-captured", cs.frames_captured)
             .field("frames-without-buffer", cs.frames_without_buffer)
             .field("render-cpu-ns", cs.render_cpu_ns)
-            .build()
-    }
-}
-
-fn describe_modes(info: &CameraInfo, hdr: bool) -> String {
-    info.modes_for(hdr)
-        .map(|m| {
-            format!(
-                "{}x{} {}-bit{} up to {:.2} fps",
-                m.size.width,
-                m.size.height,
-                m.bit_depth,
-                if m.hdr { " HDR" } else { "" },
-                m.max_fps()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// True when `layout` is exactly what GStreamer assumes for `info` (no video meta needed).
-fn layout_matches(info: &gst_video::VideoInfo, layout: &camera::format::FrameLayout) -> bool {
-    layout.planes.len() == info.n_planes() as usize
-        && layout.planes.iter().enumerate().all(|(i, p)| {
-            info.offset().get(i) == Some(&p.offset)
-                && info.stride().get(i) == Some(&(p.stride as i32))
-        })
-}
-
-/// For downstream elements that cannot take strides: one copy into GStreamer's default layout.
-fn copy_to_default_layout(
-    info: &gst_video::VideoInfo,
-    fb: &camera::FrameBuffer,
-    layout: &camera::format::FrameLayout,
-) -> Result<gst::Buffer, gst::FlowError> {
-    let mut out = gst::Buffer::with_size(info.size()).map_err(|_| gst::FlowError::Error)?;
-    {
-        let b = out.get_mut().ok_or(gst::FlowError::Error)?;
-        let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let src = fb.as_ref();
-        for (i, p) in layout.planes.iter().enumerate() {
-            let (Some(&doff), Some(&dstride)) = (info.offset().get(i), info.stride().get(i)) else {
-                continue;
+            .field(
+                "sensor-mode",
+                st.config
+                    .as_ref()
+                    .and_then(|c| c.chosen_mode.as_ref())
+                    .map(|m| format!("{}:{}:{}", m.size.width, m.size.height, m.bit_depth))
+                    .unwrap_or_default(),
+            );
+        for p in &st.pads {
+            let prefix = match p.role {
+                StreamRole::Main => String::new(),
+                r => format!("{r}-"),
             };
-            let row = (dstride as usize).min(p.stride);
-            for r in 0..p.rows {
-                let s = p.offset + r * p.stride;
-                let d = doff + r * dstride as usize;
-                if s + row <= src.len() && d + row <= map.len() {
-                    map[d..d + row].copy_from_slice(&src[s..s + row]);
-                }
-            }
+            b = b
+                .field(format!("{prefix}frames-pushed"), p.pushed)
+                .field(format!("{prefix}frames-dropped"), p.dropped)
+                .field(format!("{prefix}frames-copied"), p.copied);
         }
+        b.build()
     }
-    Ok(out)
+
+    fn pad_dropped(&self, role: StreamRole) -> u64 {
+        lock(&self.state).pad(role).map(|p| p.dropped).unwrap_or(0)
+    }
+}
+
+/// Wraps a camera buffer for a pad: zero-copy (the camera's memory becomes the GstMemory and
+/// returns to the camera when the last reference drops), with GstVideoMeta for the ISP's
+/// strides; copied into GStreamer's default layout only for a downstream that cannot take
+/// strides (counted in `copied`).
+fn wrap(
+    fb: camera::FrameBuffer,
+    neg: &PadNeg,
+    video_meta: bool,
+    copied: &mut bool,
+) -> Result<gst::Buffer, glib::BoolError> {
+    let layout = fb.layout().clone();
+    let Some(info) = &neg.info else {
+        // Raw Bayer: GStreamer has no way to tell downstream a stride for video/x-bayer, so
+        // rows must be tight. The camera's rows are 32-byte aligned: when that differs from
+        // the tight row, copy (counted), else wrap.
+        let p = layout
+            .planes
+            .first()
+            .copied()
+            .unwrap_or(camera::format::PlaneLayout {
+                offset: 0,
+                stride: 0,
+                rows: 0,
+            });
+        let tight = neg.raw_row_bytes;
+        if tight == 0 || p.stride == tight {
+            let mut b = gst::Buffer::new();
+            b.make_mut().append_memory(gst::Memory::from_slice(fb));
+            return Ok(b);
+        }
+        *copied = true;
+        let src = fb.as_ref();
+        let mut out = Vec::with_capacity(tight * p.rows);
+        for r in 0..p.rows {
+            let start = p.offset + r * p.stride;
+            out.extend_from_slice(src.get(start..start + tight).unwrap_or(&[]));
+        }
+        return Ok(gst::Buffer::from_mut_slice(out));
+    };
+    let matches = caps::layout_matches(info, &layout);
+    if !matches && !video_meta {
+        *copied = true;
+        return caps::copy_to_default_layout(info, &fb, &layout)
+            .map_err(|_| glib::bool_error!("copy failed"));
+    }
+    let mut b = gst::Buffer::new();
+    let bm = b.make_mut();
+    bm.append_memory(gst::Memory::from_slice(fb));
+    if !matches {
+        let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
+        let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();
+        gst_video::VideoMeta::add_full(
+            bm,
+            gst_video::VideoFrameFlags::empty(),
+            info.format(),
+            info.width(),
+            info.height(),
+            &offsets,
+            &strides,
+        )?;
+    }
+    Ok(b)
 }
 
 impl ObjectImpl for RpiCamSrc2 {
@@ -1152,12 +1471,22 @@ impl ObjectImpl for RpiCamSrc2 {
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
                     .nick("Frames dropped")
-                    .blurb("Frames lost (sequence gaps and failed frames) since the stream started")
+                    .blurb("Main-stream frames lost since the stream started: sequence gaps, failed frames, no free camera buffer (downstream holds them all), or a full queue (downstream too slow)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("lores-frames-dropped")
+                    .nick("Lores frames dropped")
+                    .blurb("Frames the lores pad should have had and did not (same causes as frames-dropped); the other pads are not affected")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("raw-frames-dropped")
+                    .nick("Raw frames dropped")
+                    .blurb("Frames the raw pad should have had and did not (same causes as frames-dropped)")
                     .read_only()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("statistics")
                     .nick("Statistics")
-                    .blurb("frames-pushed, frames-dropped, frames-copied (downstream without video meta), frames-captured, frames-without-buffer, render-cpu-ns (simulation)")
+                    .blurb("Per pad ([lores-|raw-]frames-pushed, -dropped, -copied: copies for a downstream without video meta), and frames-captured, frames-without-buffer, render-cpu-ns (simulation), sensor-mode (W:H:bit-depth in use)")
                     .read_only()
                     .build(),
                 glib::ParamSpecString::builder("sensor-modes")
@@ -1284,14 +1613,16 @@ impl ObjectImpl for RpiCamSrc2 {
             return props::to_value(p, pspec, s.controls.get(p.id));
         }
         match pspec.name() {
-            "frames-dropped" => lock(&self.state).frames_dropped.to_value(),
+            "frames-dropped" => self.pad_dropped(StreamRole::Main).to_value(),
+            "lores-frames-dropped" => self.pad_dropped(StreamRole::Lores).to_value(),
+            "raw-frames-dropped" => self.pad_dropped(StreamRole::Raw).to_value(),
             "statistics" => self.statistics().to_value(),
             "sensor-modes" => {
                 let hdr = lock(&self.settings).hdr_mode != HdrMode::Off;
                 lock(&self.state)
                     .camera_info
                     .as_ref()
-                    .map(|i| describe_modes(i, hdr))
+                    .map(|i| caps::describe_modes(i, hdr))
                     .to_value()
             }
             name => {
@@ -1323,6 +1654,10 @@ impl ObjectImpl for RpiCamSrc2 {
         if let Err(e) = obj.add_pad(&self.srcpad) {
             gst::error!(CAT, imp = self, "cannot add the src pad: {e}");
         }
+        lock(&self.combiner).add_pad(&self.srcpad);
+        lock(&self.state)
+            .pads
+            .push(PadState::new(StreamRole::Main, self.srcpad.clone()));
         obj.set_element_flags(gst::ElementFlags::SOURCE);
     }
 }
@@ -1336,7 +1671,8 @@ impl ElementImpl for RpiCamSrc2 {
                 "Raspberry Pi camera source",
                 "Source/Video",
                 "Raspberry Pi camera (libcamera stack or simulated) with sensor-mode negotiation, \
-                 controls as properties and per-frame metadata",
+                 controls as properties, per-frame metadata, and main, lores and raw streams \
+                 from one capture",
                 "rpicamsrc2 developers",
             )
         });
@@ -1345,26 +1681,120 @@ impl ElementImpl for RpiCamSrc2 {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![gst::PadTemplate::new(
-                "src",
-                gst::PadDirection::Src,
-                gst::PadPresence::Always,
-                &template_caps(),
-            )
-            .expect("static template caps are valid")]
+            let t = |name, presence, caps: &gst::Caps| {
+                gst::PadTemplate::new(name, gst::PadDirection::Src, presence, caps)
+                    .expect("static template caps are valid")
+            };
+            vec![
+                t("src", gst::PadPresence::Always, &caps::template_caps()),
+                t(
+                    "lores",
+                    gst::PadPresence::Request,
+                    &caps::lores_template_caps(),
+                ),
+                t("raw", gst::PadPresence::Request, &caps::raw_template_caps()),
+            ]
         });
         PAD_TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let tname = templ.name_template();
+        let Some(role) = role_of(tname).filter(|r| *r != StreamRole::Main) else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Pad,
+                ("rpicamsrc2 has request pads lores and raw only, not {tname}")
+            );
+            return None;
+        };
+        if let Some(n) = name.filter(|n| *n != &*tname) {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Pad,
+                ("the {tname} pad is always called {tname}; name {n} ignored")
+            );
+        }
+        let mut st = lock(&self.state);
+        if st.pad(role).is_some() {
+            drop(st);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Pad,
+                ("the {role} pad was already requested; there is one {role} stream")
+            );
+            return None;
+        }
+        let pad = Self::make_pad(templ, tname);
+        st.pads.push(PadState::new(role, pad.clone()));
+        let running = st.playing;
+        if st.streaming {
+            st.renegotiate = true;
+        }
+        drop(st);
+        lock(&self.combiner).add_pad(&pad);
+        let obj = self.obj();
+        if obj.current_state() > gst::State::Ready {
+            let _ = pad.set_active(true);
+        }
+        if let Err(e) = obj.add_pad(&pad) {
+            gst::element_imp_error!(self, gst::CoreError::Pad, ("cannot add {tname}: {e}"));
+            lock(&self.state).pads.retain(|p| p.role != role);
+            return None;
+        }
+        if running {
+            self.start_pad_task(&pad, role);
+            if let Some(c) = self.camera() {
+                c.unblock();
+            }
+        }
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let Some(role) = role_of(pad.name().as_str()).filter(|r| *r != StreamRole::Main) else {
+            return;
+        };
+        {
+            let mut st = lock(&self.state);
+            st.pads.retain(|p| p.role != role);
+            if st.streaming {
+                st.renegotiate = true;
+            }
+        }
+        self.cond.notify_all();
+        let _ = pad.stop_task();
+        let _ = pad.set_active(false);
+        lock(&self.combiner).remove_pad(pad);
+        let _ = self.obj().remove_pad(pad);
+        if let Some(c) = self.camera() {
+            c.unblock();
+        }
     }
 
     fn send_event(&self, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::Eos(_) => {
-                // Sent by the application (gst-launch-1.0 -e): finish the stream from the
-                // streaming thread so nothing recorded is lost.
+                // Sent by the application (gst-launch-1.0 -e): the capture thread ends every
+                // pad's stream after the frames already queued, so nothing recorded is lost.
                 gst::debug!(CAT, imp = self, "EOS requested");
-                lock(&self.state).pending_eos = Some(event);
+                let running = {
+                    let mut st = lock(&self.state);
+                    st.pending_eos = Some(event.clone());
+                    st.playing
+                };
                 if let Some(c) = self.camera() {
                     c.unblock();
+                }
+                if !running {
+                    // Not producing: end the pads' streams now.
+                    lock(&self.state).pending_eos = None;
+                    self.queue_event_all(event);
                 }
                 true
             }
@@ -1384,51 +1814,65 @@ impl ElementImpl for RpiCamSrc2 {
                     return Err(gst::StateChangeError);
                 }
             }
+            gst::StateChange::ReadyToPaused => {
+                let mut st = lock(&self.state);
+                for p in st.pads.iter_mut() {
+                    p.reset();
+                }
+                st.flushing = false;
+                st.pending_eos = None;
+                st.main_frames = 0;
+                st.group_id = None;
+                st.config = None;
+                drop(st);
+                lock(&self.combiner).reset();
+            }
             gst::StateChange::PlayingToPaused => {
-                // The streaming thread may be blocked in a sink waiting for preroll, holding the
-                // stream lock: do not pause the task, tell it to stop producing.
+                // Pad tasks may be blocked in a sink waiting for preroll, holding their stream
+                // lock: leave them; the capture thread stops producing.
                 lock(&self.state).playing = false;
-                self.play_cond.notify_all();
-                self.stop_streaming();
+                self.stop_capture();
+                self.cond.notify_all();
             }
             gst::StateChange::PausedToReady => {
-                if let Some(c) = self.camera() {
-                    c.unblock();
+                self.stop_capture();
+                lock(&self.state).flushing = true;
+                self.cond.notify_all();
+                let pads: Vec<gst::Pad> = lock(&self.state)
+                    .pads
+                    .iter()
+                    .map(|p| p.pad.clone())
+                    .collect();
+                for p in pads {
+                    let _ = p.stop_task();
                 }
-                let _ = self.srcpad.stop_task();
-                self.stop_streaming();
             }
             _ => {}
         }
         let mut success = self.parent_change_state(transition)?;
         match transition {
-            gst::StateChange::ReadyToPaused => {
-                let mut st = lock(&self.state);
-                st.frames_pushed = 0;
-                st.frames_dropped = 0;
-                st.frames_copied = 0;
-                st.started_events = false;
-                st.negotiated = None;
-                st.pending_eos = None;
+            gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused => {
                 success = gst::StateChangeSuccess::NoPreroll;
             }
             gst::StateChange::PausedToPlaying => {
                 lock(&self.state).playing = true;
-                self.play_cond.notify_all();
-                let imp = self.ref_counted();
-                if let Err(e) = self.srcpad.start_task(move || imp.loop_fn()) {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Failed,
-                        ("cannot start the streaming task: {e}")
-                    );
-                    return Err(gst::StateChangeError);
+                let pads: Vec<(gst::Pad, StreamRole)> = lock(&self.state)
+                    .pads
+                    .iter()
+                    .map(|p| (p.pad.clone(), p.role))
+                    .collect();
+                for (pad, role) in pads {
+                    self.start_pad_task(&pad, role);
                 }
+                self.start_capture();
             }
-            gst::StateChange::PlayingToPaused => success = gst::StateChangeSuccess::NoPreroll,
             gst::StateChange::PausedToReady => {
                 let mut st = lock(&self.state);
-                st.negotiated = None;
+                st.config = None;
+                for p in st.pads.iter_mut() {
+                    p.queue.clear();
+                    p.neg = None;
+                }
             }
             gst::StateChange::ReadyToNull => self.close(),
             _ => {}

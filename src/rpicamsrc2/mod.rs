@@ -9,6 +9,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod caps;
 mod imp;
 pub mod meta;
 mod props;

@@ -253,15 +253,13 @@ impl Ipa {
     pub fn apply(&mut self, c: &ControlList) -> Vec<String> {
         let mut notes = Vec::new();
         let f = |v: &ControlValue| v.as_f64().unwrap_or(0.0);
-        if let Some(v) = c.get(ControlId::FrameDurationLimits) {
-            if let ControlValue::I64Array(a) = v {
-                if a.len() == 2 {
-                    let min = self.mode.min_frame_duration_us() as f64;
-                    let max = self.sensor.max_frame_duration_us as f64;
-                    let lo = (a[0] as f64).clamp(min, max);
-                    let hi = (a[1] as f64).clamp(lo, max);
-                    self.user.frame_duration_limits = (lo, hi);
-                }
+        if let Some(ControlValue::I64Array(a)) = c.get(ControlId::FrameDurationLimits) {
+            if a.len() == 2 {
+                let min = self.mode.min_frame_duration_us() as f64;
+                let max = self.sensor.max_frame_duration_us as f64;
+                let lo = (a[0] as f64).clamp(min, max);
+                let hi = (a[1] as f64).clamp(lo, max);
+                self.user.frame_duration_limits = (lo, hi);
             }
         }
         // AeEnable is libcamera's shorthand for both modes (Camera::patchControlList), unless
@@ -435,12 +433,12 @@ impl Ipa {
         self.frame_length.reset(fl);
     }
 
+    /// The fixed exposure time, when ExposureTimeMode is manual (libcamera ignores
+    /// ExposureTime while the mode is auto).
     fn exposure_manual_value(&self) -> Option<f64> {
         if self.user.exposure_manual {
             self.user.exposure_us
         } else {
-            // Like rpicam-apps since libcamera 0.5: an exposure time given with the mode left
-            // at auto still fixes the exposure (the element sets the mode with it).
             None
         }
     }

@@ -23,8 +23,8 @@ use crate::camera::backend::{
     FrameData, FrameStatus,
 };
 use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
-use crate::camera::controls::{values, ControlId, ControlInfo, ControlList, ControlValue};
-use crate::camera::format::{PixelFormat, Rect, Size};
+use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue};
+use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
@@ -510,12 +510,28 @@ fn capture_loop(
     mut notes: Vec<String>,
 ) {
     let mut sequence: u64 = 0;
-    let mut next_start = Instant::now();
     let mut scene_gen_seen = u64::MAX;
     let mut scaler_crop: Option<Rect> = None;
     let mut refls: Vec<Arc<Reflectance>> = Vec::new();
     let mut stats = None;
     let hide = u64::from(sensor.hide_frames_startup);
+    // Scene textures are built before the first frame (configure-time work), so the first
+    // frame is not late.
+    {
+        let mut st = lock(&shared.state);
+        if let Some(c) = st.configured.as_ref() {
+            let (mode, config) = (c.mode.clone(), c.config.clone());
+            match build_reflectances(&sensor, &mode, &config, &mut st, None) {
+                Ok((r, s)) => {
+                    refls = r;
+                    stats = Some(s);
+                    scene_gen_seen = st.scene_generation;
+                }
+                Err(e) => notes.push(e.to_string()),
+            }
+        }
+    }
+    let mut next_start = Instant::now();
     loop {
         let p = ipa.frame(sequence);
         // Wait for this frame's start; a stop wakes us.
@@ -591,20 +607,11 @@ fn capture_loop(
         let Some(scene_stats) = stats.as_ref() else {
             continue;
         };
-        // A buffer for every stream, or the frame is lost.
-        let mut bufs = Vec::with_capacity(streams.len());
-        for (_, pool) in &streams {
-            match lock(pool).pop() {
-                Some(b) => bufs.push(b),
-                None => break,
-            }
-        }
+        // Frames hidden at startup (cam helper) are captured but never delivered; delivered
+        // frames are numbered from 0.
         let grey = ipa.grey_signal(scene.lux, p.exposure_us, p.sensor.analogue_gain);
-        if bufs.len() < streams.len() {
-            for (b, (_, pool)) in bufs.into_iter().zip(&streams) {
-                lock(pool).push(b);
-            }
-            lock(&shared.state).stats.frames_without_buffer += 1;
+        // The IPA sees every frame's statistics, delivered or not.
+        let process = |ipa: &mut Ipa| {
             ipa.process(
                 seq,
                 &p,
@@ -612,7 +619,32 @@ fn capture_loop(
                 grey,
                 scene.colour_temperature,
                 scene.focus_dioptres,
-            );
+            )
+        };
+        let Some(dseq) = seq.checked_sub(hide) else {
+            process(&mut ipa);
+            continue;
+        };
+        // Each stream takes part in every `decimation`-th request, and only when one of its
+        // buffers is free: a stream whose consumer holds every buffer misses the frame, the
+        // others do not (a libcamera request may carry any subset of the streams).
+        let mut bufs: Vec<Option<SimBuf>> = Vec::with_capacity(streams.len());
+        let mut wanted = 0;
+        for (cfg, pool) in &streams {
+            if dseq % u64::from(cfg.decimation.max(1)) != 0 {
+                bufs.push(None);
+                continue;
+            }
+            wanted += 1;
+            let b = lock(pool).pop();
+            if b.is_none() {
+                lock(&shared.state).stats.stream_without_buffer[cfg.role as usize] += 1;
+            }
+            bufs.push(b);
+        }
+        if wanted > 0 && bufs.iter().all(Option::is_none) {
+            lock(&shared.state).stats.frames_without_buffer += 1;
+            process(&mut ipa);
             continue;
         }
         let t0 = thread_cpu_ns();
@@ -638,8 +670,8 @@ fn capture_loop(
         };
         let key = render_key(&p, scene_gen_seen, &isp, offset);
         let mut out = Vec::with_capacity(streams.len());
-        for ((cfg, pool), (mut b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
-            let Some(layout) = cfg.layout.clone() else {
+        for ((cfg, pool), (b, refl)) in streams.iter().zip(bufs.into_iter().zip(refls.iter())) {
+            let (Some(mut b), Some(layout)) = (b, cfg.layout.clone()) else {
                 continue;
             };
             let noise = scene
@@ -687,21 +719,11 @@ fn capture_loop(
             out.push((cfg.role, fb));
         }
         let render_ns = thread_cpu_ns().saturating_sub(t0);
-        ipa.process(
-            seq,
-            &p,
-            scene_stats,
-            grey,
-            scene.colour_temperature,
-            scene.focus_dioptres,
-        );
+        process(&mut ipa);
         lock(&shared.state).stats.render_cpu_ns += render_ns;
-        if seq < hide {
-            continue;
-        }
         let bl = i32::from(sensor.tuning.black_level);
         let metadata = FrameMetadata {
-            sequence: seq,
+            sequence: dseq,
             sensor_timestamp_ns: timestamp,
             exposure_time_us: p.exposure_us.round() as u32,
             analogue_gain: p.sensor.analogue_gain as f32,
@@ -733,47 +755,10 @@ fn capture_loop(
     }
 }
 
-/// The controls a value of `AfMode` etc. needs no special handling for; kept for the element's
-/// property table: every control the simulation honours.
-pub const HONOURED_CONTROLS: &[ControlId] = &[
-    ControlId::AeEnable,
-    ControlId::ExposureTimeMode,
-    ControlId::AnalogueGainMode,
-    ControlId::ExposureTime,
-    ControlId::AnalogueGain,
-    ControlId::AeMeteringMode,
-    ControlId::AeConstraintMode,
-    ControlId::AeExposureMode,
-    ControlId::ExposureValue,
-    ControlId::AeFlickerMode,
-    ControlId::AeFlickerPeriod,
-    ControlId::AwbEnable,
-    ControlId::AwbMode,
-    ControlId::ColourGains,
-    ControlId::Brightness,
-    ControlId::Contrast,
-    ControlId::Saturation,
-    ControlId::Gamma,
-    ControlId::DigitalGain,
-    ControlId::ScalerCrop,
-    ControlId::AfMode,
-    ControlId::AfRange,
-    ControlId::AfSpeed,
-    ControlId::LensPosition,
-    ControlId::FrameDurationLimits,
-];
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<SimCamera>();
-    let _ = values::AE_STATE_IDLE;
-    let _ = Size::default();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::format::Size;
     use crate::camera::sensor;
 
     fn camera(fps: (u32, u32), size: Size) -> SimCamera {
@@ -867,6 +852,8 @@ mod tests {
 #[cfg(test)]
 mod delay_tests {
     use super::*;
+    use crate::camera::controls::values;
+    use crate::camera::format::Size;
     use crate::camera::sensor;
 
     #[test]

@@ -236,7 +236,7 @@ impl Reflectance {
         for y in 0..self.height {
             for x in 0..self.width {
                 i += 1;
-                if i % step != 0 {
+                if !i.is_multiple_of(step) {
                     continue;
                 }
                 let c = self.rgb[y * self.tex_width + x];
@@ -419,23 +419,23 @@ pub fn render(
     let bpp = format.bytes_per_pixel().unwrap_or(1);
     for y in 0..h {
         let src = &refl.rgb[y * refl.tex_width + off..y * refl.tex_width + off + w];
-        for (x, c) in src.iter().enumerate() {
-            let mut px = [
-                luts.rgb[0][c[0] as usize],
-                luts.rgb[1][c[1] as usize],
-                luts.rgb[2][c[2] as usize],
-            ];
-            if let Some(n) = nidx.as_mut() {
-                *n = n.wrapping_add(7919);
-                let g = c[1] as usize;
-                let d = (i32::from(noise[*n & 0xffff]) * i32::from(luts.noise_sigma[g])) >> 8;
-                for p in px.iter_mut() {
-                    *p = (i32::from(*p) + d).clamp(0, 255) as u8;
+        // Noise is added to luma for YUV output (chroma is left clean, as a denoising ISP
+        // leaves it), to each channel for RGB.
+        let mut noise_at = |g: u8| -> i32 {
+            match nidx.as_mut() {
+                Some(n) => {
+                    *n = n.wrapping_add(7919);
+                    (i32::from(noise[*n & 0xffff]) * i32::from(luts.noise_sigma[g as usize])) >> 8
                 }
+                None => 0,
             }
-            rgb_row[x] = px;
-        }
+        };
         if format.is_rgb() {
+            for (x, c) in src.iter().enumerate() {
+                let d = noise_at(c[1]);
+                rgb_row[x] = [0, 1, 2]
+                    .map(|i| (i32::from(luts.rgb[i][c[i] as usize]) + d).clamp(0, 255) as u8);
+            }
             let row = &mut out[layout.planes[0].offset + y * layout.planes[0].stride..];
             for (x, p) in rgb_row.iter().enumerate() {
                 let o = &mut row[x * bpp..x * bpp + bpp];
@@ -460,16 +460,24 @@ pub fn render(
             }
             continue;
         }
-        for (x, p) in rgb_row.iter().enumerate() {
-            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-            let yy = ((m.y[0] * r + m.y[1] * g + m.y[2] * b + 128) >> 8) + m.y_off;
+        // Chroma: every other pixel, and every other row for 4:2:0.
+        let chroma_row = !format.is_yuv420() || y % 2 == 0;
+        for (x, c) in src.iter().enumerate() {
+            let (r, g, b) = (
+                i32::from(luts.rgb[0][c[0] as usize]),
+                i32::from(luts.rgb[1][c[1] as usize]),
+                i32::from(luts.rgb[2][c[2] as usize]),
+            );
+            let yy = ((m.y[0] * r + m.y[1] * g + m.y[2] * b + 128) >> 8) + m.y_off + noise_at(c[1]);
             y_row[x] = yy.clamp(0, 255) as u8;
-            let u = (m.u[0] * r + m.u[1] * g + m.u[2] * b + 128) >> 8;
-            let v = (m.v[0] * r + m.v[1] * g + m.v[2] * b + 128) >> 8;
-            uv_row[x] = [
-                (128 + ((u * sat) >> 8)).clamp(0, 255),
-                (128 + ((v * sat) >> 8)).clamp(0, 255),
-            ];
+            if chroma_row && x % 2 == 0 {
+                let u = (m.u[0] * r + m.u[1] * g + m.u[2] * b + 128) >> 8;
+                let v = (m.v[0] * r + m.v[1] * g + m.v[2] * b + 128) >> 8;
+                uv_row[x] = [
+                    (128 + ((u * sat) >> 8)).clamp(0, 255),
+                    (128 + ((v * sat) >> 8)).clamp(0, 255),
+                ];
+            }
         }
         let p0 = layout.planes[0];
         match format {
@@ -599,10 +607,8 @@ pub fn render_raw(
                 }
             }
             _ => {
-                // Unpacked 16-bit little-endian containers (16-bit: scaled to the full range).
-                let shift = if bits == 16 { 16 - 10 } else { 0 };
+                // Unpacked: each sample in a 16-bit little-endian word, value in the low bits.
                 for (x, v) in vals.iter().enumerate() {
-                    let v = v << shift;
                     row[2 * x..2 * x + 2].copy_from_slice(&v.to_le_bytes());
                 }
             }
