@@ -455,8 +455,7 @@ fn unsupported_format_is_not_negotiated() {
     init();
     // Linking already fails, naming the caps.
     let e = gst::parse::launch("videotestsrc num-buffers=1 ! video/x-raw,format=GRAY8,width=320,height=240 ! rpih264enc ! fakesink")
-        .err()
-        .expect("GRAY8 cannot link");
+        .expect_err("GRAY8 cannot link");
     assert!(e.to_string().contains("can't handle caps"), "{e}");
     // Caps that arrive at run time (appsrc links with ANY caps): not-negotiated.
     let p = launch("appsrc name=src caps=video/x-raw,format=GRAY8,width=320,height=240,framerate=30/1 ! rpih264enc ! fakesink");
@@ -665,6 +664,18 @@ fn plugin_dir() -> PathBuf {
     dir
 }
 
+/// Kills the child on drop, so a failing test leaves no recorder running.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `gst-launch-1.0 -e <desc>`, waits until `ready(contents of out)`, then sends `signal`.
 fn record_and_signal(
     desc: &str,
@@ -672,35 +683,38 @@ fn record_and_signal(
     ready: impl Fn(&[u8]) -> bool,
     signal: i32,
 ) -> std::process::ExitStatus {
-    let mut child = Command::new("gst-launch-1.0")
+    let child = Command::new("gst-launch-1.0")
         .arg("-e")
         .args(desc.split_whitespace())
         .env("GST_PLUGIN_PATH", plugin_dir())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("gst-launch-1.0 runs");
+    let mut child = ChildGuard(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready(&std::fs::read(out).unwrap_or_default()) {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).ok();
+            if let Some(mut e) = child.0.stderr.take() {
+                e.read_to_string(&mut err).ok();
+            }
             panic!("gst-launch-1.0 ended early ({status}): {err}");
         }
         assert!(Instant::now() < deadline, "recording did not grow in 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
     // SAFETY: plain kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, signal) }, 0);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             return status;
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gst-launch-1.0 did not exit after signal {signal}");
-        }
+        assert!(
+            Instant::now() < deadline,
+            "gst-launch-1.0 did not exit after signal {signal}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

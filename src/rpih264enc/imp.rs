@@ -387,7 +387,8 @@ impl RpiH264Enc {
         }
         let mut cfg = M2mConfig::new(format, info.width(), info.height());
         let stride = info.stride()[0].max(0) as u32;
-        if stride % format.stride_align() == 0 && stride >= format.min_stride(info.width()) {
+        if stride.is_multiple_of(format.stride_align()) && stride >= format.min_stride(info.width())
+        {
             cfg.stride = stride;
         }
         cfg.fps = (

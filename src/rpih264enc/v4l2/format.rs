@@ -259,7 +259,9 @@ pub fn zero_copy_layout_ok(
     let Some(&stride) = strides.first() else {
         return false;
     };
-    if stride as u32 % format.stride_align() != 0 || (stride as u32) < format.row_bytes(width) {
+    if !(stride as u32).is_multiple_of(format.stride_align())
+        || (stride as u32) < format.row_bytes(width)
+    {
         return false;
     }
     let want = planes(format, width, height, stride as u32);

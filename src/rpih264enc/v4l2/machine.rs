@@ -251,11 +251,14 @@ impl M2mConfig {
     }
 }
 
+/// Fills an MMAP picture buffer: gets the buffer and its stride (bytes), returns the bytes used
+/// or an error text.
+pub type Fill<'a> = dyn FnMut(&mut [u8], u32) -> Result<usize, String> + 'a;
+
 /// The picture handed to [`M2mEncoder::encode`].
 pub enum Input<'a> {
-    /// Copy into an MMAP buffer: the closure gets the buffer and its stride and returns the
-    /// bytes used or an error text.
-    Copy(&'a mut dyn FnMut(&mut [u8], u32) -> Result<usize, String>),
+    /// Copy into an MMAP buffer.
+    Copy(&'a mut Fill<'a>),
     /// Import a dma-buf; `keep` is held until the device is done with it.
     DmaBuf {
         /// dma-buf fd.
@@ -695,7 +698,7 @@ pub mod fake {
                 let cap = self.cap_free.pop_front().unwrap();
                 let key = self.frames == 0
                     || self.force_next
-                    || (self.iperiod > 0 && self.frames % self.iperiod as u32 == 0);
+                    || (self.iperiod > 0 && self.frames.is_multiple_of(self.iperiod as u32));
                 self.force_next = false;
                 let mut au = Vec::new();
                 if self.frames == 0 {
