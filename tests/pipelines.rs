@@ -300,7 +300,8 @@ struct Probe {
     codec: String,
     width: i64,
     height: i64,
-    avg_frame_rate: String,
+    /// The stream's frame rate (ffprobe r_frame_rate).
+    frame_rate: String,
     /// (timestamp s, key frame)
     frames: Vec<(f64, bool)>,
     duration: Option<f64>,
@@ -337,7 +338,7 @@ fn probe(path: &Path) -> Probe {
         codec: s["codec_name"].as_str().unwrap_or_default().to_string(),
         width: s["width"].as_i64().unwrap_or(0),
         height: s["height"].as_i64().unwrap_or(0),
-        avg_frame_rate: s["avg_frame_rate"].as_str().unwrap_or_default().to_string(),
+        frame_rate: s["r_frame_rate"].as_str().unwrap_or_default().to_string(),
         frames,
         duration: v["format"]["duration"]
             .as_str()
@@ -517,6 +518,10 @@ fn case_record_with_lores_analysis() {
     assert_eq!(p.frames.len(), main_seq.len(), "every main frame recorded");
     let lores = lores.lock().unwrap();
     let n = lores.len();
+    println!(
+        "{name}: {} main frames recorded, {n} lores frames analysed",
+        p.frames.len()
+    );
     assert!(
         (9..=11).contains(&n),
         "{n} lores frames for 60 at 30/1 -> 5/1"
@@ -538,7 +543,7 @@ fn case_record_with_lores_analysis() {
 }
 
 /// Checks: H.264 MP4 with 30 of the 90 camera frames, timestamps 0.1 s apart (videorate kept
-/// the camera's times), avg_frame_rate 10/1, ~3 s, key frame every 10 output frames.
+/// the camera's times, one camera frame of jitter), frame rate 10/1, ~3 s, key frame every 10 output frames.
 fn case_decimate_10fps() {
     let name = "decimate-10fps.txt";
     let dir = tempfile::tempdir().unwrap();
@@ -556,11 +561,15 @@ fn case_decimate_10fps() {
     assert_h264(&p, 1280, 720);
     let n = p.frames.len();
     assert!((29..=31).contains(&n), "{n} frames from 90 at 30/1 -> 10/1");
-    assert_eq!(p.avg_frame_rate, "10/1");
+    assert_eq!(p.frame_rate, "10/1");
     let ts: Vec<f64> = p.frames.iter().map(|f| f.0).collect();
+    // videorate picks the first camera frame at or after each 0.1 s slot: one camera frame
+    // (1/30 s) of jitter at most.
     for d in intervals(&ts) {
-        assert!((d - 0.1).abs() < 0.02, "frame interval {d} s in {ts:?}");
+        assert!((d - 0.1).abs() < 0.035, "frame interval {d} s in {ts:?}");
     }
+    let mean = (ts[n - 1] - ts[0]) / (n - 1) as f64;
+    assert!((mean - 0.1).abs() < 0.005, "mean interval {mean} s");
     let duration = p.duration.expect("duration");
     assert!((duration - 3.0).abs() < 0.2, "duration {duration}");
     assert_eq!(key_frames(&p), (0..n).step_by(10).collect::<Vec<_>>());
@@ -862,8 +871,9 @@ fn case_record_and_jpegs() {
         let (w, h, _) = decode_jpeg(s);
         assert_eq!((w, h), (1280, 720));
     }
+    // One camera frame (1/30 s) of jitter.
     for d in intervals(&run.file_times) {
-        assert!((d - 1.0).abs() < 0.05, "{:?}", run.file_times);
+        assert!((d - 1.0).abs() < 0.035, "{:?}", run.file_times);
     }
 }
 
