@@ -279,6 +279,24 @@ fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16)
     Ok((server, port))
 }
 
+/// The warning for a server others can reach without a password: any address but loopback
+/// and no `--user`. `None` when there is nothing to warn about.
+fn exposure_warning(address: IpAddr, port: u16, has_auth: bool) -> Option<String> {
+    if address.is_loopback() || has_auth {
+        return None;
+    }
+    let which = if address.is_unspecified() {
+        "ALL network interfaces"
+    } else {
+        "a network interface"
+    };
+    Some(format!(
+        "WARNING: listening on {which} ({address}) WITHOUT a password: anyone who can reach \
+         port {port} can watch the camera. Set --user and RPICAM_RTSP_PASSWORD (or \
+         --password), or use --address 127.0.0.1."
+    ))
+}
+
 /// Blocks SIGINT and SIGTERM in this thread and in every thread started after it, so that one
 /// thread can wait for them with sigwait() and stop the main loop. Must run before any thread
 /// is started (GStreamer starts some).
@@ -305,18 +323,8 @@ fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
         IpAddr::V6(a) => format!("[{a}]"),
         IpAddr::V4(a) => a.to_string(),
     };
-    if !args.address.is_loopback() && args.user.is_none() {
-        let which = if args.address.is_unspecified() {
-            "ALL network interfaces"
-        } else {
-            "a network interface"
-        };
-        eprintln!(
-            "rpicam-rtsp-server: WARNING: listening on {which} ({}) WITHOUT a password: anyone \
-             who can reach port {port} can watch the camera. Set --user and \
-             RPICAM_RTSP_PASSWORD (or --password), or use --address 127.0.0.1.",
-            args.address
-        );
+    if let Some(w) = exposure_warning(args.address, port, args.user.is_some()) {
+        eprintln!("rpicam-rtsp-server: {w}");
     }
     eprintln!("rpicam-rtsp-server: pipeline: {launch}");
     // Tests and scripts wait for this line (stdout, flushed by println!'s line buffering).
@@ -348,5 +356,63 @@ fn main() -> ExitCode {
             eprintln!("rpicam-rtsp-server: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_when_reachable_without_a_password() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("test address");
+        assert_eq!(exposure_warning(ip("127.0.0.1"), 8554, false), None);
+        assert_eq!(exposure_warning(ip("::1"), 8554, false), None);
+        assert_eq!(exposure_warning(ip("0.0.0.0"), 8554, true), None);
+        let w = exposure_warning(ip("0.0.0.0"), 8554, false).expect("a warning");
+        assert!(w.contains("ALL network interfaces") && w.contains("WITHOUT a password"));
+        assert!(w.contains("8554"), "{w}");
+        let w = exposure_warning(ip("::"), 9000, false).expect("a warning");
+        assert!(w.contains("ALL network interfaces"), "{w}");
+        let w = exposure_warning(ip("192.168.1.20"), 8554, false).expect("a warning");
+        assert!(w.contains("a network interface (192.168.1.20)"), "{w}");
+    }
+
+    #[test]
+    fn mount_must_be_a_path() {
+        assert_eq!(parse_mount("/cam"), Ok("/cam".to_string()));
+        assert_eq!(parse_mount("/a/b"), Ok("/a/b".to_string()));
+        for bad in ["cam", "/", "", "/a b", "/a?x=1"] {
+            let e = parse_mount(bad).expect_err(bad);
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn default_pipeline_follows_the_options() {
+        let args = Args::parse_from([
+            "rpicam-rtsp-server",
+            "--camera-name",
+            "sim:imx477",
+            "--width",
+            "1920",
+            "--height",
+            "1080",
+            "--framerate",
+            "25",
+            "--bitrate",
+            "5000000",
+        ]);
+        let l = default_launch(&args);
+        assert!(
+            l.starts_with("rpicamsrc2 camera-name=\"sim:imx477\" ! "),
+            "{l}"
+        );
+        assert!(l.contains("width=1920,height=1080,framerate=25/1"), "{l}");
+        assert!(l.contains("iperiod=25 bitrate=5000000"), "{l}");
+        assert!(l.contains("rtph264pay name=pay0"), "{l}");
+        gst::init().expect("GStreamer initialises");
+        gstrpicamsrc2::plugin_register_static().expect("plugin registers");
+        check_launch(&l).expect("the default pipeline parses and has pay0");
     }
 }
