@@ -20,20 +20,39 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn plugin_dir() -> PathBuf {
-    let dir = target_dir();
-    assert!(
-        dir.join("libgstrpicamsrc2.so").exists(),
-        "no libgstrpicamsrc2.so in {}",
-        dir.display()
-    );
+/// A directory holding only the plugin this `cargo test` built: the newest of
+/// target/<profile>/deps/libgstrpicamsrc2.so (what cargo test builds) and
+/// target/<profile>/libgstrpicamsrc2.so (what cargo build leaves), linked into a temp dir so an
+/// older copy is never picked up.
+fn plugin_dir(tmp: &Path) -> PathBuf {
+    let candidates = [
+        target_dir().join("deps").join("libgstrpicamsrc2.so"),
+        target_dir().join("libgstrpicamsrc2.so"),
+    ];
+    let newest = candidates
+        .iter()
+        .filter_map(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, p))
+        })
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| panic!("no libgstrpicamsrc2.so in {}", target_dir().display()));
+    let dir = tmp.join("plugin");
+    std::fs::create_dir_all(&dir).expect("temp plugin dir");
+    std::os::unix::fs::symlink(&newest, dir.join("libgstrpicamsrc2.so")).expect("plugin link");
     dir
 }
 
-/// Runs `cmd` with the plugin path set, 60 s at most: (exit code, stdout, stderr).
+/// Runs `cmd` with the plugin path set (and a private registry, so no cached entry of another
+/// build is used), 60 s at most: (exit code, stdout, stderr).
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let tmp = tempfile::tempdir().expect("temp dir");
     let mut child = cmd
-        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_PLUGIN_PATH", plugin_dir(tmp.path()))
+        .env("GST_REGISTRY", tmp.path().join("registry.bin"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -153,13 +172,43 @@ fn check_output(who: &str, code: Option<i32>, out: &str, err: &str) {
     );
 }
 
+fn modified(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// target/<profile>/examples/metadata, which `cargo test` (and `cargo build --examples`)
+/// builds; refused when it is older than the newest build of the library (a run limited with
+/// --test/--all-targets does not rebuild it).
 fn rust_example() -> PathBuf {
     let exe = target_dir().join("examples").join("metadata");
-    assert!(
-        exe.exists(),
-        "{} not built (cargo test builds the examples)",
-        exe.display()
-    );
+    let built = modified(&exe).unwrap_or_else(|| {
+        panic!(
+            "{} not built: run `cargo test --release` without target filters, or `cargo build \
+             --release --examples`",
+            exe.display()
+        )
+    });
+    let newest_lib = std::fs::read_dir(target_dir().join("deps"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                    n.is_some_and(|n| n.starts_with("libgstrpicamsrc2-") && n.ends_with(".rlib"))
+                })
+                .filter_map(|p| modified(&p))
+                .max()
+        })
+        .ok()
+        .flatten();
+    if let Some(lib) = newest_lib {
+        assert!(
+            built >= lib,
+            "{} is older than the library it links: run `cargo test --release` without target \
+             filters, or `cargo build --release --examples`",
+            exe.display()
+        );
+    }
     exe
 }
 
