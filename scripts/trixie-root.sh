@@ -47,7 +47,7 @@ PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev build-essential pkg-config libclang-dev clang
   ffmpeg gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  nasm git ca-certificates
+  nasm git ca-certificates libgstrtspserver-1.0-dev
 )
 MARKER_REL=etc/rpicamsrc2-root
 VIRTUAL_YAML_REL=usr/share/libcamera/pipeline/virtual/virtual.yaml
