@@ -169,8 +169,9 @@ fn rate_that_does_not_divide_keeps_the_average() {
     let l = watch(&p, "l");
     play_to_eos(&p, 20);
     let l = l.lock().unwrap();
-    // 60 camera frames at 30 fps = 2 s: 14 frames at 7 fps, 4 or 5 frames apart.
-    assert_eq!(l.len(), 14);
+    // 60 camera frames at 30 fps = 2 s: 14 frames at 7 fps (15 if a main frame was lost and the
+    // camera ran one frame longer), 4 or 5 frames apart.
+    assert!((14..=15).contains(&l.len()), "{}", l.len());
     assert!(l.windows(2).all(|w| (4..=5).contains(&(w[1].0 - w[0].0))));
 }
 

@@ -1145,13 +1145,17 @@ impl RpiCamSrc2 {
                         return;
                     }
                 };
-                let res = pad.push(buffer);
-                if let Some(p) = lock(&self.state).pad_mut(role) {
-                    if res.is_ok() {
-                        p.pushed += 1;
-                    }
-                    if copied {
+                // Counted before the push: downstream may read the statistics as soon as it has
+                // the buffer.
+                if copied {
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
                         p.copied += 1;
+                    }
+                }
+                let res = pad.push(buffer);
+                if res.is_ok() {
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
+                        p.pushed += 1;
                     }
                 }
                 let combined = lock(&self.combiner).update_pad_flow(&pad, res);
