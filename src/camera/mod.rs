@@ -14,11 +14,14 @@
 //! * [`backend`]: the backend trait (simulated camera now, libcamera later), completed frames and
 //!   pooled frame buffers, typed errors, camera enumeration.
 //! * [`sim`]: the simulated Raspberry Pi camera.
+//! * `libcamera` (cargo feature `libcamera`): the real backend over libcamera >= 0.4.
 
 pub mod backend;
 pub mod config;
 pub mod controls;
 pub mod format;
+#[cfg(feature = "libcamera")]
+pub mod libcamera;
 pub mod metadata;
 pub mod mode;
 pub mod sensor;

@@ -170,6 +170,8 @@ struct PadState {
     dropped: u64,
     copied: u64,
     last_seq: Option<u64>,
+    /// A warning about starved camera buffers was posted for this stream.
+    warned_starved: bool,
 }
 
 impl PadState {
@@ -187,6 +189,7 @@ impl PadState {
             dropped: 0,
             copied: 0,
             last_seq: None,
+            warned_starved: false,
         }
     }
 
@@ -201,6 +204,7 @@ impl PadState {
         self.dropped = 0;
         self.copied = 0;
         self.last_seq = None;
+        self.warned_starved = false;
     }
 }
 
@@ -683,8 +687,37 @@ impl RpiCamSrc2 {
             });
             negs.push((role, pcaps, ratio, frame_duration));
         }
+        let asked: Vec<(StreamRole, Size, PixelFormat)> = config
+            .streams
+            .iter()
+            .map(|s| (s.role, s.size, s.format))
+            .collect();
         match cam.validate(&mut config) {
             Ok(ConfigStatus::Valid) => {}
+            Ok(ConfigStatus::Adjusted(changes))
+                if config
+                    .streams
+                    .iter()
+                    .map(|s| (s.role, s.size, s.format))
+                    .ne(asked.iter().copied()) =>
+            {
+                // A camera that cannot deliver the negotiated size or format (libcamera cameras
+                // other than the Pi's, whose ISP scales to any size): the caps cannot hold.
+                return Err(gst::error_msg!(
+                    gst::CoreError::Negotiation,
+                    (
+                        "{} cannot produce {}: {}; {}",
+                        info.model,
+                        asked
+                            .iter()
+                            .map(|(r, sz, f)| format!("{r} {f} {sz}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        changes.join("; "),
+                        modes_text
+                    )
+                ));
+            }
             Ok(ConfigStatus::Adjusted(changes)) => {
                 gst::element_imp_info!(
                     self,
@@ -945,6 +978,7 @@ impl RpiCamSrc2 {
             );
             Vec::new()
         };
+        let mut starved = Vec::new();
         let mut st = lock(&self.state);
         let base = *st.base_seq.get_or_insert(seq);
         let mut main_delivered = false;
@@ -959,6 +993,10 @@ impl RpiCamSrc2 {
             }
             if seq > from {
                 gst::debug!(CAT, imp = self, "{}: frames {from}..{seq} lost", p.role);
+                if !p.warned_starved {
+                    p.warned_starved = true;
+                    starved.push(p.pad.name().to_string());
+                }
             }
             p.last_seq = Some(seq);
             if !neg.wants(seq.saturating_sub(base)) {
@@ -968,6 +1006,10 @@ impl RpiCamSrc2 {
                 // The camera had no free buffer for this stream (its consumer holds them all),
                 // or the frame failed.
                 p.dropped += 1;
+                if frame.status == FrameStatus::Ok && !p.warned_starved {
+                    p.warned_starved = true;
+                    starved.push(p.pad.name().to_string());
+                }
                 continue;
             };
             let (_, fb) = buffers.swap_remove(i);
@@ -986,6 +1028,20 @@ impl RpiCamSrc2 {
         let done = num_buffers >= 0 && main_delivered && st.main_frames >= num_buffers as u64;
         drop(st);
         self.cond.notify_all();
+        for pad in starved {
+            let count = lock(&self.settings).buffer_count;
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Busy,
+                (
+                    "{}: frames are being dropped (counted in statistics). When downstream \
+                     holds all {} camera buffers the camera has none to capture into: release \
+                     buffers sooner, copy them, or raise buffer-count.",
+                    pad,
+                    count
+                )
+            );
+        }
         if post {
             let s = meta::to_structure("rpicamsrc2-metadata", &md);
             let _ = self
@@ -1089,13 +1145,17 @@ impl RpiCamSrc2 {
                         return;
                     }
                 };
-                let res = pad.push(buffer);
-                if let Some(p) = lock(&self.state).pad_mut(role) {
-                    if res.is_ok() {
-                        p.pushed += 1;
-                    }
-                    if copied {
+                // Counted before the push: downstream may read the statistics as soon as it has
+                // the buffer.
+                if copied {
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
                         p.copied += 1;
+                    }
+                }
+                let res = pad.push(buffer);
+                if res.is_ok() {
+                    if let Some(p) = lock(&self.state).pad_mut(role) {
+                        p.pushed += 1;
                     }
                 }
                 let combined = lock(&self.combiner).update_pad_flow(&pad, res);
@@ -1380,7 +1440,7 @@ fn wrap(
         let tight = neg.raw_row_bytes;
         if tight == 0 || p.stride == tight {
             let mut b = gst::Buffer::new();
-            b.make_mut().append_memory(gst::Memory::from_slice(fb));
+            b.make_mut().append_memory(super::memory::camera_memory(fb));
             return Ok(b);
         }
         *copied = true;
@@ -1400,7 +1460,7 @@ fn wrap(
     }
     let mut b = gst::Buffer::new();
     let bm = b.make_mut();
-    bm.append_memory(gst::Memory::from_slice(fb));
+    bm.append_memory(super::memory::camera_memory(fb));
     if !matches {
         let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
         let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();

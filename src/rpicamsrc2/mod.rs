@@ -11,6 +11,7 @@ use gst::prelude::*;
 
 mod caps;
 mod imp;
+mod memory;
 pub mod meta;
 mod props;
 

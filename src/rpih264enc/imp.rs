@@ -101,7 +101,8 @@ pub struct RpiH264Enc {
     state: Mutex<Option<State>>,
     active: Mutex<&'static str>,
     bitrate_changed: AtomicBool,
-    pending_warnings: Mutex<Vec<String>>,
+    /// SPS/PPS last written by the hardware encoder (Annex B).
+    hw_headers: Mutex<Vec<u8>>,
 }
 
 impl Default for RpiH264Enc {
@@ -112,7 +113,7 @@ impl Default for RpiH264Enc {
             state: Mutex::new(None),
             active: Mutex::new("none"),
             bitrate_changed: AtomicBool::new(false),
-            pending_warnings: Mutex::new(Vec::new()),
+            hw_headers: Mutex::new(Vec::new()),
         }
     }
 }
@@ -426,10 +427,24 @@ impl RpiH264Enc {
                 );
                 continue;
             };
+            let mut data = out.data;
+            if super::nal::has_sps(&data) {
+                *lock!(self.hw_headers) = super::nal::parameter_sets(&data);
+            } else if out.keyframe
+                && frame
+                    .flags()
+                    .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME_HEADERS)
+            {
+                // A key unit asked with all headers: the hardware repeats SPS/PPS only with
+                // REPEAT_SEQ_HEADER, so put the ones it wrote first in front.
+                let mut with = lock!(self.hw_headers).clone();
+                with.extend_from_slice(&data);
+                data = with;
+            }
             if out.keyframe {
                 frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
             }
-            frame.set_output_buffer(gst::Buffer::from_mut_slice(out.data));
+            frame.set_output_buffer(gst::Buffer::from_mut_slice(data));
             obj.finish_frame(frame)?;
         }
         Ok(gst::FlowSuccess::Ok)
@@ -652,11 +667,8 @@ impl VideoEncoderImpl for RpiH264Enc {
             }
         };
         gst::info!(CAT, imp = self, "{msg}");
-        gst::element_imp_info!(self, gst::CoreError::Negotiation, ("{}", msg));
+        gst::element_imp_info!(self, gst::LibraryError::Settings, ("{}", msg));
         *lock!(self.chosen) = Some((chosen, s.backend));
-        for w in lock!(self.pending_warnings).drain(..) {
-            self.warn(w);
-        }
         Ok(())
     }
 
@@ -668,6 +680,7 @@ impl VideoEncoderImpl for RpiH264Enc {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *lock!(self.state) = None;
         *lock!(self.active) = "none";
+        lock!(self.hw_headers).clear();
         Ok(())
     }
 

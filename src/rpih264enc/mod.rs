@@ -84,38 +84,55 @@ pub enum Level {
     #[default]
     #[enum_value(name = "Auto: from size, frame rate and bitrate", nick = "auto")]
     Auto = 0,
+    /// H.264 level 1 (Table A-1).
     #[enum_value(name = "Level 1", nick = "1")]
     L1 = 10,
+    /// H.264 level 1b (Table A-1).
     #[enum_value(name = "Level 1b", nick = "1b")]
     L1b = 9,
+    /// H.264 level 1.1 (Table A-1).
     #[enum_value(name = "Level 1.1", nick = "1.1")]
     L1_1 = 11,
+    /// H.264 level 1.2 (Table A-1).
     #[enum_value(name = "Level 1.2", nick = "1.2")]
     L1_2 = 12,
+    /// H.264 level 1.3 (Table A-1).
     #[enum_value(name = "Level 1.3", nick = "1.3")]
     L1_3 = 13,
+    /// H.264 level 2 (Table A-1).
     #[enum_value(name = "Level 2", nick = "2")]
     L2 = 20,
+    /// H.264 level 2.1 (Table A-1).
     #[enum_value(name = "Level 2.1", nick = "2.1")]
     L2_1 = 21,
+    /// H.264 level 2.2 (Table A-1).
     #[enum_value(name = "Level 2.2", nick = "2.2")]
     L2_2 = 22,
+    /// H.264 level 3 (Table A-1).
     #[enum_value(name = "Level 3", nick = "3")]
     L3 = 30,
+    /// H.264 level 3.1 (Table A-1).
     #[enum_value(name = "Level 3.1", nick = "3.1")]
     L3_1 = 31,
+    /// H.264 level 3.2 (Table A-1).
     #[enum_value(name = "Level 3.2", nick = "3.2")]
     L3_2 = 32,
+    /// H.264 level 4 (Table A-1).
     #[enum_value(name = "Level 4", nick = "4")]
     L4 = 40,
+    /// H.264 level 4.1 (Table A-1).
     #[enum_value(name = "Level 4.1", nick = "4.1")]
     L4_1 = 41,
+    /// H.264 level 4.2 (Table A-1).
     #[enum_value(name = "Level 4.2", nick = "4.2")]
     L4_2 = 42,
+    /// H.264 level 5 (Table A-1).
     #[enum_value(name = "Level 5", nick = "5")]
     L5 = 50,
+    /// H.264 level 5.1 (Table A-1).
     #[enum_value(name = "Level 5.1", nick = "5.1")]
     L5_1 = 51,
+    /// H.264 level 5.2 (Table A-1).
     #[enum_value(name = "Level 5.2", nick = "5.2")]
     L5_2 = 52,
 }

@@ -10,6 +10,14 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use gstrpicamsrc2::camera::FrameMetadata;
 
+/// Held by tests whose assertions depend on timing (frame delivery at the sensor's rate, no
+/// dropped frames): they run one at a time, so the 2-core machine is not shared with another
+/// test's camera and encoder threads.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `rpicam-rtsp-server`: serves the camera as H.264 over RTSP at `rtsp://HOST:PORT/MOUNT`.
+//!
+//! One capture is shared by every client (the media factory is shared): the camera and the
+//! encoder start with the first client and stop when the last one leaves. By default it listens
+//! on 127.0.0.1 only; `--address 0.0.0.0` opens it to the network, and then `--user` and
+//! `--password` (RTSP basic authentication) should be set; without them a warning is printed.
+//!
+//! The elements of this crate (`rpicamsrc2`, `rpih264enc`) are registered into the process, so
+//! no GST_PLUGIN_PATH is needed.
+//!
+//! Exit status: 0 after SIGINT/SIGTERM, 1 for a server error (address or port not usable,
+//! launch string that does not parse), 2 for bad command-line options.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use gst::glib;
+use gst::prelude::*;
+use gst_rtsp_server::gio;
+use gst_rtsp_server::prelude::*;
+
+/// Frame size and rate of the default pipeline.
+const DEFAULT_WIDTH: u32 = 1280;
+const DEFAULT_HEIGHT: u32 = 720;
+const DEFAULT_FRAMERATE: u32 = 30;
+
+/// Serve a Raspberry Pi camera as H.264 over RTSP (one capture shared by all clients).
+#[derive(Debug, Parser)]
+#[command(name = "rpicam-rtsp-server", version)]
+struct Args {
+    /// Address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 or :: (all interfaces),
+    /// or one interface's address.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+
+    /// TCP port for RTSP (1-65535; 0 = any free port, printed at start).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+
+    /// Path of the stream in the URL.
+    #[arg(long, default_value = "/cam", value_parser = parse_mount)]
+    mount: String,
+
+    /// Camera for the default pipeline (rpicamsrc2 camera-name, e.g. sim:imx477); unset = the
+    /// first camera.
+    #[arg(long, conflicts_with = "launch")]
+    camera_name: Option<String>,
+
+    /// Frame width of the default pipeline.
+    #[arg(long, default_value_t = DEFAULT_WIDTH, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    width: u32,
+
+    /// Frame height of the default pipeline.
+    #[arg(long, default_value_t = DEFAULT_HEIGHT, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    height: u32,
+
+    /// Frames per second of the default pipeline.
+    #[arg(long, default_value_t = DEFAULT_FRAMERATE, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(1..=240))]
+    framerate: u32,
+
+    /// H.264 bitrate of the default pipeline, bits/s (0 = chosen from size and rate).
+    #[arg(long, default_value_t = 0, conflicts_with = "launch")]
+    bitrate: u32,
+
+    /// Pipeline to serve instead of the default one: gst-launch-1.0 syntax, with the RTP
+    /// payloader named pay0 (e.g. "rpicamsrc2 ! rpih264enc ! h264parse ! rtph264pay name=pay0").
+    #[arg(long)]
+    launch: Option<String>,
+
+    /// User name clients must give (RTSP basic authentication); needs --password.
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+
+    /// Password for --user. Prefer the RPICAM_RTSP_PASSWORD environment variable: a command
+    /// line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "RPICAM_RTSP_PASSWORD",
+        hide_env_values = true,
+        requires = "user"
+    )]
+    password: Option<String>,
+}
+
+/// `--mount` must be a URL path: starts with '/', no spaces, not just "/".
+fn parse_mount(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.len() < 2 {
+        return Err(format!("mount '{s}' must be a path like /cam"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+        return Err(format!("mount '{s}' must not contain spaces, '?' or '#'"));
+    }
+    Ok(s.to_string())
+}
+
+/// The default pipeline: the camera at the requested size and rate, H.264 with SPS/PPS on
+/// every key frame (one a second) so clients can join at any time.
+fn default_launch(args: &Args) -> String {
+    let camera = args
+        .camera_name
+        .as_deref()
+        .map(|c| format!(" camera-name=\"{}\"", c.replace('"', "")))
+        .unwrap_or_default();
+    format!(
+        "rpicamsrc2{camera} ! video/x-raw,width={w},height={h},framerate={r}/1 \
+         ! rpih264enc inline-headers=true iperiod={r} bitrate={b} ! h264parse \
+         ! rtph264pay name=pay0 pt=96 config-interval=-1",
+        w = args.width,
+        h = args.height,
+        r = args.framerate,
+        b = args.bitrate,
+    )
+}
+
+/// Server errors, each naming the bad value.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("cannot initialise GStreamer: {0}")]
+    Init(glib::Error),
+    #[error("cannot register the rpicamsrc2 plugin: {0}")]
+    Register(glib::BoolError),
+    #[error("launch string does not parse: {error}\n  launch: {launch}")]
+    Launch { launch: String, error: glib::Error },
+    #[error(
+        "launch string has no element named pay0 (the RTP payloader the server streams, e.g. \
+         'rtph264pay name=pay0')\n  launch: {0}"
+    )]
+    NoPayloader(String),
+    #[error("cannot listen on {address} port {port}: {error}{hint}")]
+    Listen {
+        address: IpAddr,
+        port: u16,
+        error: glib::Error,
+        hint: &'static str,
+    },
+    #[error("cannot start the RTSP server: {0}")]
+    Server(&'static str),
+}
+
+/// Checks that `launch` parses and has `pay0`, as the media factory would build it later (on
+/// the first client, where errors would only reach the client).
+fn check_launch(launch: &str) -> Result<(), Error> {
+    let desc = format!("( {launch} )");
+    let bad = |error| Error::Launch {
+        launch: launch.to_string(),
+        error,
+    };
+    let mut ctx = gst::ParseContext::new();
+    let element = gst::parse::launch_full(&desc, Some(&mut ctx), gst::ParseFlags::FATAL_ERRORS)
+        .map_err(|e| {
+            // Missing elements: name them (the parse error only says "no element X").
+            let missing = ctx.missing_elements();
+            if missing.is_empty() || !e.matches(gst::ParseError::NoSuchElement) {
+                bad(e)
+            } else {
+                bad(glib::Error::new(
+                    gst::ParseError::NoSuchElement,
+                    &format!(
+                        "no such element: {} (not installed, or GST_PLUGIN_PATH does not \
+                         include its plugin)",
+                        missing.join(", ")
+                    ),
+                ))
+            }
+        })?;
+    let has_pay0 = element
+        .downcast_ref::<gst::Bin>()
+        .and_then(|b| b.by_name("pay0"))
+        .is_some()
+        || element.name() == "pay0";
+    let _ = element.set_state(gst::State::Null);
+    if has_pay0 {
+        Ok(())
+    } else {
+        Err(Error::NoPayloader(launch.to_string()))
+    }
+}
+
+/// Builds the server, binds the socket and attaches it to the default main context. Returns
+/// the port actually bound.
+fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
+    check_launch(launch)?;
+
+    let server = gst_rtsp_server::RTSPServer::new();
+    server.set_address(&args.address.to_string());
+    server.set_service(&args.port.to_string());
+
+    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    factory.set_launch(&format!("( {launch} )"));
+    // One capture for all clients.
+    factory.set_shared(true);
+    let captures = Arc::new(AtomicU32::new(0));
+    factory.connect_media_configure(move |_, media| {
+        let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
+        eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
+        media.connect_unprepared(move |_| {
+            eprintln!("rpicam-rtsp-server: capture {n} stopped (no clients left)");
+        });
+    });
+
+    if let (Some(user), Some(password)) = (&args.user, &args.password) {
+        let auth = gst_rtsp_server::RTSPAuth::new();
+        let token = gst_rtsp_server::RTSPToken::builder()
+            .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+            .build();
+        auth.add_basic(
+            &gst_rtsp_server::RTSPAuth::make_basic(user, password),
+            &token,
+        );
+        server.set_auth(Some(&auth));
+        factory.add_role_from_structure(
+            &gst::Structure::builder("viewer")
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                .build(),
+        );
+    }
+
+    server.connect_client_connected(|_, _| {
+        eprintln!("rpicam-rtsp-server: client connected");
+    });
+
+    let Some(mounts) = server.mount_points() else {
+        // A new server always has mount points; keep a clear error rather than a panic.
+        return Err(Error::Server("the RTSP server has no mount points"));
+    };
+    mounts.add_factory(&args.mount, factory);
+
+    // Bind here rather than through attach(), which only says that it failed: create_socket
+    // gives the reason (e.g. "Address already in use").
+    let socket = server
+        .create_socket(gio::Cancellable::NONE)
+        .map_err(|error| {
+            let hint = if error.matches(gio::IOErrorEnum::AddressInUse) {
+                " (another program uses this port: choose another with --port)"
+            } else if error.matches(gio::IOErrorEnum::PermissionDenied) {
+                " (ports below 1024 need root: choose another with --port)"
+            } else {
+                ""
+            };
+            Error::Listen {
+                address: args.address,
+                port: args.port,
+                error,
+                hint,
+            }
+        })?;
+    let port = socket
+        .local_address()
+        .ok()
+        .and_then(|a| a.downcast::<gio::InetSocketAddress>().ok())
+        .map(|a| a.port())
+        .unwrap_or(args.port);
+    // What gst_rtsp_server_create_source() does, on the socket we already have.
+    let srv = server.clone();
+    let source = gio::prelude::SocketExtManual::create_source(
+        &socket,
+        glib::IOCondition::IN | glib::IOCondition::ERR | glib::IOCondition::HUP,
+        gio::Cancellable::NONE,
+        Some("rpicam-rtsp-server listen"),
+        glib::Priority::DEFAULT,
+        move |socket, condition| match gst_rtsp_server::RTSPServer::io_func(socket, condition, &srv)
+        {
+            Ok(()) => glib::ControlFlow::Continue,
+            Err(e) => {
+                eprintln!("rpicam-rtsp-server: error: accepting a connection: {e}");
+                glib::ControlFlow::Continue
+            }
+        },
+    );
+    source.attach(None);
+    Ok((server, port))
+}
+
+/// The warning for a server others can reach without a password: any address but loopback
+/// and no `--user`. `None` when there is nothing to warn about.
+fn exposure_warning(address: IpAddr, port: u16, has_auth: bool) -> Option<String> {
+    if address.is_loopback() || has_auth {
+        return None;
+    }
+    let which = if address.is_unspecified() {
+        "ALL network interfaces"
+    } else {
+        "a network interface"
+    };
+    Some(format!(
+        "WARNING: listening on {which} ({address}) WITHOUT a password: anyone who can reach \
+         port {port} can watch the camera. Set --user and RPICAM_RTSP_PASSWORD (or \
+         --password), or use --address 127.0.0.1."
+    ))
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and in every thread started after it, so that one
+/// thread can wait for them with sigwait() and stop the main loop. Must run before any thread
+/// is started (GStreamer starts some).
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-set manipulation on a zeroed local sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
+    gst::init().map_err(Error::Init)?;
+    gstrpicamsrc2::plugin_register_static().map_err(Error::Register)?;
+
+    let launch = args.launch.clone().unwrap_or_else(|| default_launch(&args));
+    let (_server, port) = start(&args, &launch)?;
+
+    let host = match args.address {
+        IpAddr::V6(a) => format!("[{a}]"),
+        IpAddr::V4(a) => a.to_string(),
+    };
+    if let Some(w) = exposure_warning(args.address, port, args.user.is_some()) {
+        eprintln!("rpicam-rtsp-server: {w}");
+    }
+    eprintln!("rpicam-rtsp-server: pipeline: {launch}");
+    // Tests and scripts wait for this line (stdout, flushed by println!'s line buffering).
+    println!(
+        "rpicam-rtsp-server: serving rtsp://{host}:{port}{}",
+        args.mount
+    );
+
+    let main_loop = glib::MainLoop::new(None, false);
+    let l = main_loop.clone();
+    std::thread::spawn(move || {
+        let mut signal = 0;
+        // SAFETY: sigwait on a set built by block_stop_signals(), writing into a local.
+        unsafe { libc::sigwait(&stop_signals, &mut signal) };
+        eprintln!("rpicam-rtsp-server: signal {signal}, stopping");
+        l.quit();
+    });
+    main_loop.run();
+    eprintln!("rpicam-rtsp-server: stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let stop_signals = block_stop_signals();
+    match run(args, stop_signals) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rpicam-rtsp-server: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_when_reachable_without_a_password() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("test address");
+        assert_eq!(exposure_warning(ip("127.0.0.1"), 8554, false), None);
+        assert_eq!(exposure_warning(ip("::1"), 8554, false), None);
+        assert_eq!(exposure_warning(ip("0.0.0.0"), 8554, true), None);
+        let w = exposure_warning(ip("0.0.0.0"), 8554, false).expect("a warning");
+        assert!(w.contains("ALL network interfaces") && w.contains("WITHOUT a password"));
+        assert!(w.contains("8554"), "{w}");
+        let w = exposure_warning(ip("::"), 9000, false).expect("a warning");
+        assert!(w.contains("ALL network interfaces"), "{w}");
+        let w = exposure_warning(ip("192.168.1.20"), 8554, false).expect("a warning");
+        assert!(w.contains("a network interface (192.168.1.20)"), "{w}");
+    }
+
+    #[test]
+    fn mount_must_be_a_path() {
+        assert_eq!(parse_mount("/cam"), Ok("/cam".to_string()));
+        assert_eq!(parse_mount("/a/b"), Ok("/a/b".to_string()));
+        for bad in ["cam", "/", "", "/a b", "/a?x=1"] {
+            let e = parse_mount(bad).expect_err(bad);
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn default_pipeline_follows_the_options() {
+        let args = Args::parse_from([
+            "rpicam-rtsp-server",
+            "--camera-name",
+            "sim:imx477",
+            "--width",
+            "1920",
+            "--height",
+            "1080",
+            "--framerate",
+            "25",
+            "--bitrate",
+            "5000000",
+        ]);
+        let l = default_launch(&args);
+        assert!(
+            l.starts_with("rpicamsrc2 camera-name=\"sim:imx477\" ! "),
+            "{l}"
+        );
+        assert!(l.contains("width=1920,height=1080,framerate=25/1"), "{l}");
+        assert!(l.contains("iperiod=25 bitrate=5000000"), "{l}");
+        assert!(l.contains("rtph264pay name=pay0"), "{l}");
+        gst::init().expect("GStreamer initialises");
+        gstrpicamsrc2::plugin_register_static().expect("plugin registers");
+        check_launch(&l).expect("the default pipeline parses and has pay0");
+    }
+}

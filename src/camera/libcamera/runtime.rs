@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The libcamera thread.
+//!
+//! libcamera allows one `CameraManager` per process, and the `libcamera` crate's camera handles
+//! are neither `Send` nor `Sync`. So one thread ("rpicamsrc2-lc") owns the manager and
+//! every acquired camera; the rest of the plugin talks to it through a channel of [`Cmd`]s.
+//! The thread lives while any [`Runtime`] handle does (cameras hold one), and stops the
+//! manager when the last goes.
+//!
+//! Completed requests do not pass through this thread: libcamera's own thread sends them
+//! straight to the camera's event channel (see [`Event`]), read by the capture thread. When
+//! the capture side is done with a request (its buffers were dropped downstream), the request
+//! comes back here as [`Cmd::Requeue`] and is queued again with the controls set since.
+
+use std::{
+    collections::HashMap,
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::{
+        mpsc::{channel, Receiver, Sender},
+        Arc, Mutex, PoisonError, Weak,
+    },
+    thread::{self, JoinHandle, ThreadId},
+};
+
+use libcamera::{
+    camera::{
+        ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, Orientation,
+        SensorConfiguration,
+    },
+    camera_manager::CameraManager,
+    color_space::ColorSpace,
+    control::ControlList,
+    control_value::{ControlType, ControlValue},
+    controls::ControlId,
+    framebuffer_allocator::FrameBufferAllocator,
+    geometry::{Size, SizeRange},
+    pixel_format::PixelFormat,
+    properties,
+    request::{Request, ReuseFlag},
+    stream::{Stream, StreamRole},
+};
+
+use super::{
+    buffers::{
+        buffer_len, map_allocated, memfd_buffer, plane_layout, BufferKind, Mapping, PlaneLayout,
+    },
+    error::LcError,
+};
+
+/// A camera as listed by libcamera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LcCameraDesc {
+    /// libcamera's camera id (for the virtual camera, `Virtual0`; on a Pi a device-tree path).
+    pub id: String,
+    /// The `Model` property (sensor name such as `imx708`), if the camera has one.
+    pub model: Option<String>,
+    /// The `Location` property (front, back, external), if the camera has one.
+    pub location: Option<String>,
+}
+
+/// A control a camera accepts, from its `ControlInfoMap`.
+#[derive(Debug, Clone)]
+pub struct LcControlInfo {
+    /// Numeric control id.
+    pub id: u32,
+    /// libcamera's control name, e.g. `ExposureTime`.
+    pub name: String,
+    /// Value type.
+    pub ty: ControlType,
+    /// Whether the value is an array (e.g. `ColourGains`, `FrameDurationLimits`).
+    pub is_array: bool,
+    /// Minimum.
+    pub min: ControlValue,
+    /// Maximum.
+    pub max: ControlValue,
+    /// Default.
+    pub def: ControlValue,
+    /// The allowed values, for enumerated controls (empty otherwise).
+    pub values: Vec<ControlValue>,
+}
+
+/// One pixel format a stream role offers, with its sizes.
+#[derive(Debug, Clone)]
+pub struct LcFormat {
+    /// The pixel format.
+    pub pixel_format: PixelFormat,
+    /// Discrete sizes (may be empty when only a range is given).
+    pub sizes: Vec<Size>,
+    /// The range of sizes.
+    pub range: SizeRange,
+}
+
+/// Everything the backend learns about a camera when it opens it.
+#[derive(Debug, Clone)]
+pub struct LcCameraDetails {
+    /// Id, model, location.
+    pub desc: LcCameraDesc,
+    /// The controls and their ranges and defaults.
+    pub controls: Vec<LcControlInfo>,
+    /// Formats of the processed (video-recording role) stream.
+    pub stream_formats: Vec<LcFormat>,
+    /// Formats of the raw stream; empty where the pipeline handler offers no raw role (the
+    /// virtual camera, USB cameras). On a Raspberry Pi these are the sensor modes.
+    pub raw_formats: Vec<LcFormat>,
+    /// The `PixelArraySize` property, if any.
+    pub pixel_array_size: Option<Size>,
+}
+
+/// What one stream of a configuration should be; `None` fields keep libcamera's default.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSpec {
+    /// libcamera stream role.
+    pub role: StreamRole,
+    /// Pixel format.
+    pub pixel_format: Option<PixelFormat>,
+    /// Size in pixels.
+    pub size: Option<Size>,
+    /// Colour space.
+    pub color_space: Option<ColorSpace>,
+    /// Number of buffers.
+    pub buffer_count: Option<u32>,
+}
+
+/// The sensor mode to use, as libcamera's `SensorConfiguration` (honoured by the Raspberry Pi
+/// pipeline handler).
+#[derive(Debug, Clone, Copy)]
+pub struct SensorSpec {
+    /// Sensor output size in pixels.
+    pub size: Size,
+    /// Bits per pixel of the raw output.
+    pub bit_depth: u32,
+}
+
+/// A whole configuration request.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSpec {
+    /// The streams, in order.
+    pub streams: Vec<StreamSpec>,
+    /// The sensor mode, if chosen.
+    pub sensor: Option<SensorSpec>,
+    /// Image orientation (flips), if asked for.
+    pub orientation: Option<Orientation>,
+}
+
+/// One stream as libcamera will deliver it.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamResult {
+    /// Pixel format.
+    pub pixel_format: PixelFormat,
+    /// Size in pixels.
+    pub size: Size,
+    /// Bytes per line of the first plane.
+    pub stride: u32,
+    /// Bytes per frame, as libcamera computes it.
+    pub frame_size: u32,
+    /// Buffers libcamera wants for the stream.
+    pub buffer_count: u32,
+    /// Colour space, if the stream has one.
+    pub color_space: Option<ColorSpace>,
+}
+
+/// Result of `validate()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LcStatus {
+    /// Accepted as asked.
+    Valid,
+    /// Accepted with changes (see [`Validation::adjustments`]).
+    Adjusted,
+    /// Rejected.
+    Invalid,
+}
+
+/// What libcamera made of a [`ConfigSpec`].
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// The verdict.
+    pub status: LcStatus,
+    /// The streams after validation (same order as asked).
+    pub streams: Vec<StreamResult>,
+    /// Human-readable changes, e.g. `stream 0: size 800x600 -> 640x480`.
+    pub adjustments: Vec<String>,
+    /// libcamera's rendering of the configuration as asked, for messages.
+    pub requested: String,
+}
+
+/// A configured camera: streams with their buffer layout.
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// Validation of the applied configuration.
+    pub validation: Validation,
+    /// Plane layout of each stream's buffers.
+    pub planes: Vec<Vec<PlaneLayout>>,
+    /// Stream handles (to find a stream's buffer in a completed request).
+    pub streams: Vec<Stream>,
+    /// How the buffers were allocated.
+    pub kind: BufferKind,
+    /// Why libcamera's allocator was not used, when `kind` is [`BufferKind::Memfd`].
+    pub allocator_error: Option<String>,
+    /// Number of requests (= buffers per stream) in flight at most.
+    pub requests: usize,
+    /// The mapping of each buffer: `maps[request][stream]`.
+    pub maps: Vec<Vec<Arc<Mapping>>>,
+    /// Configuration generation, in the high half of each request's cookie.
+    pub generation: u32,
+}
+
+/// Something happening on a camera, for its capture thread.
+pub enum Event {
+    /// A request completed (or was cancelled by a stop).
+    Completed(Request),
+    /// The camera was unplugged.
+    Disconnected,
+    /// Wake up a waiting `next_frame()`.
+    Wake,
+}
+
+type Reply<T> = Sender<Result<T, LcError>>;
+
+/// What probing one configuration found: `None` when libcamera does not take it as it is (not
+/// a mode), `Some(None)` for a mode without `FrameDurationLimits`, else the limits (min, max)
+/// in µs.
+pub type Probe = Option<Option<(i64, i64)>>;
+
+/// Commands for the libcamera thread.
+pub enum Cmd {
+    List {
+        reply: Reply<Vec<LcCameraDesc>>,
+    },
+    Open {
+        id: String,
+        events: Sender<Event>,
+        reply: Reply<(u64, LcCameraDetails)>,
+    },
+    Validate {
+        camera: u64,
+        spec: ConfigSpec,
+        reply: Reply<Validation>,
+    },
+    Configure {
+        camera: u64,
+        spec: ConfigSpec,
+        reply: Reply<Configured>,
+    },
+    Start {
+        camera: u64,
+        controls: Vec<(u32, ControlValue)>,
+        reply: Reply<()>,
+    },
+    Stop {
+        camera: u64,
+        reply: Reply<()>,
+    },
+    /// Configures each spec in turn (no buffers) and reads `FrameDurationLimits` (min, max in
+    /// µs) from the camera's controls after each: how rpicam-apps learns a mode's frame rates.
+    /// `None`: libcamera does not take the spec as it is (not a mode); `Some(None)`: a mode
+    /// without frame-duration limits.
+    ProbeFrameDurations {
+        camera: u64,
+        specs: Vec<ConfigSpec>,
+        reply: Reply<Vec<Probe>>,
+    },
+    /// The camera's controls as they are now (ranges change with the configured mode).
+    Controls {
+        camera: u64,
+        reply: Reply<Vec<LcControlInfo>>,
+    },
+    SetControls {
+        camera: u64,
+        controls: Vec<(u32, ControlValue)>,
+    },
+    Requeue {
+        camera: u64,
+        req: Request,
+    },
+    Close {
+        camera: u64,
+        reply: Reply<()>,
+    },
+    Shutdown,
+}
+
+/// A handle on the libcamera thread. Cheap to share; the thread stops with the last handle.
+pub struct Runtime {
+    tx: Sender<Cmd>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: ThreadId,
+}
+
+static RUNTIME: Mutex<Weak<Runtime>> = Mutex::new(Weak::new());
+
+/// The libcamera thread, started if no one holds it.
+pub fn runtime() -> Result<Arc<Runtime>, LcError> {
+    let mut global = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(rt) = global.upgrade() {
+        return Ok(rt);
+    }
+    let (tx, rx) = channel::<Cmd>();
+    let (ready_tx, ready_rx) = channel::<Result<(), LcError>>();
+    // libcamera's own threads (the camera manager's, which runs the pipeline handlers) take the
+    // name of the thread that starts them: "libcamera". This thread renames itself afterwards,
+    // so that CPU time per thread tells the two apart.
+    let thread = thread::Builder::new()
+        .name("libcamera".into())
+        .spawn(move || actor_main(rx, ready_tx))
+        .map_err(|e| LcError::Internal(format!("cannot spawn the libcamera thread: {e}")))?;
+    ready_rx.recv().map_err(|_| LcError::RuntimeGone)??;
+    let rt = Arc::new(Runtime {
+        tx,
+        thread_id: thread.thread().id(),
+        thread: Mutex::new(Some(thread)),
+    });
+    *global = Arc::downgrade(&rt);
+    Ok(rt)
+}
+
+impl Runtime {
+    /// Sends a command that answers, and waits for the answer.
+    pub fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, LcError> {
+        let (reply, answer) = channel();
+        self.tx
+            .send(make(reply))
+            .map_err(|_| LcError::RuntimeGone)?;
+        answer.recv().map_err(|_| LcError::RuntimeGone)?
+    }
+
+    /// Sends a command that does not answer.
+    pub fn send(&self, cmd: Cmd) {
+        // Fails only when the thread is gone; then there is nothing left to act on.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// A sender for buffers to come back through.
+    pub fn sender(&self) -> Sender<Cmd> {
+        self.tx.clone()
+    }
+
+    /// The cameras libcamera knows.
+    pub fn list(&self) -> Result<Vec<LcCameraDesc>, LcError> {
+        self.call(|reply| Cmd::List { reply })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Cmd::Shutdown);
+        let thread = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            if thread::current().id() != self.thread_id {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+struct Slot {
+    // Field order is drop order: requests before the camera.
+    idle: Vec<Request>,
+    config: Option<CameraConfiguration>,
+    cam: ActiveCamera<'static>,
+    id: String,
+    running: bool,
+    generation: u32,
+    pending: Vec<(u32, ControlValue)>,
+}
+
+struct Actor {
+    // Cameras go before the manager.
+    cams: HashMap<u64, Slot>,
+    next_key: u64,
+    mgr: CameraManager,
+}
+
+fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
+    let mgr = match CameraManager::new() {
+        Ok(mgr) => mgr,
+        Err(e) => {
+            let _ = ready.send(Err(LcError::ManagerStart(e)));
+            return;
+        }
+    };
+    // Cosmetic: a failure leaves the thread named "libcamera".
+    let _ = rustix::thread::set_name(c"rpicamsrc2-lc");
+    let _ = ready.send(Ok(()));
+    let mut actor = Actor {
+        cams: HashMap::new(),
+        next_key: 1,
+        mgr,
+    };
+    while let Ok(cmd) = rx.recv() {
+        if matches!(cmd, Cmd::Shutdown) {
+            break;
+        }
+        // A panic in the libcamera crate must not leave callers waiting forever: the reply
+        // sender is dropped with the command, so they see `RuntimeGone`, and the thread goes
+        // on serving others.
+        let _ = catch_unwind(AssertUnwindSafe(|| actor.handle(cmd)));
+    }
+}
+
+fn describe(cam: &Camera<'_>) -> LcCameraDesc {
+    let props = cam.properties();
+    let model = props.get::<properties::Model>().ok().map(|m| m.0);
+    let location = props.get::<properties::Location>().ok().map(|l| {
+        match l {
+            properties::Location::CameraFront => "front",
+            properties::Location::CameraBack => "back",
+            properties::Location::CameraExternal => "external",
+        }
+        .to_string()
+    });
+    LcCameraDesc {
+        id: cam.id().to_string(),
+        model,
+        location,
+    }
+}
+
+fn formats_for(cam: &Camera<'_>, role: StreamRole) -> Vec<LcFormat> {
+    let Some(cfg) = cam.generate_configuration(&[role]) else {
+        return Vec::new();
+    };
+    let Some(sc) = cfg.get(0) else {
+        return Vec::new();
+    };
+    let formats = sc.formats();
+    let pixel_formats = formats.pixel_formats();
+    pixel_formats
+        .into_iter()
+        .map(|pf| LcFormat {
+            pixel_format: pf,
+            sizes: formats.sizes(pf),
+            range: formats.range(pf),
+        })
+        .collect()
+}
+
+fn controls_of(cam: &Camera<'_>) -> Vec<LcControlInfo> {
+    let mut out: Vec<LcControlInfo> = cam
+        .controls()
+        .into_iter()
+        .filter_map(|(id, info)| {
+            // Ids the crate's generated tables do not know (vendor controls of a newer
+            // libcamera) are left out: their names and types are unknown.
+            let cid = ControlId::try_from(id).ok()?;
+            Some(LcControlInfo {
+                id,
+                name: cid.name(),
+                ty: cid.control_type(),
+                is_array: cid.is_array(),
+                min: info.min(),
+                max: info.max(),
+                def: info.def(),
+                values: info.values(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn size_str(s: Size) -> String {
+    format!("{}x{}", s.width, s.height)
+}
+
+fn cs_str(cs: Option<ColorSpace>) -> String {
+    cs.map_or_else(|| "none".to_string(), |c| c.to_repr())
+}
+
+/// Builds and validates a configuration; returns it with its [`Validation`].
+fn build_config(
+    cam: &Camera<'_>,
+    id: &str,
+    spec: &ConfigSpec,
+) -> Result<(CameraConfiguration, Validation), LcError> {
+    let roles: Vec<StreamRole> = spec.streams.iter().map(|s| s.role).collect();
+    let roles_str = || format!("{:?}", roles);
+    let mut cfg = cam
+        .generate_configuration(&roles)
+        .ok_or_else(|| LcError::RolesUnsupported {
+            id: id.to_string(),
+            roles: roles_str(),
+        })?;
+    for (i, s) in spec.streams.iter().enumerate() {
+        let Some(mut sc) = cfg.get_mut(i) else {
+            return Err(LcError::RolesUnsupported {
+                id: id.to_string(),
+                roles: roles_str(),
+            });
+        };
+        if let Some(pf) = s.pixel_format {
+            sc.set_pixel_format(pf);
+        }
+        if let Some(size) = s.size {
+            sc.set_size(size);
+        }
+        if s.color_space.is_some() {
+            sc.set_color_space(s.color_space);
+        }
+        if let Some(n) = s.buffer_count {
+            sc.set_buffer_count(n);
+        }
+    }
+    if let Some(o) = spec.orientation {
+        cfg.set_orientation(o);
+    }
+    if let Some(sensor) = spec.sensor {
+        let mut sc = SensorConfiguration::new();
+        sc.set_bit_depth(sensor.bit_depth);
+        sc.set_output_size(sensor.size.width, sensor.size.height);
+        cfg.set_sensor_configuration(sc);
+    }
+    let requested = cfg.to_string_repr();
+    let orientation_before = cfg.orientation();
+    let before: Vec<StreamResult> = (0..cfg.len())
+        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
+        .collect();
+    let status = match cfg.validate() {
+        CameraConfigurationStatus::Valid => LcStatus::Valid,
+        CameraConfigurationStatus::Adjusted => LcStatus::Adjusted,
+        CameraConfigurationStatus::Invalid => LcStatus::Invalid,
+    };
+    // libcamera's buffer count is what the pipeline handler needs at least; an application may
+    // bring more (downstream elements hold buffers), so a larger request stands.
+    for (i, s) in spec.streams.iter().enumerate() {
+        if let (Some(want), Some(mut sc)) = (s.buffer_count, cfg.get_mut(i)) {
+            if want > sc.get_buffer_count() {
+                sc.set_buffer_count(want);
+            }
+        }
+    }
+    let streams: Vec<StreamResult> = (0..cfg.len())
+        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
+        .collect();
+    let mut adjustments = Vec::new();
+    if streams.len() != spec.streams.len() {
+        adjustments.push(format!(
+            "{} streams asked, {} given",
+            spec.streams.len(),
+            streams.len()
+        ));
+    }
+    for (i, ((want, was), got)) in spec.streams.iter().zip(&before).zip(&streams).enumerate() {
+        let role = format!("stream {i} ({:?})", want.role);
+        if was.pixel_format != got.pixel_format {
+            adjustments.push(format!(
+                "{role}: pixel format {} -> {}",
+                was.pixel_format, got.pixel_format
+            ));
+        }
+        if (was.size.width, was.size.height) != (got.size.width, got.size.height) {
+            adjustments.push(format!(
+                "{role}: size {} -> {}",
+                size_str(was.size),
+                size_str(got.size)
+            ));
+        }
+        if want.color_space.is_some() && was.color_space != got.color_space {
+            adjustments.push(format!(
+                "{role}: colour space {} -> {}",
+                cs_str(was.color_space),
+                cs_str(got.color_space)
+            ));
+        }
+        if want.buffer_count.is_some() && was.buffer_count != got.buffer_count {
+            adjustments.push(format!(
+                "{role}: buffer count {} -> {}",
+                was.buffer_count, got.buffer_count
+            ));
+        }
+    }
+    if spec.orientation.is_some() && cfg.orientation() != orientation_before {
+        adjustments.push(format!(
+            "orientation {:?} -> {:?} (flips not supported)",
+            orientation_before,
+            cfg.orientation()
+        ));
+    }
+    if status == LcStatus::Adjusted && adjustments.is_empty() {
+        adjustments.push("libcamera adjusted fields this backend does not set (stride, frame size or sensor mode)".into());
+    }
+    Ok((
+        cfg,
+        Validation {
+            status,
+            streams,
+            adjustments,
+            requested,
+        },
+    ))
+}
+
+fn stream_result(sc: &libcamera::stream::StreamConfigurationRef<'_>) -> StreamResult {
+    StreamResult {
+        pixel_format: sc.get_pixel_format(),
+        size: sc.get_size(),
+        stride: sc.get_stride(),
+        frame_size: sc.get_frame_size(),
+        buffer_count: sc.get_buffer_count(),
+        color_space: sc.get_color_space(),
+    }
+}
+
+impl Actor {
+    fn slot(&mut self, camera: u64) -> Result<&mut Slot, LcError> {
+        self.cams.get_mut(&camera).ok_or(LcError::Closed)
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::List { reply } => {
+                let list = self.mgr.cameras();
+                let _ = reply.send(Ok(list.iter().map(|c| describe(&c)).collect()));
+            }
+            Cmd::Open { id, events, reply } => {
+                let _ = reply.send(self.open(&id, events));
+            }
+            Cmd::Validate {
+                camera,
+                spec,
+                reply,
+            } => {
+                let res = self
+                    .slot(camera)
+                    .and_then(|s| build_config(&s.cam, &s.id, &spec).map(|(_, v)| v));
+                let _ = reply.send(res);
+            }
+            Cmd::Configure {
+                camera,
+                spec,
+                reply,
+            } => {
+                let res = self.slot(camera).and_then(|s| s.configure(camera, &spec));
+                let _ = reply.send(res);
+            }
+            Cmd::Start {
+                camera,
+                controls,
+                reply,
+            } => {
+                let res = self.slot(camera).and_then(|s| s.start(&controls));
+                let _ = reply.send(res);
+            }
+            Cmd::Stop { camera, reply } => {
+                let res = self.slot(camera).map(|s| s.stop());
+                let _ = reply.send(res);
+            }
+            Cmd::ProbeFrameDurations {
+                camera,
+                specs,
+                reply,
+            } => {
+                let res = self.slot(camera).map(|s| s.probe(&specs));
+                let _ = reply.send(res);
+            }
+            Cmd::Controls { camera, reply } => {
+                let res = self.slot(camera).map(|s| controls_of(&s.cam));
+                let _ = reply.send(res);
+            }
+            Cmd::SetControls { camera, controls } => {
+                if let Ok(s) = self.slot(camera) {
+                    for (id, v) in controls {
+                        s.pending.retain(|(i, _)| *i != id);
+                        s.pending.push((id, v));
+                    }
+                }
+            }
+            Cmd::Requeue { camera, req } => {
+                // A request of a closed camera is simply dropped.
+                if let Ok(s) = self.slot(camera) {
+                    s.requeue(req);
+                }
+            }
+            Cmd::Close { camera, reply } => {
+                if let Some(mut slot) = self.cams.remove(&camera) {
+                    slot.stop();
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Cmd::Shutdown => {}
+        }
+    }
+
+    fn open(&mut self, id: &str, events: Sender<Event>) -> Result<(u64, LcCameraDetails), LcError> {
+        let cam: Camera<'static> = self
+            .mgr
+            .get(id)
+            .ok_or_else(|| LcError::NoSuchCamera { id: id.to_string() })?;
+        let details = LcCameraDetails {
+            desc: describe(&cam),
+            controls: controls_of(&cam),
+            stream_formats: formats_for(&cam, StreamRole::VideoRecording),
+            raw_formats: formats_for(&cam, StreamRole::Raw),
+            pixel_array_size: cam
+                .properties()
+                .get::<properties::PixelArraySize>()
+                .ok()
+                .map(|p| p.0),
+        };
+        let mut active = cam.acquire().map_err(|source| LcError::Acquire {
+            id: id.to_string(),
+            source,
+        })?;
+        let tx = events.clone();
+        // Runs in libcamera's thread: only hand the request over.
+        active.on_request_completed(move |req| {
+            let _ = tx.send(Event::Completed(req));
+        });
+        active.on_disconnected(move || {
+            let _ = events.send(Event::Disconnected);
+        });
+        let key = self.next_key;
+        self.next_key += 1;
+        self.cams.insert(
+            key,
+            Slot {
+                idle: Vec::new(),
+                config: None,
+                cam: active,
+                id: id.to_string(),
+                running: false,
+                generation: 0,
+                pending: Vec::new(),
+            },
+        );
+        Ok((key, details))
+    }
+}
+
+/// Request cookie: configuration generation in the high half, request index in the low.
+fn cookie(generation: u32, index: usize) -> u64 {
+    (u64::from(generation) << 32) | index as u64
+}
+
+impl Slot {
+    fn configure(&mut self, _key: u64, spec: &ConfigSpec) -> Result<Configured, LcError> {
+        if self.running {
+            self.stop();
+        }
+        let (mut cfg, validation) = build_config(&self.cam, &self.id, spec)?;
+        if validation.status == LcStatus::Invalid {
+            return Err(LcError::InvalidConfiguration {
+                requested: validation.requested,
+            });
+        }
+        // Old requests belong to the old configuration: drop them, and make those still held
+        // downstream be dropped when they come back (their generation no longer matches).
+        self.idle.clear();
+        self.config = None;
+        self.generation = self.generation.wrapping_add(1);
+        self.cam
+            .configure(&mut cfg)
+            .map_err(|source| LcError::Configure {
+                id: self.id.clone(),
+                source,
+            })?;
+
+        let mut streams = Vec::with_capacity(cfg.len());
+        let mut planes = Vec::with_capacity(cfg.len());
+        for i in 0..cfg.len() {
+            let sc = cfg.get(i).ok_or(LcError::NotConfigured)?;
+            let stream = sc.stream().ok_or(LcError::NotConfigured)?;
+            planes.push(plane_layout(
+                sc.get_pixel_format(),
+                sc.get_size(),
+                sc.get_stride(),
+                sc.get_frame_size(),
+            ));
+            streams.push(stream);
+        }
+        let requests = validation
+            .streams
+            .iter()
+            .map(|s| s.buffer_count as usize)
+            .min()
+            .unwrap_or(0)
+            .max(1);
+
+        // libcamera's allocator first (dma-buf); if it cannot allocate for every stream, the
+        // element's own memfd buffers for all of them.
+        let mut allocator = FrameBufferAllocator::new(&self.cam);
+        let mut allocated = Vec::with_capacity(streams.len());
+        let mut allocator_error = None;
+        for stream in &streams {
+            match allocator.alloc(stream) {
+                Ok(bufs) if bufs.len() >= requests => allocated.push(bufs),
+                Ok(bufs) => {
+                    allocator_error = Some(format!(
+                        "allocator gave {} buffers, {requests} needed",
+                        bufs.len()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    allocator_error = Some(format!("libcamera FrameBufferAllocator: {e}"));
+                    break;
+                }
+            }
+        }
+        let kind = if allocator_error.is_none() {
+            BufferKind::DmaBuf
+        } else {
+            BufferKind::Memfd
+        };
+        let generation = self.generation;
+        let mut allocated: Vec<std::vec::IntoIter<_>> =
+            allocated.into_iter().map(|v| v.into_iter()).collect();
+        let mut maps = Vec::with_capacity(requests);
+        for r in 0..requests {
+            let mut req = self
+                .cam
+                .create_request(Some(cookie(generation, r)))
+                .ok_or(LcError::CreateRequest)?;
+            let mut req_maps = Vec::with_capacity(streams.len());
+            for (s, stream) in streams.iter().enumerate() {
+                if kind == BufferKind::DmaBuf {
+                    let fb = allocated
+                        .get_mut(s)
+                        .and_then(|it| it.next())
+                        .ok_or(LcError::CreateRequest)?;
+                    let map = map_allocated(&fb).map_err(|source| LcError::Buffers {
+                        stream: s,
+                        what: "mmap of a libcamera dma-buf",
+                        source,
+                    })?;
+                    req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
+                    req_maps.push(Arc::new(map));
+                } else {
+                    let layout = &planes[s];
+                    let len = buffer_len(
+                        layout,
+                        validation.streams.get(s).map_or(0, |v| v.frame_size),
+                    );
+                    let (fb, map) =
+                        memfd_buffer(layout, len, cookie(generation, r)).map_err(|source| {
+                            LcError::Buffers {
+                                stream: s,
+                                what: "memfd",
+                                source,
+                            }
+                        })?;
+                    req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
+                    req_maps.push(Arc::new(map));
+                }
+            }
+            maps.push(req_maps);
+            self.idle.push(req);
+        }
+        self.config = Some(cfg);
+        Ok(Configured {
+            validation,
+            planes,
+            streams,
+            kind,
+            allocator_error,
+            requests,
+            maps,
+            generation,
+        })
+    }
+
+    fn probe(&mut self, specs: &[ConfigSpec]) -> Vec<Probe> {
+        if self.running {
+            return vec![None; specs.len()];
+        }
+        // Probing replaces the configuration: the buffers of the current one go.
+        self.idle.clear();
+        self.config = None;
+        self.generation = self.generation.wrapping_add(1);
+        specs
+            .iter()
+            .map(|spec| {
+                let (mut cfg, v) = build_config(&self.cam, &self.id, spec).ok()?;
+                // Only configurations libcamera takes as they are count as modes (StreamFormats
+                // may list sizes from a range that the pipeline handler then adjusts).
+                if v.status != LcStatus::Valid {
+                    return None;
+                }
+                self.cam.configure(&mut cfg).ok()?;
+                let fdl = ControlId::FrameDurationLimits as u32;
+                let Ok(info) = self.cam.controls().find(fdl) else {
+                    return Some(None);
+                };
+                Some(match (info.min(), info.max()) {
+                    (ControlValue::Int64(a), ControlValue::Int64(b)) => {
+                        a.first().copied().zip(b.first().copied())
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
+    fn start(&mut self, controls: &[(u32, ControlValue)]) -> Result<(), LcError> {
+        if self.config.is_none() {
+            return Err(LcError::NotConfigured);
+        }
+        if self.running {
+            return Ok(());
+        }
+        let mut list = ControlList::new();
+        for (id, v) in controls {
+            // `set_raw` cannot fail for a list without an info map.
+            let _ = list.set_raw(*id, v.clone());
+        }
+        self.cam
+            .start(Some(&list))
+            .map_err(|source| LcError::Start {
+                id: self.id.clone(),
+                source,
+            })?;
+        self.running = true;
+        for req in std::mem::take(&mut self.idle) {
+            if let Err(e) = self.queue(req) {
+                self.stop();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if self.running {
+            // Cancels queued requests; libcamera hands them to the completion callback before
+            // returning, so they are all in the event channel afterwards.
+            let _ = self.cam.stop();
+            self.running = false;
+        }
+    }
+
+    /// Queues `req` with the controls changed since the last request.
+    fn queue(&mut self, mut req: Request) -> Result<(), LcError> {
+        req.reuse(ReuseFlag::REUSE_BUFFERS);
+        for (id, v) in self.pending.drain(..) {
+            // The request's list validates ids against the camera; unknown ones were refused
+            // before they got here.
+            let _ = req.controls_mut().set_raw(id, v);
+        }
+        match self.cam.queue_request(req) {
+            Ok(()) => Ok(()),
+            Err((req, e)) => {
+                self.idle.push(req);
+                Err(LcError::Queue(e))
+            }
+        }
+    }
+
+    fn requeue(&mut self, req: Request) {
+        if (req.cookie() >> 32) as u32 != self.generation || self.config.is_none() {
+            return; // from an older configuration: drop it
+        }
+        if self.running {
+            // A failure leaves the request idle; it is queued again at the next start.
+            let _ = self.queue(req);
+        } else {
+            self.idle.push(req);
+        }
+    }
+}
