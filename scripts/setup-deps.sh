@@ -16,6 +16,8 @@ PACKAGES=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # The real-libcamera test root.
   debootstrap
+  # The benchmark suite: instruction counts per frame (row 1).
+  valgrind
 )
 
 missing=()

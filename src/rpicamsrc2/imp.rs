@@ -906,6 +906,8 @@ impl RpiCamSrc2 {
 
     /// The capture thread: negotiates, starts the camera, and hands each frame's buffers to the
     /// pads' queues. It never pushes, so a slow pad cannot stall it or the other pads.
+    /// Never inlined: the benchmark suite's callgrind row counts instructions from here.
+    #[inline(never)]
     fn capture_loop(&self) {
         let Some(cam) = self.camera() else {
             return;
