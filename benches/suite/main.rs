@@ -53,7 +53,7 @@ mod bounds {
     /// rpih264enc luma PSNR floor at the automatic bitrate (row 5), dB.
     pub const H264_PSNR_DB: f64 = 30.0;
     /// RSS growth of the main job from settled to the end, kB.
-    pub const RSS_GROWTH_KB: i64 = 16 * 1024;
+    pub const RSS_GROWTH_KB: i64 = 8 * 1024;
 }
 
 struct Opts {
