@@ -52,6 +52,9 @@ mod bounds {
     pub const H264_CPU_RATIO: f64 = 2.0;
     /// rpih264enc luma PSNR floor at the automatic bitrate (row 5), dB.
     pub const H264_PSNR_DB: f64 = 30.0;
+    /// PTS jitter p99, worst simulated mode (row 3), µs: PTS come from sensor timestamps, so
+    /// only the clock-offset read adds to the simulation's own ~0.1 µs.
+    pub const PTS_JITTER_P99_US: f64 = 250.0;
     /// RSS growth of the main job from settled to the end, kB.
     pub const RSS_GROWTH_KB: i64 = 8 * 1024;
 }
@@ -685,6 +688,15 @@ fn row3(r: &mut Report, opts: &Opts) {
             } else {
                 " at maximum rates"
             }
+        ),
+    );
+    r.check(
+        "row 3: PTS follow the sensor timestamps (jitter p99, worst mode)",
+        runs > 0 && worst_p99 <= bounds::PTS_JITTER_P99_US,
+        format!(
+            "{worst_p99:.1} µs (bound {} µs; PTS taken from the time of pushing would show the \
+             scheduling lag, milliseconds on a busy machine)",
+            bounds::PTS_JITTER_P99_US
         ),
     );
 }

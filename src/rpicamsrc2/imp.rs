@@ -1236,13 +1236,31 @@ impl RpiCamSrc2 {
         lock(&self.state).streaming = false;
     }
 
+    /// The running time of a CLOCK_MONOTONIC instant (a sensor timestamp, ns), through the
+    /// pipeline clock (which need not be monotonic: a network clock, say). The two clocks'
+    /// offset is read fresh for every frame, between two monotonic reads; a pair of reads that a
+    /// preemption split (more than 2 µs apart) is read again, up to three times, keeping the
+    /// tightest, so a descheduled thread does not put its delay into the PTS.
     fn running_time_of(&self, mono_ns: u64) -> Option<gst::ClockTime> {
         let obj = self.obj();
         let clock = obj.clock()?;
         let base = obj.base_time()?;
-        let now = clock.time();
-        let age = camera::monotonic_ns().saturating_sub(mono_ns);
-        let at = now.nseconds().checked_sub(age)?;
+        let mut best: Option<(u64, i128)> = None;
+        for _ in 0..3 {
+            let m0 = camera::monotonic_ns();
+            let c = clock.time().nseconds();
+            let m1 = camera::monotonic_ns();
+            let gap = m1.saturating_sub(m0);
+            let offset = i128::from(c) - i128::from(m0 + gap / 2);
+            if best.is_none_or(|(g, _)| gap < g) {
+                best = Some((gap, offset));
+            }
+            if gap <= 2_000 {
+                break;
+            }
+        }
+        let (_, offset) = best?;
+        let at = u64::try_from(i128::from(mono_ns) + offset).ok()?;
         Some(gst::ClockTime::from_nseconds(
             at.saturating_sub(base.nseconds()),
         ))
