@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/plugin.rs"]
+mod plugin;
+
 /// The Debian packages the Python example needs.
 const PYTHON_PACKAGES: &str = "python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0";
 
@@ -20,38 +23,15 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// A directory holding only the plugin this `cargo test` built: the newest of
-/// target/<profile>/deps/libgstrpicamsrc2.so (what cargo test builds) and
-/// target/<profile>/libgstrpicamsrc2.so (what cargo build leaves), linked into a temp dir so an
-/// older copy is never picked up.
-fn plugin_dir(tmp: &Path) -> PathBuf {
-    let candidates = [
-        target_dir().join("deps").join("libgstrpicamsrc2.so"),
-        target_dir().join("libgstrpicamsrc2.so"),
-    ];
-    let newest = candidates
-        .iter()
-        .filter_map(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| (t, p))
-        })
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p.clone())
-        .unwrap_or_else(|| panic!("no libgstrpicamsrc2.so in {}", target_dir().display()));
-    let dir = tmp.join("plugin");
-    std::fs::create_dir_all(&dir).expect("temp plugin dir");
-    std::os::unix::fs::symlink(&newest, dir.join("libgstrpicamsrc2.so")).expect("plugin link");
-    dir
-}
-
 /// Runs `cmd` with the plugin path set (and a private registry, so no cached entry of another
 /// build is used), 60 s at most: (exit code, stdout, stderr).
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut child = cmd
-        .env("GST_PLUGIN_PATH", plugin_dir(tmp.path()))
+        .env(
+            "GST_PLUGIN_PATH",
+            plugin::plugin_dir(tmp.path()).expect("this build's plugin"),
+        )
         .env("GST_REGISTRY", tmp.path().join("registry.bin"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -9,6 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+#[path = "common/plugin.rs"]
+mod plugin;
+
 use gst::glib;
 use gst::prelude::*;
 use gstrpicamsrc2::rpih264enc::nal;
@@ -648,36 +651,6 @@ fn recipes_record_every_frame() {
     assert_eq!(total, 45, "segments hold every frame");
 }
 
-/// A directory holding only this crate's plugin library, for gst-launch-1.0 children.
-///
-/// `cargo test` builds the cdylib next to the test binaries (target/<profile>/deps) but only
-/// `cargo build` copies it to target/<profile>, so the newest of the two is linked into a
-/// fresh directory (pointing GST_PLUGIN_PATH at deps/ would make GStreamer try every .so there).
-fn plugin_dir(tmp: &Path) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps dir");
-    let candidates = [
-        deps.join("libgstrpicamsrc2.so"),
-        deps.parent()
-            .expect("profile dir")
-            .join("libgstrpicamsrc2.so"),
-    ];
-    let newest = candidates
-        .iter()
-        .filter_map(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| (t, p))
-        })
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p.clone())
-        .unwrap_or_else(|| panic!("no libgstrpicamsrc2.so in {} or its parent", deps.display()));
-    let dir = tmp.join("plugin");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(&newest, dir.join("libgstrpicamsrc2.so")).unwrap();
-    dir
-}
 
 /// Kills the child on drop, so a failing test leaves no recorder running.
 struct ChildGuard(std::process::Child);
@@ -703,7 +676,7 @@ fn record_and_signal(
         .args(desc.split_whitespace())
         .env(
             "GST_PLUGIN_PATH",
-            plugin_dir(out.parent().expect("output dir")),
+            plugin::plugin_dir(out.parent().expect("output dir")).expect("this build's plugin"),
         )
         .env("GST_REGISTRY", out.with_extension("registry.bin"))
         .stdout(Stdio::null())

@@ -13,41 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A directory holding only this crate's plugin library (a symlink), for gst-launch children.
-///
-/// Cargo builds the cdylib next to the bench binary (target/<profile>/deps) and `cargo build`
-/// copies it to target/<profile>; the newest of the two is used (pointing GST_PLUGIN_PATH at
-/// deps/ would make GStreamer try every shared object there).
-pub fn plugin_dir(tmp: &Path) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let deps = exe.parent().ok_or("no deps dir")?;
-    let mut candidates = vec![deps.join("libgstrpicamsrc2.so")];
-    if let Some(profile) = deps.parent() {
-        candidates.push(profile.join("libgstrpicamsrc2.so"));
-    }
-    let newest = candidates
-        .iter()
-        .filter_map(|p| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| (t, p))
-        })
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p.clone())
-        .ok_or_else(|| {
-            format!(
-                "no libgstrpicamsrc2.so in {} or its parent: run `cargo build --release` first",
-                deps.display()
-            )
-        })?;
-    let dir = tmp.join("plugin");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let link = dir.join("libgstrpicamsrc2.so");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&newest, &link).map_err(|e| e.to_string())?;
-    Ok(dir)
-}
+#[path = "../../tests/common/plugin.rs"]
+mod plugin;
+pub use plugin::plugin_dir;
 
 /// The main job's recording pipeline into `out` (runs until interrupted).
 pub fn main_job(out: &Path) -> String {
