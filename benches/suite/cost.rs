@@ -92,8 +92,11 @@ pub fn measure(src: &str, caps: &str, warmup: u64, frames: u64) -> Result<CostRu
         .factory()
         .map(|f| f.name() == "rpicamsrc2")
         .unwrap_or(false);
+    /// (when, process CPU ns, simulated rendering ns) at a buffer.
     type Mark = (Instant, u64, u64);
-    let marks: Arc<Mutex<(u64, Option<Mark>, Option<Mark>)>> = Default::default();
+    /// (buffers seen, mark at the first counted one, mark at the last).
+    type Marks = (u64, Option<Mark>, Option<Mark>);
+    let marks: Arc<Mutex<Marks>> = Default::default();
     let m = marks.clone();
     let weak = el.downgrade();
     el.static_pad("src")

@@ -173,7 +173,9 @@ pub fn capture_to_push(source: &str, caps: &str, frames: u64) -> Result<PushLate
         frames + 5
     ));
     let src = util::element(&p, "src");
-    let seen: Arc<Mutex<Vec<(Option<f64>, Option<f64>)>>> = Default::default();
+    /// Per buffer: (SensorTimestamp to push, PTS to push), ms.
+    type Seen = Vec<(Option<f64>, Option<f64>)>;
+    let seen: Arc<Mutex<Seen>> = Default::default();
     let s = seen.clone();
     let weak = src.downgrade();
     src.static_pad("src")

@@ -206,7 +206,8 @@ fn main() {
         phase_a.elapsed().as_secs_f64(),
     ));
     // Phase B: timed rows, one at a time.
-    let rows: [(&str, &dyn Fn(&mut Report)); 6] = [
+    type Row<'a> = (&'a str, &'a dyn Fn(&mut Report));
+    let rows: [Row; 6] = [
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
         ("4", &|r| row4(r, &opts)),

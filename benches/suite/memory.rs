@@ -108,10 +108,7 @@ impl Sampler {
         let sampler = std::thread::spawn(move || {
             let mut samples = Vec::new();
             let mut interrupted = false;
-            loop {
-                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-                    break;
-                };
+            while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 // An exited child not yet reaped has no VmRSS.
                 let (Some(rss), Some(hwm)) =
                     (status_kb(&status, "VmRSS:"), status_kb(&status, "VmHWM:"))
