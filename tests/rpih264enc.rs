@@ -651,7 +651,6 @@ fn recipes_record_every_frame() {
     assert_eq!(total, 45, "segments hold every frame");
 }
 
-
 /// Kills the child on drop, so a failing test leaves no recorder running.
 struct ChildGuard(std::process::Child);
 
