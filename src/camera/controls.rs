@@ -9,10 +9,37 @@ use std::fmt;
 
 use super::format::Rect;
 
-/// The controls rpicamsrc2 sets or reads, by libcamera name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)]
-pub enum ControlId {
+/// Defines [`ControlId`] from one list of libcamera control names: the enum, its `name()` (the
+/// variant's own name, which is libcamera's) and [`ControlId::ALL`], so they cannot disagree.
+macro_rules! control_ids {
+    ($($id:ident),* $(,)?) => {
+        /// The controls rpicamsrc2 sets or reads, by libcamera name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(missing_docs)]
+        pub enum ControlId {
+            $($id,)*
+        }
+
+        impl ControlId {
+            /// Every control of the model, in declaration order.
+            pub const ALL: &'static [ControlId] = &[$(ControlId::$id,)*];
+
+            /// libcamera's name (`ExposureTime`, ...).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ControlId::$id => stringify!($id),)*
+                }
+            }
+
+            /// The control libcamera calls `name`, if the model has it.
+            pub fn from_name(name: &str) -> Option<ControlId> {
+                Self::ALL.iter().copied().find(|c| c.name() == name)
+            }
+        }
+    };
+}
+
+control_ids! {
     AeEnable,
     AeState,
     AeMeteringMode,
@@ -53,55 +80,6 @@ pub enum ControlId {
     HdrMode,
     Gamma,
     NoiseReductionMode,
-}
-
-impl ControlId {
-    /// libcamera's name (`ExposureTime`, ...).
-    pub fn name(self) -> &'static str {
-        use ControlId::*;
-        match self {
-            AeEnable => "AeEnable",
-            AeState => "AeState",
-            AeMeteringMode => "AeMeteringMode",
-            AeConstraintMode => "AeConstraintMode",
-            AeExposureMode => "AeExposureMode",
-            ExposureValue => "ExposureValue",
-            ExposureTime => "ExposureTime",
-            ExposureTimeMode => "ExposureTimeMode",
-            AnalogueGain => "AnalogueGain",
-            AnalogueGainMode => "AnalogueGainMode",
-            AeFlickerMode => "AeFlickerMode",
-            AeFlickerPeriod => "AeFlickerPeriod",
-            Brightness => "Brightness",
-            Contrast => "Contrast",
-            Lux => "Lux",
-            AwbEnable => "AwbEnable",
-            AwbMode => "AwbMode",
-            ColourGains => "ColourGains",
-            ColourTemperature => "ColourTemperature",
-            Saturation => "Saturation",
-            SensorBlackLevels => "SensorBlackLevels",
-            Sharpness => "Sharpness",
-            FocusFoM => "FocusFoM",
-            ColourCorrectionMatrix => "ColourCorrectionMatrix",
-            ScalerCrop => "ScalerCrop",
-            DigitalGain => "DigitalGain",
-            FrameDuration => "FrameDuration",
-            FrameDurationLimits => "FrameDurationLimits",
-            SensorTimestamp => "SensorTimestamp",
-            AfMode => "AfMode",
-            AfRange => "AfRange",
-            AfSpeed => "AfSpeed",
-            AfMetering => "AfMetering",
-            AfWindows => "AfWindows",
-            AfTrigger => "AfTrigger",
-            AfState => "AfState",
-            LensPosition => "LensPosition",
-            HdrMode => "HdrMode",
-            Gamma => "Gamma",
-            NoiseReductionMode => "NoiseReductionMode",
-        }
-    }
 }
 
 impl fmt::Display for ControlId {
@@ -338,6 +316,17 @@ pub mod values {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_control_has_a_distinct_libcamera_name() {
+        let mut names: Vec<&str> = ControlId::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ControlId::ALL.len());
+        assert_eq!(ControlId::ExposureTime.name(), "ExposureTime");
+        assert_eq!(ControlId::from_name("FocusFoM"), Some(ControlId::FocusFoM));
+        assert_eq!(ControlId::from_name("exposure-time"), None);
+    }
 
     #[test]
     fn check_names_value_and_range() {

@@ -114,7 +114,7 @@ fn info_map(list: &[LcControlInfo]) -> HashMap<String, LcControlInfo> {
 }
 
 fn model_infos(map: &HashMap<String, LcControlInfo>) -> BTreeMap<ControlId, ControlInfo> {
-    convert::MODEL_CONTROLS
+    ControlId::ALL
         .iter()
         .filter_map(|id| {
             let c = map.get(id.name())?;

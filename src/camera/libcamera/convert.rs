@@ -17,106 +17,6 @@ use crate::camera::{
     metadata::{AeState, FrameMetadata},
 };
 
-/// Every control of the model, to look each up in a camera's `ControlInfoMap` by name.
-pub const MODEL_CONTROLS: [ControlId; 40] = {
-    use ControlId::*;
-    [
-        AeEnable,
-        AeState,
-        AeMeteringMode,
-        AeConstraintMode,
-        AeExposureMode,
-        ExposureValue,
-        ExposureTime,
-        ExposureTimeMode,
-        AnalogueGain,
-        AnalogueGainMode,
-        AeFlickerMode,
-        AeFlickerPeriod,
-        Brightness,
-        Contrast,
-        Lux,
-        AwbEnable,
-        AwbMode,
-        ColourGains,
-        ColourTemperature,
-        Saturation,
-        SensorBlackLevels,
-        Sharpness,
-        FocusFoM,
-        ColourCorrectionMatrix,
-        ScalerCrop,
-        DigitalGain,
-        FrameDuration,
-        FrameDurationLimits,
-        SensorTimestamp,
-        AfMode,
-        AfRange,
-        AfSpeed,
-        AfMetering,
-        AfWindows,
-        AfTrigger,
-        AfState,
-        LensPosition,
-        HdrMode,
-        Gamma,
-        NoiseReductionMode,
-    ]
-};
-
-/// Fails to compile when the model gains a control that [`MODEL_CONTROLS`] lacks.
-#[allow(dead_code)]
-fn model_controls_are_complete(id: ControlId) {
-    use ControlId::*;
-    match id {
-        AeEnable
-        | AeState
-        | AeMeteringMode
-        | AeConstraintMode
-        | AeExposureMode
-        | ExposureValue
-        | ExposureTime
-        | ExposureTimeMode
-        | AnalogueGain
-        | AnalogueGainMode
-        | AeFlickerMode
-        | AeFlickerPeriod
-        | Brightness
-        | Contrast
-        | Lux
-        | AwbEnable
-        | AwbMode
-        | ColourGains
-        | ColourTemperature
-        | Saturation
-        | SensorBlackLevels
-        | Sharpness
-        | FocusFoM
-        | ColourCorrectionMatrix
-        | ScalerCrop
-        | DigitalGain
-        | FrameDuration
-        | FrameDurationLimits
-        | SensorTimestamp
-        | AfMode
-        | AfRange
-        | AfSpeed
-        | AfMetering
-        | AfWindows
-        | AfTrigger
-        | AfState
-        | LensPosition
-        | HdrMode
-        | Gamma
-        | NoiseReductionMode => {}
-    }
-}
-
-/// The model control of libcamera's control `name`.
-pub fn model_control(name: &str) -> Option<ControlId> {
-    MODEL_CONTROLS.iter().copied().find(|c| c.name() == name)
-}
-
 /// libcamera stream role of a model stream role: main -> VideoRecording (libcamerasrc's
 /// default), lores -> ViewFinder, raw -> Raw.
 pub fn role(r: StreamRole) -> LcRole {
@@ -410,15 +310,6 @@ mod tests {
         let e = lc_value(&ControlValue::F32(1.5), &ControlType::Int32, false).unwrap_err();
         assert!(e.contains("Int32"), "{e}");
         assert!(lc_value(&ControlValue::Bool(true), &ControlType::Rectangle, false).is_err());
-    }
-
-    #[test]
-    fn every_model_control_has_a_distinct_name() {
-        let mut names: Vec<&str> = MODEL_CONTROLS.iter().map(|c| c.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), MODEL_CONTROLS.len());
-        assert_eq!(model_control("ExposureTime"), Some(ControlId::ExposureTime));
     }
 
     #[test]
