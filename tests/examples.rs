@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-#[path = "common/plugin.rs"]
-mod plugin;
+#[path = "common/child.rs"]
+mod child;
 
 /// The Debian packages the Python example needs.
 const PYTHON_PACKAGES: &str = "python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0";
@@ -27,45 +27,12 @@ fn target_dir() -> PathBuf {
 /// build is used), 60 s at most: (exit code, stdout, stderr).
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut child = cmd
-        .env(
-            "GST_PLUGIN_PATH",
-            plugin::plugin_dir(tmp.path()).expect("this build's plugin"),
-        )
-        .env("GST_REGISTRY", tmp.path().join("registry.bin"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let code = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        code,
-        t_out.join().unwrap_or_default(),
-        t_err.join().unwrap_or_default(),
+    cmd.env(
+        "GST_PLUGIN_PATH",
+        child::plugin_dir(tmp.path()).expect("this build's plugin"),
     )
+    .env("GST_REGISTRY", tmp.path().join("registry.bin"));
+    child::run_limited(cmd, Duration::from_secs(60)).expect("the example starts")
 }
 
 /// A `frame key=value ...` line.

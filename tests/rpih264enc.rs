@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-#[path = "common/plugin.rs"]
-mod plugin;
+#[path = "common/child.rs"]
+mod child;
 
 use gst::glib;
 use gst::prelude::*;
@@ -675,7 +675,7 @@ fn record_and_signal(
         .args(desc.split_whitespace())
         .env(
             "GST_PLUGIN_PATH",
-            plugin::plugin_dir(out.parent().expect("output dir")).expect("this build's plugin"),
+            child::plugin_dir(out.parent().expect("output dir")).expect("this build's plugin"),
         )
         .env("GST_REGISTRY", out.with_extension("registry.bin"))
         .stdout(Stdio::null())

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+#[path = "common/child.rs"]
+mod child;
+
 const SERVER: &str = env!("CARGO_BIN_EXE_rpicam-rtsp-server");
 
 fn init() {
@@ -209,40 +212,7 @@ impl Drop for GstClient {
 
 /// Runs a command with a time limit: (exit status or None if killed, stdout, stderr).
 fn run_limited(cmd: &mut Command, limit: Duration) -> (Option<i32>, String, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("command starts");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status,
-        t_out.join().unwrap_or_default(),
-        t_err.join().unwrap_or_default(),
-    )
+    child::run_limited(cmd, limit).expect("command starts")
 }
 
 /// ffprobe on the stream: reads 90 packets (3 s) over RTSP/TCP and decodes them (those before

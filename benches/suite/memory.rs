@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../tests/common/plugin.rs"]
-mod plugin;
-pub use plugin::plugin_dir;
+#[path = "../../tests/common/child.rs"]
+mod child;
+pub use child::plugin_dir;
 
 /// The main job's recording pipeline into `out` (runs until interrupted).
 pub fn main_job(out: &Path) -> String {
