@@ -13,6 +13,7 @@ use gst::glib;
 pub mod camera;
 pub mod rpicamsrc2;
 pub mod rpih264enc;
+pub(crate) mod sync;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rpicamsrc2::register(plugin)?;

@@ -14,7 +14,7 @@
  *     video/x-raw,framerate=1/6 ! fakesink
  * ]|
  */
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
 use gst::glib;
@@ -33,6 +33,7 @@ use crate::camera::{
 use super::caps;
 use super::props;
 use super::{meta, HdrMode, SimScene};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -52,11 +53,6 @@ const DEFAULT_SIZE: Size = Size::new(1920, 1080);
 const DEFAULT_FPS: i32 = 30;
 /// How long the streaming thread waits for a frame before checking for EOS and flushing.
 const FRAME_POLL: Duration = Duration::from_millis(100);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Poisoned only if a panic happened while holding it; the data is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[derive(Debug, Clone)]
 struct Settings {

@@ -26,6 +26,7 @@ use super::v4l2::format::{self as hwformat, RawFormat};
 use super::v4l2::machine::{self, Input, M2mConfig, M2mEncoder, M2mOutput};
 use super::v4l2::sys::Device;
 use super::{Backend, BitrateMode, Level, Profile};
+use crate::sync::lock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -116,13 +117,6 @@ impl Default for RpiH264Enc {
             hw_headers: Mutex::new(Vec::new()),
         }
     }
-}
-
-// Locks are never held across a panic-prone section; a poisoned lock means a bug elsewhere.
-macro_rules! lock {
-    ($m:expr) => {
-        $m.lock().unwrap_or_else(|e| e.into_inner())
-    };
 }
 
 const SW_FORMATS: &[&str] = &["I420", "NV12", "YV12", "NV21"];
@@ -429,7 +423,7 @@ impl RpiH264Enc {
             };
             let mut data = out.data;
             if super::nal::has_sps(&data) {
-                *lock!(self.hw_headers) = super::nal::parameter_sets(&data);
+                *lock(&self.hw_headers) = super::nal::parameter_sets(&data);
             } else if out.keyframe
                 && frame
                     .flags()
@@ -437,7 +431,7 @@ impl RpiH264Enc {
             {
                 // A key unit asked with all headers: the hardware repeats SPS/PPS only with
                 // REPEAT_SEQ_HEADER, so put the ones it wrote first in front.
-                let mut with = lock!(self.hw_headers).clone();
+                let mut with = lock(&self.hw_headers).clone();
                 with.extend_from_slice(&data);
                 data = with;
             }
@@ -452,7 +446,7 @@ impl RpiH264Enc {
 
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let outputs = {
-            let mut guard = lock!(self.state);
+            let mut guard = lock(&self.state);
             match guard.as_mut().map(|s| &mut s.engine) {
                 Some(Engine::V4l2 { enc, .. }) => enc.drain().map_err(|e| {
                     gst::element_imp_error!(
@@ -555,7 +549,7 @@ impl ObjectImpl for RpiH264Enc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = lock!(self.settings);
+        let mut s = lock(&self.settings);
         // `expect`s below: GLib has checked the value type against the pspec.
         match pspec.name() {
             "bitrate" => {
@@ -583,7 +577,7 @@ impl ObjectImpl for RpiH264Enc {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = lock!(self.settings);
+        let s = lock(&self.settings);
         match pspec.name() {
             "bitrate" => s.bitrate.to_value(),
             "bitrate-mode" => s.bitrate_mode.to_value(),
@@ -595,7 +589,7 @@ impl ObjectImpl for RpiH264Enc {
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "qp" => s.qp.to_value(),
-            "active-backend" => lock!(self.active).to_value(),
+            "active-backend" => lock(&self.active).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -651,7 +645,7 @@ impl ElementImpl for RpiH264Enc {
 
 impl VideoEncoderImpl for RpiH264Enc {
     fn open(&self) -> Result<(), gst::ErrorMessage> {
-        let s = lock!(self.settings).clone();
+        let s = lock(&self.settings).clone();
         let chosen = self.choose_backend(&s)?;
         let msg = match &chosen {
             Chosen::Software => format!(
@@ -668,24 +662,24 @@ impl VideoEncoderImpl for RpiH264Enc {
         };
         gst::info!(CAT, imp = self, "{msg}");
         gst::element_imp_info!(self, gst::LibraryError::Settings, ("{}", msg));
-        *lock!(self.chosen) = Some((chosen, s.backend));
+        *lock(&self.chosen) = Some((chosen, s.backend));
         Ok(())
     }
 
     fn close(&self) -> Result<(), gst::ErrorMessage> {
-        *lock!(self.chosen) = None;
+        *lock(&self.chosen) = None;
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *lock!(self.state) = None;
-        *lock!(self.active) = "none";
-        lock!(self.hw_headers).clear();
+        *lock(&self.state) = None;
+        *lock(&self.active) = "none";
+        lock(&self.hw_headers).clear();
         Ok(())
     }
 
     fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
-        let tmpl = match lock!(self.chosen).clone() {
+        let tmpl = match lock(&self.chosen).clone() {
             None => None,
             Some((Chosen::Software, _)) => Some(software_caps()),
             Some((Chosen::V4l2 { .. }, Backend::V4l2)) => Some(hardware_caps()),
@@ -704,11 +698,11 @@ impl VideoEncoderImpl for RpiH264Enc {
     ) -> Result<(), gst::LoggableError> {
         // Finish what the previous format still holds.
         let _ = self.drain();
-        *lock!(self.state) = None;
+        *lock(&self.state) = None;
 
         let info = state.info().clone();
-        let s = lock!(self.settings).clone();
-        let (chosen, backend_prop) = lock!(self.chosen)
+        let s = lock(&self.settings).clone();
+        let (chosen, backend_prop) = lock(&self.chosen)
             .clone()
             .unwrap_or((Chosen::Software, Backend::Software));
         let (w, h, fps) = (info.width(), info.height(), fps_of(&info));
@@ -805,7 +799,7 @@ impl VideoEncoderImpl for RpiH264Enc {
             "{name} encoder for {w}x{h} {} at {fps:.2} frames/s, {bitrate} bits/s: {caps}",
             info.format().to_str()
         );
-        *lock!(self.active) = name;
+        *lock(&self.active) = name;
         self.bitrate_changed.store(false, Ordering::SeqCst);
 
         let obj = self.obj();
@@ -815,7 +809,7 @@ impl VideoEncoderImpl for RpiH264Enc {
                 .unwrap_or(gst::ClockTime::ZERO);
             obj.set_latency(frame * 2, Some(frame * 6));
         }
-        *lock!(self.state) = Some(State {
+        *lock(&self.state) = Some(State {
             engine,
             info,
             bitrate,
@@ -838,7 +832,7 @@ impl VideoEncoderImpl for RpiH264Enc {
         &self,
         frame: gst_video::VideoCodecFrame,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut guard = lock!(self.state);
+        let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(
                 self,
@@ -848,7 +842,7 @@ impl VideoEncoderImpl for RpiH264Enc {
             return Err(gst::FlowError::NotNegotiated);
         };
         if self.bitrate_changed.swap(false, Ordering::SeqCst) {
-            let b = lock!(self.settings).bitrate;
+            let b = lock(&self.settings).bitrate;
             let b = if b == 0 {
                 level::auto_bitrate(state.info.width(), state.info.height(), fps_of(&state.info))
                     as u32
@@ -1052,7 +1046,7 @@ impl VideoEncoderImpl for RpiH264Enc {
         if let Some(State {
             engine: Engine::V4l2 { enc, .. },
             ..
-        }) = lock!(self.state).as_mut()
+        }) = lock(&self.state).as_mut()
         {
             if let Err(e) = enc.reset() {
                 gst::warning!(CAT, imp = self, "reset after flush: {e}");

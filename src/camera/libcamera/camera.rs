@@ -6,7 +6,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, MutexGuard, PoisonError,
+        Mutex,
     },
     time::Duration,
 };
@@ -31,10 +31,7 @@ use crate::camera::{
     mode::{self, ModeRequest, DEFAULT_BIT_DEPTH},
     sensor::SensorMode,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 impl From<LcError> for CameraError {
     fn from(e: LcError) -> Self {

@@ -14,7 +14,7 @@ pub mod scene;
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue}
 use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
 use crate::camera::sensor::{SensorInfo, SensorMode};
+use crate::sync::lock;
 
 pub use scene::{SceneKind, SceneSettings};
 
@@ -54,11 +55,6 @@ impl FrameData for SimBuf {
 }
 
 type Pool = Arc<Mutex<Vec<SimBuf>>>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a panic elsewhere already; keep going with the data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct Stream {
     cfg: StreamConfig,
