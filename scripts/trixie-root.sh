@@ -21,7 +21,16 @@
 #                            target-trixie beside the root, shared by every clone).
 #
 # The root is reused when its marker matches the package list below and `cam --list` shows
-# the virtual camera inside it. Commands run in a private mount namespace: the bind mounts
+# the virtual camera inside it. It is built in ROOT.new and moved into place only when complete
+# (the marker is written last), so a build that was interrupted is detected and redone, never
+# half-used. A ROOT that exists but is not a root this script made (a file, or a non-empty
+# directory without the marker) is refused with an error, and nothing in it is deleted.
+#
+# Cargo never reaches the network inside the root: the host runs `cargo fetch --locked` first
+# (every dependency of every feature and target in Cargo.lock, into the host's CARGO_HOME, which
+# the root sees), and cargo inside the root runs offline. The only step inside the root that
+# uses the network is apt-get while the root is built; it gets the host's proxy and CA
+# certificate settings explicitly. Commands run in a private mount namespace: the bind mounts
 # (proc, dev, the repository, ~/.cargo, ~/.rustup) vanish when the command ends, and a trap
 # unmounts them too where no namespace could be made. Must run as root.
 set -euo pipefail
@@ -29,8 +38,13 @@ set -euo pipefail
 ROOT=${RPICAMSRC2_TRIXIE_ROOT:-/var/cache/rpicamsrc2/trixie-root}
 SUITE=trixie
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-CARGO_HOME_HOST=${CARGO_HOME:-/root/.cargo}
-RUSTUP_HOME_HOST=${RUSTUP_HOME:-/root/.rustup}
+CARGO_HOME_HOST=${CARGO_HOME:-$HOME/.cargo}
+RUSTUP_HOME_HOST=${RUSTUP_HOME:-$HOME/.rustup}
+# Where the host's cargo and rustup appear inside the root (bind mounts; see mount_root).
+CARGO_HOME_IN=/opt/rpicamsrc2/cargo-home
+RUSTUP_HOME_IN=/opt/rpicamsrc2/rustup-home
+CARGO_BIN_IN=/opt/rpicamsrc2/cargo-bin
+HOST_CA_IN=etc/rpicamsrc2-host-ca.crt
 # Builds inside the root link trixie's GStreamer 1.26 and libcamera 0.4: keep them apart from
 # the host's target/, in a directory outside the repository that every clone on the machine
 # shares (CI builds in a fresh clone: the dependencies stay built).
@@ -50,10 +64,36 @@ PACKAGES=(
   nasm git ca-certificates libgstrtspserver-1.0-dev
 )
 MARKER_REL=etc/rpicamsrc2-root
+# Present in ROOT.new from its first moment: a half-built root of ours, safe to delete.
+PARTIAL_REL=.rpicamsrc2-partial-root
 VIRTUAL_YAML_REL=usr/share/libcamera/pipeline/virtual/virtual.yaml
 
 log() { printf 'trixie-root: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The host's CA bundle (the certificate settings the host's own tools use), if any.
+host_ca_bundle() {
+  local f
+  for f in "${SSL_CERT_FILE:-}" "${CURL_CA_BUNDLE:-}" /etc/ssl/certs/ca-certificates.crt; do
+    [[ -n $f && -f $f ]] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
+# Refuses a ROOT that is not ours: a file, or a non-empty directory without the marker. An
+# empty directory is fine (the user made a place for it).
+check_root_path() {
+  if [[ -e $ROOT || -L $ROOT ]]; then
+    [[ -d $ROOT && ! -L $ROOT ]] ||
+      die "RPICAMSRC2_TRIXIE_ROOT=$ROOT exists and is not a directory; point it at a new or empty directory (nothing was changed)"
+    if [[ ! -f $ROOT/$MARKER_REL ]] && [[ -n $(ls -A "$ROOT" 2>/dev/null) ]]; then
+      die "RPICAMSRC2_TRIXIE_ROOT=$ROOT is a non-empty directory that this script did not make (no $MARKER_REL in it); point it at a new or empty directory, or remove it yourself (nothing was deleted)"
+    fi
+  fi
+  if [[ -e $ROOT.new || -L $ROOT.new ]] && [[ ! -f $ROOT.new/$PARTIAL_REL ]]; then
+    die "$ROOT.new exists and was not made by this script (no $PARTIAL_REL in it); remove it or choose another RPICAMSRC2_TRIXIE_ROOT (nothing was deleted)"
+  fi
+}
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot and mount need it)"
 case "$ROOT" in
@@ -126,12 +166,19 @@ mount_root() {
   do_mount "$dir/dev" --bind /dev
   do_mount "$dir/sys" --bind /sys
   do_mount "$dir/tmp" -t tmpfs -o size=4g tmpfs
-  [[ -d $CARGO_HOME_HOST ]] && do_mount "$dir/root/.cargo" --bind "$CARGO_HOME_HOST"
-  [[ -d $RUSTUP_HOME_HOST ]] && do_mount "$dir/root/.rustup" --bind "$RUSTUP_HOME_HOST"
+  mkdir -p "$CARGO_HOME_HOST"
+  do_mount "$dir$CARGO_HOME_IN" --bind "$CARGO_HOME_HOST"
+  [[ -d $RUSTUP_HOME_HOST ]] && do_mount "$dir$RUSTUP_HOME_IN" --bind "$RUSTUP_HOME_HOST"
+  # cargo and rustc: the host's rustup proxies (or toolchain binaries), wherever CARGO_HOME is.
+  local cargo_bin
+  cargo_bin=$(dirname "$(command -v cargo)")
+  do_mount "$dir$CARGO_BIN_IN" --bind "$cargo_bin"
   do_mount "$dir$REPO" --bind "$REPO"
   mkdir -p "$TARGET_IN_ROOT"
   do_mount "$dir$TARGET_IN_ROOT" --bind "$TARGET_IN_ROOT"
   cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+  local ca
+  if ca=$(host_ca_bundle); then cp -L "$ca" "$dir/$HOST_CA_IN"; else rm -f "$dir/$HOST_CA_IN"; fi
 }
 
 # chroot_run DIR CMD...: run CMD in DIR (already mounted), in the repository, with a clean
@@ -140,19 +187,53 @@ chroot_run() {
   local dir=$1; shift
   local -a envs=(
     HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8
-    PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    PATH=$CARGO_BIN_IN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    CARGO_HOME=$CARGO_HOME_IN RUSTUP_HOME=$RUSTUP_HOME_IN
     CARGO_TARGET_DIR="$TARGET_IN_ROOT"
+    # Crates come from the host's CARGO_HOME (see fetch_crates), never from the network.
+    CARGO_NET_OFFLINE=true
   )
   # libcamera's DmaBufAllocator errors are expected here (no dma-buf heap: the backend falls
   # back to memfd buffers) and there is no IPA for the virtual camera.
   envs+=("LIBCAMERA_LOG_LEVELS=${LIBCAMERA_LOG_LEVELS:-DmaBufAllocator:FATAL,IPAManager:ERROR,*:WARN}")
   local v
-  for v in CI CARGO_BUILD_JOBS CARGO_TERM_COLOR RUST_BACKTRACE RUST_LOG GST_DEBUG \
+  for v in CI RUSTUP_TOOLCHAIN CARGO_BUILD_JOBS CARGO_TERM_COLOR RUST_BACKTRACE RUST_LOG GST_DEBUG \
     GST_DEBUG_FILE RPICAMSRC2_BENCH_FRAMES RPICAMSRC2_TEST_FRAMES; do
     [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
   done
   chroot "$dir" /usr/bin/env -i "${envs[@]}" /bin/bash -c 'cd "$1" && shift && exec "$@"' \
     bash "$REPO" "$@"
+}
+
+# apt_in_root DIR PACKAGES...: apt-get inside the root, the one step there that uses the
+# network. It gets the host's proxy settings and CA certificates explicitly (an https mirror or
+# a TLS-intercepting proxy must be trusted as the host trusts it), nothing else of the host's
+# environment.
+apt_in_root() {
+  local dir=$1; shift
+  local -a envs=(/usr/bin/env)
+  local opts="" v
+  for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+    [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
+  done
+  if [[ -f $dir/$HOST_CA_IN ]]; then
+    envs+=("SSL_CERT_FILE=/$HOST_CA_IN" "CURL_CA_BUNDLE=/$HOST_CA_IN")
+    opts="-o Acquire::https::CaInfo=/$HOST_CA_IN"
+  fi
+  chroot_run "$dir" "${envs[@]}" /bin/sh -c 'opts=$1; shift; apt-get $opts update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get $opts install -y -q --no-install-recommends "$@" &&
+    apt-get clean' sh "$opts" "$@"
+}
+
+# The host fetches every crate that builds inside the root (every feature and target in
+# Cargo.lock) into its CARGO_HOME, so that cargo there runs offline.
+fetch_crates() {
+  local out
+  log "fetching crates on the host (cargo fetch --locked, CARGO_HOME=$CARGO_HOME_HOST)"
+  if ! out=$(cd "$REPO" && CARGO_HOME=$CARGO_HOME_HOST cargo fetch --locked 2>&1); then
+    printf '%s\n' "$out" | tail -n 15 >&2
+    die "step 'fetch crates' failed: 'cargo fetch --locked' in $REPO could not download the crates the root builds. Check that this machine reaches the crate registry (network, proxy variables, CA certificates: SSL_CERT_FILE or CARGO_HTTP_CAINFO), then rerun. Inside the root cargo runs offline and needs these crates."
+  fi
 }
 
 # Runs "$0 <args>" again in a private mount namespace, so that mounts never leak to the host.
@@ -188,22 +269,24 @@ build_root() {
   fi
   tmp=$ROOT.new
   safe_remove "$tmp"
+  mkdir -p "$tmp"
+  : >"$tmp/$PARTIAL_REL"
   log "debootstrap $SUITE into $tmp from $mirror (takes several minutes)"
   debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
-    { tail -n 30 "$tmp.log" >&2; die "debootstrap failed (full log: $tmp.log)"; }
+    { tail -n 30 "$tmp.log" >&2; die "step 'build the root' failed: debootstrap $SUITE from $mirror (full log: $tmp.log). Check the network and the mirror (RPICAMSRC2_DEBIAN_MIRROR), then rerun: the half-built root is rebuilt."; }
   log "installing ${#PACKAGES[@]} packages inside the root (apt-get, several minutes)"
   # No service may start inside the root.
   printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
   chmod +x "$tmp/usr/sbin/policy-rc.d"
   (
     mount_root "$tmp"
-    chroot_run "$tmp" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" && apt-get clean' \
-      sh "${PACKAGES[@]}"
-  ) >>"$tmp.log" 2>&1 || { tail -n 30 "$tmp.log" >&2; die "apt-get install in the root failed (full log: $tmp.log)"; }
+    apt_in_root "$tmp" "${PACKAGES[@]}"
+  ) >>"$tmp.log" 2>&1 || { tail -n 30 "$tmp.log" >&2; die "step 'build the root' failed: apt-get install of ${#PACKAGES[@]} packages inside $tmp (full log: $tmp.log). Check the network and the mirror, then rerun: the half-built root is rebuilt."; }
   rm -f "$tmp/var/cache/apt/archives/"*.deb
   marker_content >"$tmp/$MARKER_REL"
-  safe_remove "$ROOT"
-  mv "$tmp" "$ROOT"
+  rm -f "$tmp/$PARTIAL_REL"
+  safe_remove_ours "$ROOT"
+  mv -T "$tmp" "$ROOT"
   log "root ready at $ROOT"
 }
 
@@ -212,8 +295,7 @@ update_root() {
   log "installing the changed package list inside $ROOT"
   (
     mount_root "$ROOT"
-    chroot_run "$ROOT" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" && apt-get clean' \
-      sh "${PACKAGES[@]}"
+    apt_in_root "$ROOT" "${PACKAGES[@]}"
   ) >>"$ROOT.update.log" 2>&1 || { log "update failed (log: $ROOT.update.log)"; return 1; }
   marker_content >"$ROOT/$MARKER_REL"
 }
@@ -229,7 +311,21 @@ safe_remove() {
   rm -rf --one-file-system "$dir"
 }
 
+# Deletes ROOT only when it is ours (the marker) or an empty directory.
+safe_remove_ours() {
+  local dir=$1
+  [[ -e $dir ]] || return 0
+  if [[ -f $dir/$MARKER_REL ]]; then
+    safe_remove "$dir"
+  elif [[ -d $dir && -z $(ls -A "$dir") ]]; then
+    rmdir "$dir"
+  else
+    die "refusing to delete $dir: not a root this script made"
+  fi
+}
+
 ensure_root() {
+  check_root_path
   mkdir -p "$(dirname "$ROOT")"
   exec 9>"$ROOT.lock"
   flock -x 9
@@ -239,7 +335,8 @@ ensure_root() {
     grep -qx "suite=$SUITE" "$ROOT/$MARKER_REL" && update_root; then
     log "root at $ROOT updated to the package list"
   else
-    [[ -e $ROOT ]] && log "root at $ROOT is incomplete: rebuilding"
+    [[ -e $ROOT.new ]] && log "$ROOT.new is a root whose build was interrupted: rebuilding it"
+    [[ -f $ROOT/$MARKER_REL ]] && log "root at $ROOT is out of date or damaged: rebuilding"
     build_root
   fi
   write_virtual_yaml "$ROOT"
@@ -259,7 +356,6 @@ main() {
       if ! check_cam_list "$ROOT"; then
         unmount_all
         log "rebuilding the root"
-        rm -f "$ROOT/$MARKER_REL"
         flock -x 9
         build_root
         write_virtual_yaml "$ROOT"
@@ -270,6 +366,7 @@ main() {
       ;;
     run | shell | test | bench)
       in_namespace "$cmd" "$@"
+      fetch_crates
       ensure_root
       mount_root "$ROOT"
       check_cam_list "$ROOT" || die "the root at $ROOT does not list the virtual camera; run '$0 ensure'"
@@ -284,21 +381,23 @@ main() {
           # The backend's unit tests, then the suite against the virtual camera (one test at a
           # time: libcamera lets one user acquire a camera).
           if [[ $# -eq 0 ]]; then
-            chroot_run "$ROOT" cargo test --locked --features libcamera --lib camera::libcamera
+            chroot_run "$ROOT" cargo test --offline --locked --features libcamera --lib camera::libcamera
           fi
-          chroot_run "$ROOT" cargo test --locked --features libcamera --test libcamera -- \
+          chroot_run "$ROOT" cargo test --offline --locked --features libcamera --test libcamera -- \
             --test-threads=1 "$@"
           ;;
         bench)
-          chroot_run "$ROOT" cargo run --locked --release --features libcamera \
+          chroot_run "$ROOT" cargo run --offline --locked --release --features libcamera \
             --example libcamera_bench -- "$@"
           ;;
       esac
       ;;
     destroy)
+      check_root_path
       exec 9>"$ROOT.lock"
       flock -x 9
-      safe_remove "$ROOT"
+      safe_remove_ours "$ROOT"
+      if [[ -f $ROOT.new/$PARTIAL_REL ]]; then safe_remove "$ROOT.new"; fi
       rm -f "$ROOT.new.log"
       ;;
     *)
