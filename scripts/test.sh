@@ -4,8 +4,43 @@
 # 1. the crate's tests on this machine (simulated cameras, encoder, pipelines);
 # 2. the libcamera backend against real libcamera (0.4, virtual camera) inside a Debian trixie
 #    root that scripts/trixie-root.sh builds once and reuses.
+#
+# It works from nothing (no root, no target directory, an empty CARGO_HOME): crates are fetched
+# once on the host, and cargo inside the root runs offline on them. Each step is timed, and a
+# failing step is named with its command. Environment: see scripts/trixie-root.sh
+# (RPICAMSRC2_TRIXIE_ROOT, RPICAMSRC2_TRIXIE_TARGET); CARGO_HOME and CARGO_TARGET_DIR as usual.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup-deps.sh
-cargo test --release
-bash scripts/trixie-root.sh test
+
+STEPS=()
+# step NAME HINT CMD...: runs CMD, records its wall time, and on failure names the step, the
+# command and what to try.
+step() {
+  local name=$1 hint=$2; shift 2
+  local t0=$SECONDS rc=0
+  echo "test.sh: step '$name': $*" >&2
+  "$@" || rc=$?
+  STEPS+=("$name $((SECONDS - t0)) s")
+  if ((rc != 0)); then
+    echo "test.sh: step '$name' failed (exit $rc): $*" >&2
+    echo "test.sh: $hint" >&2
+    summary
+    exit "$rc"
+  fi
+}
+summary() {
+  local IFS=';'
+  echo "test.sh: wall time per step: ${STEPS[*]}" >&2
+}
+
+step deps "apt-get could not install the Debian packages: check the network and /etc/apt/sources.list, then rerun." \
+  bash scripts/setup-deps.sh
+step "fetch crates" "cargo could not download the crates: check that this machine reaches the crate registry (network, proxy variables, CA certificates: SSL_CERT_FILE or CARGO_HTTP_CAINFO), then rerun." \
+  cargo fetch --locked
+step "host tests" "a test failed on the host: its output is above." \
+  cargo test --release --locked
+step "root build" "the trixie root could not be built: the message above names the failed command and its log." \
+  bash scripts/trixie-root.sh ensure
+step "root tests" "the libcamera suite failed inside the trixie root: its output is above." \
+  bash scripts/trixie-root.sh test
+summary
