@@ -11,7 +11,11 @@
 #   scripts/trixie-root.sh test              build with --features libcamera, run tests/libcamera.rs
 #   scripts/trixie-root.sh bench             frames/s and CPU per frame at 640x480 and 1920x1080
 #   scripts/trixie-root.sh shell             an interactive shell inside the root
-#   scripts/trixie-root.sh destroy           remove the root
+#   scripts/trixie-root.sh status            what is at RPICAMSRC2_TRIXIE_ROOT (changes nothing):
+#                                            ready, out-of-date, partial (an interrupted build,
+#                                            rebuilt by ensure), missing; exits 1 for a path
+#                                            that is not a root of ours
+#   scripts/trixie-root.sh destroy           remove the root (only one this script made)
 #
 # Environment:
 #   RPICAMSRC2_TRIXIE_ROOT   where the root lives (default /var/cache/rpicamsrc2/trixie-root);
@@ -391,6 +395,19 @@ main() {
             --example libcamera_bench -- "$@"
           ;;
       esac
+      ;;
+    status)
+      check_root_path
+      if [[ -e $ROOT.new ]]; then
+        echo "partial: $ROOT.new is a build that was interrupted; 'ensure' rebuilds it"
+      fi
+      if root_valid "$ROOT"; then
+        echo "ready: $ROOT"
+      elif [[ -f $ROOT/$MARKER_REL ]]; then
+        echo "out-of-date: $ROOT ('ensure' updates or rebuilds it)"
+      else
+        echo "missing: $ROOT ('ensure' builds it)"
+      fi
       ;;
     destroy)
       check_root_path
