@@ -29,10 +29,10 @@ mod report;
 mod util;
 mod zerocopy;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::{ArgAction, Parser};
 use report::{Header, Line, Report};
 use util::{ratio, Summary};
 
@@ -59,47 +59,48 @@ mod bounds {
     pub const RSS_GROWTH_KB: i64 = 8 * 1024;
 }
 
+/// The suite's options (`cargo bench --bench suite -- OPTIONS`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "suite",
+    about = "The rpicamsrc2 benchmark suite (methods in docs/benchmarks.md)",
+    override_usage = "cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,mem] [--out FILE]",
+    args_override_self = true
+)]
 struct Opts {
+    /// CI-reduced run (~90 s): ratio and invariant checks; writes target/benchmarks-quick.md.
+    #[arg(long)]
     quick: bool,
+    /// Write the report to FILE instead of BENCHMARKS.md (target/benchmarks-quick.md with
+    /// --quick).
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    only: Option<BTreeSet<String>>,
+    /// Run only these rows, comma-separated: 1 to 7 and mem (a second --only replaces the first).
+    #[arg(
+        long,
+        value_name = "ROWS",
+        value_delimiter = ',',
+        value_parser = row_name,
+        action = ArgAction::Set
+    )]
+    only: Option<Vec<String>>,
+    /// Passed by cargo bench to harness=false targets; without it the suite only says it built
+    /// (`main` looks for it before parsing, so that `cargo test`'s arguments pass).
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
+}
+
+/// A row name of `--only`, without surrounding blanks.
+fn row_name(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_string())
 }
 
 impl Opts {
     fn wants(&self, row: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.contains(row))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|r| r == row))
     }
-}
-
-fn parse_args(argv: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        quick: false,
-        out: None,
-        only: None,
-    };
-    let mut it = argv.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            // cargo bench passes --bench to harness=false targets.
-            "--bench" => {}
-            "--out" => o.out = Some(it.next().ok_or("--out needs a file")?.into()),
-            "--only" => {
-                o.only = Some(
-                    it.next()
-                        .ok_or("--only needs rows, e.g. 1,2,mem")?
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .collect(),
-                )
-            }
-            "-h" | "--help" => {
-                return Err("usage: cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,mem] [--out FILE]".into())
-            }
-            x => return Err(format!("unknown argument {x}; try --help")),
-        }
-    }
-    Ok(o)
 }
 
 fn fmt_ratio(s: Summary) -> String {
@@ -135,13 +136,8 @@ fn main() {
         println!("benchmark suite: built; run it with `cargo bench --bench suite [-- --quick]`");
         return;
     }
-    let opts = match parse_args(&argv) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    // Bad options: clap prints the error and exits with status 2; --help prints and exits 0.
+    let opts = Opts::parse();
     let started = Instant::now();
     let repo = repo_root();
     let out = opts.out.clone().unwrap_or_else(|| {

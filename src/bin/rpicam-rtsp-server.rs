@@ -297,22 +297,24 @@ fn exposure_warning(address: IpAddr, port: u16, has_auth: bool) -> Option<String
     ))
 }
 
-/// Blocks SIGINT and SIGTERM in this thread and in every thread started after it, so that one
-/// thread can wait for them with sigwait() and stop the main loop. Must run before any thread
-/// is started (GStreamer starts some).
-fn block_stop_signals() -> libc::sigset_t {
-    // SAFETY: plain signal-set manipulation on a zeroed local sigset_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
+/// Makes SIGINT and SIGTERM quit `main_loop`: GLib's Unix signal source runs the handler on the
+/// main loop itself, so no thread and no signal mask are needed. Call it from the thread that
+/// runs the default main context (the main thread), before anything waits for the server.
+fn quit_on_stop_signals(main_loop: &glib::MainLoop) -> [glib::SourceId; 2] {
+    [libc::SIGINT, libc::SIGTERM].map(|signum| {
+        let l = main_loop.clone();
+        glib_unix::unix_signal_add_local(signum, move || {
+            eprintln!("rpicam-rtsp-server: signal {signum}, stopping");
+            l.quit();
+            glib::ControlFlow::Continue
+        })
+    })
 }
 
-fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
+fn run(args: Args) -> Result<(), Error> {
+    // Before the "serving" line: whoever reads it may send SIGTERM at once.
+    let main_loop = glib::MainLoop::new(None, false);
+    let _stop_signals = quit_on_stop_signals(&main_loop);
     gst::init().map_err(Error::Init)?;
     gstrpicamsrc2::plugin_register_static().map_err(Error::Register)?;
 
@@ -333,15 +335,6 @@ fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
         args.mount
     );
 
-    let main_loop = glib::MainLoop::new(None, false);
-    let l = main_loop.clone();
-    std::thread::spawn(move || {
-        let mut signal = 0;
-        // SAFETY: sigwait on a set built by block_stop_signals(), writing into a local.
-        unsafe { libc::sigwait(&stop_signals, &mut signal) };
-        eprintln!("rpicam-rtsp-server: signal {signal}, stopping");
-        l.quit();
-    });
     main_loop.run();
     eprintln!("rpicam-rtsp-server: stopped");
     Ok(())
@@ -349,8 +342,7 @@ fn run(args: Args, stop_signals: libc::sigset_t) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let stop_signals = block_stop_signals();
-    match run(args, stop_signals) {
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rpicam-rtsp-server: error: {e}");

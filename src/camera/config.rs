@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Stream and camera configuration, and their validation against the Pi ISP's rules.
 //!
-//! ISP rules (`shared/facts/sensors.md`: bcm2835-isp driver, Picamera2 `check_camera_config`,
+//! ISP rules (`docs/sensors.md`, "ISP limits": bcm2835-isp driver, Picamera2 `check_camera_config`,
 //! rpicam-apps ConfigureVideo): output sizes from 64x64 (ISP MIN_DIM), even; the low-resolution
 //! output is YUV only and no larger than main in either dimension; raw is the sensor mode's own
 //! Bayer format and size.

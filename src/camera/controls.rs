@@ -2,7 +2,7 @@
 //! libcamera's controls: ids, values, per-camera information and lists.
 //!
 //! Names and enum values follow libcamera's `control_ids_core.yaml` / `control_ids_draft.yaml`
-//! (table in `shared/facts/sensors.md`, "Control IDs").
+//! (table in `docs/sensors.md`, "Control IDs").
 
 use std::collections::BTreeMap;
 use std::fmt;

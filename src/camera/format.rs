@@ -2,7 +2,7 @@
 //! Geometry, pixel formats, plane layouts and colour spaces.
 //!
 //! Stride rules are the Pi 4 (VC4) ISP's, from the bcm2835-isp/bcm2835-codec drivers
-//! (`shared/facts/sensors.md`, "bytesperline_align per role", ISP column): planar YUV 4:2:0 luma
+//! (`docs/sensors.md`, "Strides", ISP column): planar YUV 4:2:0 luma
 //! rows aligned to 64 bytes (so chroma rows are 32-aligned), NV12/NV21 and 24-bit RGB to 32 bytes,
 //! packed 4:2:2 and 32-bit RGB to 64 bytes, Bayer to 32 bytes.
 
@@ -103,7 +103,7 @@ pub enum BayerOrder {
 
 impl BayerOrder {
     /// The order after horizontal and/or vertical flips (sensors flip their readout, which
-    /// changes the order: `shared/facts/sensors.md`, imx219 driver notes).
+    /// changes the order: `docs/sensors.md`, "Bayer order and flips").
     pub fn flipped(self, hflip: bool, vflip: bool) -> BayerOrder {
         use BayerOrder::*;
         let h = |o| match o {
@@ -449,7 +449,7 @@ pub enum ColorSpace {
 
 impl ColorSpace {
     /// The colour space Picamera2 and rpicam-apps choose for a processed stream: sYCC for RGB,
-    /// SMPTE 170M below 1280x720, Rec.709 at or above (`shared/facts/sensors.md`, rpicam-apps
+    /// SMPTE 170M below 1280x720, else Rec.709 (`docs/sensors.md`, "Colour spaces": rpicam-apps
     /// ConfigureVideo and Picamera2's video configuration).
     pub fn default_for(format: PixelFormat, size: Size) -> ColorSpace {
         if format.is_bayer() {

@@ -4,7 +4,7 @@
 //! * [`format`]: sizes, rectangles, pixel formats and their plane layouts (with the Pi ISP's
 //!   stride alignment), colour spaces.
 //! * [`sensor`]: the sensors' real mode tables, timing, gain and exposure limits, control delays
-//!   and tuning figures (sources: `shared/facts/sensors.md`, which cites the Raspberry Pi kernel
+//!   and tuning figures (sources: `docs/sensors.md`, which cites the Raspberry Pi kernel
 //!   drivers, libcamera's cam helpers and tuning files).
 //! * [`mode`]: framerate-aware sensor-mode choice, as rpicam-apps does it, and the
 //!   `sensor-mode` string syntax.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The Raspberry Pi camera sensors: mode tables, timing, limits, control delays and tuning.
 //!
-//! Every figure comes from `shared/facts/sensors.md`, which cites its sources:
+//! Every figure comes from `docs/sensors.md` ("Sensor modes" to "AWB tuning"), which cites:
 //! * mode sizes, crops and frame rates: `rpicam-hello --list-cameras` outputs quoted there and
 //!   the Raspberry Pi kernel drivers (`drivers/media/i2c/imx219.c`, `imx477.c`, `imx708.c`,
 //!   `ov5647.c`, `imx296.c`): pixel rate, line length (HTS), minimum vertical blanking;

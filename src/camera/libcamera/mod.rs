@@ -117,7 +117,7 @@ pub fn open_by_name(name: &str) -> Result<Option<Arc<dyn CameraBackend>>, Camera
 pub struct LcFrame {
     /// Frame sequence number: the buffer's when libcamera filled it in, else the request's.
     pub sequence: u32,
-    /// Start of exposure, in nanoseconds (CLOCK_BOOTTIME on V4L2 sensors): the buffer
+    /// Start of frame, ns on CLOCK_MONOTONIC (`docs/sensors.md`, "Clock domain"): the buffer
     /// timestamp, else the request's `SensorTimestamp`.
     pub sensor_timestamp_ns: Option<u64>,
     /// The request's metadata (libcamera control id, name, value).

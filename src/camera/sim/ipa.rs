@@ -2,7 +2,7 @@
 //! The simulated image processing algorithms: AGC/AEC, AWB, autofocus, and the sensor's
 //! delayed controls, after the Raspberry Pi IPA (`src/ipa/rpi/controller/rpi/agc_channel.cpp`,
 //! `awb.cpp`, `common/ipa_base.cpp`, libcamera's DelayedControls), summarised in
-//! `shared/facts/sensors.md` ("AGC", "IPA base", "Misc").
+//! `docs/sensors.md` ("AGC tuning", "AWB tuning", "IPA control defaults", "Control delays").
 //!
 //! What is modelled: exposure-mode stage tables, metering modes (centre-weighted, spot, matrix)
 //! over 16x12 regions, constraint modes (normal/highlight/shadows bounds on the histogram), EV
