@@ -63,6 +63,28 @@ pub fn can_deliver(req: &ModeRequest, mode: &SensorMode) -> bool {
     mode.size.contains(req.size) && req.fps.is_none_or(|f| f <= mode.max_fps() * 1.000_01)
 }
 
+/// The best mode for `req` among `items` by rpicam-apps' score (the lowest wins, a later one a
+/// tie), considering only the modes that can deliver it; `mode_of` gives an item's mode (a
+/// backend's modes may carry more, such as libcamera's raw format). `None`: no mode can.
+pub fn best<'a, T>(
+    items: impl IntoIterator<Item = &'a T>,
+    mode_of: impl Fn(&T) -> &SensorMode,
+    req: &ModeRequest,
+) -> Option<&'a T> {
+    let mut best: Option<(&T, f64)> = None;
+    for item in items {
+        let m = mode_of(item);
+        if !can_deliver(req, m) {
+            continue;
+        }
+        let s = score(req, m);
+        if best.is_none_or(|(_, b)| s <= b) {
+            best = Some((item, s));
+        }
+    }
+    best.map(|(item, _)| item)
+}
+
 /// Chooses the mode for `req` among the sensor's modes (`hdr`: the sensor-HDR list).
 ///
 /// Errors: no mode can deliver the size at the rate; the message names every mode with its
@@ -72,14 +94,7 @@ pub fn choose<'a>(
     req: &ModeRequest,
     hdr: bool,
 ) -> Result<&'a SensorMode, String> {
-    let mut best: Option<(&SensorMode, f64)> = None;
-    for m in sensor.modes_for(hdr).filter(|m| can_deliver(req, m)) {
-        let s = score(req, m);
-        if best.is_none_or(|(_, b)| s <= b) {
-            best = Some((m, s));
-        }
-    }
-    best.map(|(m, _)| m).ok_or_else(|| {
+    best(sensor.modes_for(hdr), |m| m, req).ok_or_else(|| {
         format!(
             "{} has no mode for {}{}; its modes are: {}",
             sensor.model,
@@ -170,19 +185,36 @@ impl fmt::Display for SensorModeSpec {
 }
 
 impl SensorModeSpec {
+    /// True when `mode` is the one this names: same size, and same bit depth if given.
+    pub fn matches(&self, mode: &SensorMode) -> bool {
+        mode.size == self.size && self.bit_depth.is_none_or(|b| b == mode.bit_depth)
+    }
+
+    /// The item of `items` whose mode (`mode_of`) this names: where the bit depth is left out,
+    /// the deepest; the first of equals. `None`: no such mode.
+    pub fn pick<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = &'a T>,
+        mode_of: impl Fn(&T) -> &SensorMode,
+    ) -> Option<&'a T> {
+        let mut found: Option<&T> = None;
+        for item in items.into_iter().filter(|i| self.matches(mode_of(i))) {
+            if found.is_none_or(|f| mode_of(item).bit_depth > mode_of(f).bit_depth) {
+                found = Some(item);
+            }
+        }
+        found
+    }
+
     /// The sensor mode this names. Errors name the sensor's modes.
     pub fn find<'a>(&self, sensor: &'a SensorInfo, hdr: bool) -> Result<&'a SensorMode, String> {
-        sensor
-            .modes_for(hdr)
-            .filter(|m| m.size == self.size && self.bit_depth.is_none_or(|b| b == m.bit_depth))
-            .max_by_key(|m| m.bit_depth)
-            .ok_or_else(|| {
-                format!(
-                    "sensor-mode {self} is not a mode of {}; its modes are: {}",
-                    sensor.model,
-                    sensor.describe_modes(hdr)
-                )
-            })
+        self.pick(sensor.modes_for(hdr), |m| m).ok_or_else(|| {
+            format!(
+                "sensor-mode {self} is not a mode of {}; its modes are: {}",
+                sensor.model,
+                sensor.describe_modes(hdr)
+            )
+        })
     }
 }
 

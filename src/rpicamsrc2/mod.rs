@@ -10,10 +10,18 @@ use gst::glib;
 use gst::prelude::*;
 
 mod caps;
+mod capture;
+mod controls;
 mod imp;
 mod memory;
 pub mod meta;
+mod negotiate;
+mod pad;
 mod props;
+mod stats;
+
+pub use pad::RpiCamSrcPad;
+pub use stats::PadStats;
 
 glib::wrapper! {
     /// The `rpicamsrc2` element.

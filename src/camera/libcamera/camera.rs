@@ -340,12 +340,8 @@ impl LibcameraCamera {
                 .join(", ")
         };
         if let Some(spec) = config.sensor_mode {
-            return self
-                .modes
-                .iter()
-                .find(|m| {
-                    m.mode.size == spec.size && spec.bit_depth.is_none_or(|b| b == m.mode.bit_depth)
-                })
+            return spec
+                .pick(&self.modes, |m| &m.mode)
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| {
@@ -382,27 +378,18 @@ impl LibcameraCamera {
             // Processed sizes only (no sensor modes): the stream size is the mode, if offered.
             return Ok(self.modes.iter().find(|m| m.mode.size == need).cloned());
         }
-        let mut best: Option<(&LcMode, f64)> = None;
-        for m in self
-            .modes
-            .iter()
-            .filter(|m| mode::can_deliver(&req, &m.mode))
-        {
-            let s = mode::score(&req, &m.mode);
-            if best.is_none_or(|(_, b)| s <= b) {
-                best = Some((m, s));
-            }
-        }
-        best.map(|(m, _)| Some(m.clone())).ok_or_else(|| {
-            CameraError::Config(format!(
-                "{} has no mode for {need}{}; its modes are: {}",
-                self.info.model,
-                req.fps
-                    .map(|f| format!(" at {f:.2} fps"))
-                    .unwrap_or_default(),
-                describe()
-            ))
-        })
+        mode::best(&self.modes, |m| &m.mode, &req)
+            .map(|m| Some(m.clone()))
+            .ok_or_else(|| {
+                CameraError::Config(format!(
+                    "{} has no mode for {need}{}; its modes are: {}",
+                    self.info.model,
+                    req.fps
+                        .map(|f| format!(" at {f:.2} fps"))
+                        .unwrap_or_default(),
+                    describe()
+                ))
+            })
     }
 
     /// libcamera (id, value) pairs for a model control list; refused ones become notes.

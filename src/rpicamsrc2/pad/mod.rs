@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The source pads of `rpicamsrc2` (`src`, `lores`, `raw`): one stream each.
+//!
+//! A pad owns its stream: the queue the capture thread fills, the negotiated caps, the
+//! decimation (which camera frames are this pad's), its streaming task and its statistics.
+//! The capture thread hands a pad its frames with [`RpiCamSrcPad::offer`] (one lock of the
+//! pad's own state); the pad's task pushes them downstream without taking the element's lock.
+
+use gst::glib;
+use gst::subclass::prelude::*;
+
+use crate::camera::{self, StreamRole};
+
+use super::negotiate::PadNeg;
+use super::stats::PadStats;
+
+mod imp;
+
+glib::wrapper! {
+    /// A source pad of `rpicamsrc2`, carrying one stream.
+    pub struct RpiCamSrcPad(ObjectSubclass<imp::RpiCamSrcPad>) @extends gst::Pad, gst::Object;
+}
+
+/// What a pad's streaming task pushes, in order. Frames stay camera buffers until the pad's
+/// own thread wraps them, after its caps are set and downstream's allocation is known. Each
+/// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
+/// ends up holding all of them and the camera then skips that stream (counted per pad) while
+/// the other streams go on.
+pub(super) enum Item {
+    Event(gst::Event),
+    Frame(Box<PendingFrame>),
+}
+
+pub(super) struct PendingFrame {
+    buffer: camera::FrameBuffer,
+    metadata: camera::FrameMetadata,
+    pts: Option<gst::ClockTime>,
+}
+
+/// What [`RpiCamSrcPad::offer`] did with a frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Offer {
+    /// The frame was queued on the pad.
+    pub delivered: bool,
+    /// Frames this pad wanted were lost for the first time since it started: warn once.
+    pub first_starved: bool,
+}
+
+/// A frame as the capture thread offers it to each pad.
+pub(super) struct Frame<'a> {
+    /// Camera sequence number.
+    pub seq: u64,
+    /// Sequence number of the first frame since the camera started.
+    pub base_seq: u64,
+    /// The frame completed without error.
+    pub ok: bool,
+    /// The frame's buffers not yet taken, one per stream the camera filled.
+    pub buffers: &'a mut Vec<(StreamRole, camera::FrameBuffer)>,
+    /// Its metadata.
+    pub metadata: &'a camera::FrameMetadata,
+    /// Its running time.
+    pub pts: Option<gst::ClockTime>,
+}
+
+impl RpiCamSrcPad {
+    /// A pad of `role` from `templ`, named after the role; `query` and `event` are the
+    /// element's handlers.
+    pub(super) fn new(
+        templ: &gst::PadTemplate,
+        role: StreamRole,
+        query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
+        event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let pad = gst::PadBuilder::<Self>::from_template(templ)
+            .name(super::negotiate::pad_name(role))
+            .query_function(query)
+            .event_function(event)
+            .build();
+        // The role is set once, before the pad is shared.
+        let _ = pad.imp().role.set(role);
+        pad
+    }
+
+    /// The stream this pad carries.
+    pub fn role(&self) -> StreamRole {
+        self.imp().role()
+    }
+
+    /// This pad's counters.
+    pub fn stats(&self) -> PadStats {
+        self.imp().stats()
+    }
+
+    /// The negotiated stream, if any.
+    pub(super) fn negotiated(&self) -> Option<PadNeg> {
+        self.imp().negotiated()
+    }
+
+    /// Forgets the stream (going to PAUSED): queue, caps, counters.
+    pub(super) fn reset(&self) {
+        self.imp().reset()
+    }
+
+    /// Ends the stream (going to READY or released): the queue is emptied, the negotiated
+    /// stream forgotten and the task stops waiting.
+    pub(super) fn flush(&self) {
+        self.imp().flush()
+    }
+
+    /// Takes a (re)negotiated stream: stale frames are dropped and the stream-start, caps and
+    /// segment events queued as needed.
+    pub(super) fn configure(&self, neg: PadNeg, stream_id: &str, group: gst::GroupId) {
+        self.imp().configure(neg, stream_id, group)
+    }
+
+    /// Queues an event after what the pad already holds.
+    pub(super) fn queue_event(&self, event: gst::Event) {
+        self.imp().queue(Item::Event(event))
+    }
+
+    /// Offers a frame: counts the frames this pad missed since its last one, and queues this
+    /// frame's buffer for the pad when the frame is the pad's (decimation).
+    pub(super) fn offer(&self, frame: &mut Frame<'_>) -> Offer {
+        self.imp().offer(frame)
+    }
+
+    /// One iteration of the pad's streaming task: pushes the next item of its queue.
+    /// Returns the result of a buffer push (for the element's flow combiner), none when an
+    /// event was pushed or nothing was there.
+    pub(super) fn iterate(&self) -> Option<Result<gst::FlowSuccess, gst::FlowError>> {
+        self.imp().iterate()
+    }
+}
