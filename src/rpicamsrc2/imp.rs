@@ -23,7 +23,7 @@ use gst::subclass::prelude::*;
 use crate::camera::config::DEFAULT_BUFFER_COUNT;
 use crate::camera::sim::{SceneKind, SceneSettings};
 use crate::camera::{
-    self, CameraBackend, CameraConfiguration, CameraInfo, SensorModeSpec, Size, StreamRole,
+    self, CameraBackend, CameraConfiguration, CameraInfo, SensorModeSpec, StreamRole,
 };
 
 use super::caps;
@@ -193,89 +193,6 @@ impl RpiCamSrc2 {
         lock(&self.state).camera.clone()
     }
 
-    fn hdr_and_spec(&self) -> (bool, Option<SensorModeSpec>) {
-        let s = lock(&self.settings);
-        (
-            s.hdr_mode != HdrMode::Off,
-            s.sensor_mode.as_ref().map(|m| m.spec),
-        )
-    }
-
-    /// What a pad could produce now.
-    fn possible_caps(&self, role: StreamRole) -> Option<gst::Caps> {
-        let st = lock(&self.state);
-        let info = st.camera_info.as_ref()?;
-        let (hdr, spec) = self.hdr_and_spec();
-        match role {
-            StreamRole::Main => Some(caps::camera_caps(info, hdr, spec.as_ref())),
-            StreamRole::Lores => {
-                let main = st.pad(StreamRole::Main)?.negotiated()?;
-                let s = main.caps.structure(0)?;
-                Some(caps::lores_caps(
-                    Size::new(
-                        s.get::<i32>("width").ok()? as u32,
-                        s.get::<i32>("height").ok()? as u32,
-                    ),
-                    s.get::<gst::Fraction>("framerate").ok()?,
-                ))
-            }
-            StreamRole::Raw => {
-                let modes: Vec<_> = info.modes_for(hdr).collect();
-                Some(caps::raw_caps(
-                    &modes,
-                    info.bayer_order?,
-                    gst::Fraction::new(i32::MAX, 1),
-                ))
-            }
-        }
-    }
-
-    fn src_query(&self, pad: &RpiCamSrcPad, query: &mut gst::QueryRef) -> bool {
-        let role = pad.role();
-        match query.view_mut() {
-            gst::QueryViewMut::Caps(q) => {
-                let negotiated = pad.negotiated().map(|n| n.caps);
-                let caps = negotiated
-                    .or_else(|| self.possible_caps(role))
-                    .unwrap_or_else(|| pad.pad_template_caps());
-                let caps = match q.filter() {
-                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                    None => caps,
-                };
-                q.set_result(&caps);
-                true
-            }
-            gst::QueryViewMut::Latency(q) => {
-                let Some(n) = pad.negotiated() else {
-                    return false;
-                };
-                // A frame is ready one frame duration after its exposure starts; the camera can
-                // hold as many frames as it has buffers.
-                let fd = n
-                    .frame_duration
-                    .unwrap_or(gst::ClockTime::from_mseconds(33));
-                let count = lock(&self.settings).buffer_count;
-                q.set(true, fd, Some(fd * u64::from(count)));
-                true
-            }
-            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
-        }
-    }
-
-    fn src_event(&self, pad: &RpiCamSrcPad, event: gst::Event) -> bool {
-        if let gst::EventView::Reconfigure(_) = event.view() {
-            let mut st = lock(&self.state);
-            if st.streaming {
-                st.renegotiate = true;
-                drop(st);
-                if let Some(c) = self.camera() {
-                    c.unblock();
-                }
-            }
-        }
-        gst::Pad::event_default(pad, Some(&*self.obj()), event)
-    }
-
     /// Handles the result of a buffer push on `pad`: the flow combined over the pads pauses
     /// the task (flushing, EOS) or ends the stream with an error.
     fn handle_flow(&self, pad: &RpiCamSrcPad, res: Result<gst::FlowSuccess, gst::FlowError>) {
@@ -329,16 +246,16 @@ impl RpiCamSrc2 {
         cam.set_scene(&settings.scene_settings())
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         let info = cam.info();
+        let hdr = settings.hdr_mode != HdrMode::Off;
         gst::info!(
             CAT,
             imp = self,
             "opened {} ({}): modes {}",
             info.id,
             info.model,
-            caps::describe_modes(&info, settings.hdr_mode != HdrMode::Off)
+            caps::describe_modes(&info, hdr)
         );
         if let Some(SensorModeSetting { spec, .. }) = &settings.sensor_mode {
-            let hdr = settings.hdr_mode != HdrMode::Off;
             if spec.pick(info.modes_for(hdr), |m| m).is_none() {
                 return Err(gst::error_msg!(
                     gst::LibraryError::Settings,
@@ -346,7 +263,7 @@ impl RpiCamSrc2 {
                         "sensor-mode {} is not a mode of {}; its modes are: {}",
                         spec,
                         info.model,
-                        caps::describe_modes(&info, settings.hdr_mode != HdrMode::Off)
+                        caps::describe_modes(&info, hdr)
                     )
                 ));
             }

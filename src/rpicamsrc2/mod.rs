@@ -18,6 +18,7 @@ pub mod meta;
 mod negotiate;
 mod pad;
 mod props;
+mod query;
 mod stats;
 
 pub use pad::RpiCamSrcPad;

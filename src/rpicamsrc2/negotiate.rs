@@ -119,6 +119,40 @@ impl Negotiated {
     }
 }
 
+/// What the pad of `role` could produce before it is negotiated: main, any size and rate of
+/// the camera's modes (only the explicit `spec`'s if set); lores, YUV 4:2:0 no larger and no
+/// faster than main's negotiated caps `main` (none before main is negotiated); raw, each mode's
+/// own Bayer formats and size. None when the camera offers no raw stream.
+pub fn possible_caps(
+    info: &CameraInfo,
+    hdr: bool,
+    spec: Option<&SensorModeSpec>,
+    role: StreamRole,
+    main: Option<&gst::Caps>,
+) -> Option<gst::Caps> {
+    match role {
+        StreamRole::Main => Some(caps::camera_caps(info, hdr, spec)),
+        StreamRole::Lores => {
+            let s = main?.structure(0)?;
+            Some(caps::lores_caps(
+                Size::new(
+                    s.get::<i32>("width").ok()? as u32,
+                    s.get::<i32>("height").ok()? as u32,
+                ),
+                s.get::<gst::Fraction>("framerate").ok()?,
+            ))
+        }
+        StreamRole::Raw => {
+            let modes: Vec<_> = info.modes_for(hdr).collect();
+            Some(caps::raw_caps(
+                &modes,
+                info.bayer_order?,
+                gst::Fraction::new(i32::MAX, 1),
+            ))
+        }
+    }
+}
+
 fn neg_error(msg: String) -> gst::ErrorMessage {
     gst::error_msg!(gst::CoreError::Negotiation, ("{}", msg))
 }

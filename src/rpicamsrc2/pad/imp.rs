@@ -306,11 +306,6 @@ fn wrap(
         return Ok(gst::Buffer::from_mut_slice(out));
     };
     let matches = caps::layout_matches(info, &layout);
-    if !matches && !video_meta {
-        *copied = true;
-        return caps::copy_to_default_layout(info, &fb, &layout)
-            .map_err(|_| glib::bool_error!("copy failed"));
-    }
     let mut b = gst::Buffer::new();
     let bm = b.make_mut();
     bm.append_memory(memory::camera_memory(fb));
@@ -326,6 +321,10 @@ fn wrap(
             &offsets,
             &strides,
         )?;
+        if !video_meta {
+            *copied = true;
+            return caps::copy_to_default_layout(info, b);
+        }
     }
     Ok(b)
 }
