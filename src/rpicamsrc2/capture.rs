@@ -12,11 +12,12 @@ use gst::subclass::prelude::*;
 use crate::camera::{self, CameraBackend, CompletedFrame, FrameStatus, StreamRole};
 use crate::sync::lock;
 
-use super::imp::{RpiCamSrc2, CAT};
+use super::imp::RpiCamSrc2;
 use super::meta;
 use super::negotiate::{self, Negotiated};
 use super::pad::Frame;
 use super::HdrMode;
+use super::CAT;
 
 /// How long the capture thread waits for a frame before checking for EOS and stop requests.
 const FRAME_POLL: Duration = Duration::from_millis(100);

@@ -13,8 +13,9 @@ use crate::camera::{
 };
 use crate::sync::lock;
 
-use super::imp::{RpiCamSrc2, CAT};
+use super::imp::RpiCamSrc2;
 use super::props;
+use super::CAT;
 
 /// The auto/manual mode controls that a value control implies when the user has not set them.
 const MODE_CONTROLS: [ControlId; 3] = [

@@ -32,16 +32,8 @@ use super::negotiate::role_of;
 use super::pad::RpiCamSrcPad;
 use super::props;
 use super::stats;
-use super::{HdrMode, SimScene};
+use super::{HdrMode, SimScene, CAT};
 use crate::sync::lock;
-
-pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "rpicamsrc2",
-        gst::DebugColorFlags::empty(),
-        Some("Raspberry Pi camera source"),
-    )
-});
 
 const DEFAULT_NUM_BUFFERS: i32 = -1;
 const DEFAULT_POST_METADATA: bool = false;
@@ -55,6 +47,15 @@ pub(super) struct SensorModeSetting {
     pub text: String,
     /// The mode it names.
     pub spec: SensorModeSpec,
+}
+
+impl SensorModeSetting {
+    /// Parses `text` (the one place the property's text is parsed). Errors: not a mode spec,
+    /// naming the forms accepted.
+    fn parse(text: String) -> Result<Self, String> {
+        let spec = text.parse()?;
+        Ok(Self { text, spec })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -444,26 +445,20 @@ impl ObjectImpl for RpiCamSrc2 {
             "camera-name" => s.camera_name = value.get().expect("type checked upstream"),
             "sensor-mode" => {
                 let m: Option<String> = value.get().expect("type checked upstream");
-                if let Some(m) = m.as_deref().filter(|m| !m.trim().is_empty()) {
-                    match m.parse::<SensorModeSpec>() {
-                        Ok(spec) => {
-                            s.sensor_mode = Some(SensorModeSetting {
-                                text: m.to_string(),
-                                spec,
-                            })
-                        }
-                        Err(e) => {
-                            drop(s);
-                            gst::element_imp_warning!(
-                                self,
-                                gst::LibraryError::Settings,
-                                ("{}; ignored", e)
-                            );
-                            return;
-                        }
+                match m
+                    .filter(|m| !m.trim().is_empty())
+                    .map(SensorModeSetting::parse)
+                    .transpose()
+                {
+                    Ok(setting) => s.sensor_mode = setting,
+                    Err(e) => {
+                        drop(s);
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Settings,
+                            ("{}; ignored", e)
+                        );
                     }
-                } else {
-                    s.sensor_mode = None;
                 }
             }
             "buffer-count" => s.buffer_count = value.get().expect("type checked upstream"),

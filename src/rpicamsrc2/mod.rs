@@ -6,6 +6,8 @@
 //! metadata on every buffer ([`meta`]). It talks to cameras only through
 //! [`crate::camera::CameraBackend`].
 
+use std::sync::LazyLock;
+
 use gst::glib;
 use gst::prelude::*;
 
@@ -23,6 +25,15 @@ mod stats;
 
 pub use pad::RpiCamSrcPad;
 pub use stats::PadStats;
+
+/// The element's debug category (`GST_DEBUG=rpicamsrc2:5`), shared by its modules.
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rpicamsrc2",
+        gst::DebugColorFlags::empty(),
+        Some("Raspberry Pi camera source"),
+    )
+});
 
 glib::wrapper! {
     /// The `rpicamsrc2` element.

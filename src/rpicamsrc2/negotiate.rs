@@ -13,23 +13,13 @@
 //! N-th frame when it divides the camera's rate (the camera then does not even process the
 //! others for that stream), else frames picked to keep the average rate.
 
-use std::sync::LazyLock;
-
 use crate::camera::format::{ColorSpace, PixelFormat, Size};
 use crate::camera::{
     self, CameraConfiguration, CameraError, CameraInfo, ConfigStatus, SensorMode, SensorModeSpec,
     StreamConfig, StreamRole,
 };
 
-use super::caps;
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "rpicamsrc2",
-        gst::DebugColorFlags::empty(),
-        Some("Raspberry Pi camera source"),
-    )
-});
+use super::{caps, CAT};
 
 /// The size chosen when downstream leaves it open, pixels.
 pub const DEFAULT_SIZE: Size = Size::new(1920, 1080);

@@ -2,7 +2,7 @@
 //! The pad's state and streaming task.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, LazyLock, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use gst::glib;
@@ -12,18 +12,10 @@ use gst::subclass::prelude::*;
 use crate::camera::{self, StreamRole};
 use crate::rpicamsrc2::negotiate::PadNeg;
 use crate::rpicamsrc2::stats::{PadCounters, PadStats};
-use crate::rpicamsrc2::{caps, memory, meta};
+use crate::rpicamsrc2::{caps, memory, meta, CAT};
 use crate::sync::lock;
 
 use super::{Frame, Item, Offer, PendingFrame};
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "rpicamsrc2",
-        gst::DebugColorFlags::empty(),
-        Some("Raspberry Pi camera source"),
-    )
-});
 
 /// How long the streaming task waits for an item before checking whether it must end.
 const ITEM_POLL: Duration = Duration::from_millis(100);
