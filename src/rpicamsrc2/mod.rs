@@ -5,6 +5,13 @@
 //! property (libcamerasrc's names, real ranges, changeable while PLAYING), and puts per-frame
 //! metadata on every buffer ([`meta`]). It talks to cameras only through
 //! [`crate::camera::CameraBackend`].
+//!
+//! Modules: `imp` (the element: properties, camera open/close, pads, state changes),
+//! `negotiate` (pure: modes and downstream caps to a camera configuration and each pad's
+//! stream), `pad` ([`RpiCamSrcPad`]: one stream's queue, decimation, task and counters),
+//! `capture` (the capture thread), `controls` (the controls the user set), `query` (the pads'
+//! queries and events), `stats` (the `statistics` structure), `caps` (caps and format
+//! mapping), `memory` (camera buffers as GstMemory).
 
 use std::sync::LazyLock;
 

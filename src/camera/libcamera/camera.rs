@@ -28,7 +28,7 @@ use crate::camera::{
     config::{CameraConfiguration, ConfigStatus, StreamRole},
     controls::{ControlId, ControlInfo, ControlList, ControlValue},
     format::{FrameLayout, PixelFormat, PlaneLayout, Rect, Size},
-    mode::{self, ModeRequest, DEFAULT_BIT_DEPTH},
+    mode::{ModeRequest, ModeRule, DEFAULT_BIT_DEPTH},
     sensor::SensorMode,
 };
 use crate::sync::lock;
@@ -340,8 +340,8 @@ impl LibcameraCamera {
                 .join(", ")
         };
         if let Some(spec) = config.sensor_mode {
-            return spec
-                .pick(&self.modes, |m| &m.mode)
+            return ModeRule::Explicit(spec)
+                .select(&self.modes, |m| &m.mode)
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| {
@@ -353,11 +353,12 @@ impl LibcameraCamera {
                 });
         }
         if let Some(raw) = config.stream(StreamRole::Raw) {
-            if let Some(m) = self
-                .modes
-                .iter()
-                .find(|m| m.raw_format.is_some() && m.mode.size == raw.size)
-            {
+            let rule = ModeRule::Raw {
+                size: raw.size,
+                bit_depth: None,
+            };
+            let with_raw = self.modes.iter().filter(|m| m.raw_format.is_some());
+            if let Some(m) = rule.select(with_raw, |m| &m.mode) {
                 return Ok(Some(m.clone()));
             }
         }
@@ -378,7 +379,8 @@ impl LibcameraCamera {
             // Processed sizes only (no sensor modes): the stream size is the mode, if offered.
             return Ok(self.modes.iter().find(|m| m.mode.size == need).cloned());
         }
-        mode::best(&self.modes, |m| &m.mode, &req)
+        ModeRule::Scored(req)
+            .select(&self.modes, |m| &m.mode)
             .map(|m| Some(m.clone()))
             .ok_or_else(|| {
                 CameraError::Config(format!(
