@@ -472,15 +472,16 @@ mod tests {
     use crate::camera::CameraBackend;
     use std::sync::Arc;
 
-    fn init() {
+    /// The simulated camera `name` and its description.
+    fn camera(name: &str) -> (Arc<dyn CameraBackend>, CameraInfo) {
         gst::init().unwrap();
+        let cam = camera::open_camera(Some(name)).unwrap();
+        let info = cam.info();
+        (cam, info)
     }
 
-    fn camera(name: &str) -> Arc<dyn CameraBackend> {
-        camera::open_camera(Some(name)).unwrap()
-    }
-
-    fn request(info: &CameraInfo) -> Request<'_> {
+    /// A request with the lores and raw pads as given.
+    fn request(info: &CameraInfo, lores: bool, raw: bool) -> Request<'_> {
         Request {
             info,
             hdr: false,
@@ -488,8 +489,8 @@ mod tests {
             buffer_count: 4,
             hflip: false,
             vflip: false,
-            lores: false,
-            raw: false,
+            lores,
+            raw,
         }
     }
 
@@ -518,16 +519,22 @@ mod tests {
         n.caps.structure(0).unwrap().get::<T>(f).unwrap()
     }
 
+    /// Main alone on the simulated `sensor`, downstream accepting `main`.
+    fn main_only(sensor: &str, main: &str) -> Result<Negotiated, gst::ErrorMessage> {
+        let (cam, info) = camera(sensor);
+        run(&cam, &request(&info, false, false), [main, "ANY", "ANY"])
+    }
+
+    /// 1280x720 at 30 fps.
+    const HD30: &str = "video/x-raw,width=1280,height=720,framerate=30/1";
+
     fn mode(n: &Negotiated) -> &SensorMode {
         n.config.chosen_mode.as_ref().unwrap()
     }
 
     #[test]
     fn open_caps_give_1080p30_nv12() {
-        init();
-        let cam = camera("sim:imx219");
-        let info = cam.info();
-        let n = run(&cam, &request(&info), ["ANY", "ANY", "ANY"]).unwrap();
+        let n = main_only("sim:imx219", "ANY").unwrap();
         let main = n.pad(StreamRole::Main).unwrap();
         assert_eq!(field::<i32>(main, "width"), 1920);
         assert_eq!(field::<i32>(main, "height"), 1080);
@@ -546,17 +553,9 @@ mod tests {
 
     #[test]
     fn vga_at_90_picks_the_binned_mode() {
-        init();
-        let cam = camera("sim:imx219");
-        let info = cam.info();
-        let n = run(
-            &cam,
-            &request(&info),
-            [
-                "video/x-raw,width=640,height=480,framerate=90/1",
-                "ANY",
-                "ANY",
-            ],
+        let n = main_only(
+            "sim:imx219",
+            "video/x-raw,width=640,height=480,framerate=90/1",
         )
         .unwrap();
         assert_eq!(mode(&n).size, Size::new(640, 480));
@@ -569,13 +568,8 @@ mod tests {
 
     #[test]
     fn lores_is_yuv_no_larger_and_decimated() {
-        init();
-        let cam = camera("sim:imx219");
-        let info = cam.info();
-        let req = Request {
-            lores: true,
-            ..request(&info)
-        };
+        let (cam, info) = camera("sim:imx219");
+        let req = request(&info, true, false);
         // Open lores caps: 640 wide at main's aspect ratio and main's rate.
         let n = run(
             &cam,
@@ -590,16 +584,7 @@ mod tests {
         );
         assert_eq!(n.config.stream(StreamRole::Lores).unwrap().decimation, 1);
         // A divisor of main's rate: every 3rd frame, done by the camera.
-        let n = run(
-            &cam,
-            &req,
-            [
-                "video/x-raw,width=1280,height=720,framerate=30/1",
-                "video/x-raw,framerate=10/1",
-                "ANY",
-            ],
-        )
-        .unwrap();
+        let n = run(&cam, &req, [HD30, "video/x-raw,framerate=10/1", "ANY"]).unwrap();
         assert_eq!(n.config.stream(StreamRole::Lores).unwrap().decimation, 3);
         let l = n.pad(StreamRole::Lores).unwrap();
         assert!(l.wants(0) && !l.wants(1) && !l.wants(2) && l.wants(3));
@@ -609,16 +594,7 @@ mod tests {
             "video/x-raw,format=RGB",
             "video/x-raw,framerate=60/1",
         ] {
-            let e = run(
-                &cam,
-                &req,
-                [
-                    "video/x-raw,width=1280,height=720,framerate=30/1",
-                    lores,
-                    "ANY",
-                ],
-            )
-            .unwrap_err();
+            let e = run(&cam, &req, [HD30, lores, "ANY"]).unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains("\"lores: the lores stream"), "{msg}");
             assert!(msg.contains("main is 1280x720 at 30\""), "{msg}");
@@ -627,24 +603,10 @@ mod tests {
 
     #[test]
     fn raw_picks_the_mode() {
-        init();
-        let cam = camera("sim:imx477");
-        let info = cam.info();
-        let req = Request {
-            raw: true,
-            ..request(&info)
-        };
+        let (cam, info) = camera("sim:imx477");
+        let req = request(&info, false, true);
         // Raw open: the mode main chose, in its own size.
-        let n = run(
-            &cam,
-            &req,
-            [
-                "video/x-raw,width=1280,height=720,framerate=30/1",
-                "ANY",
-                "ANY",
-            ],
-        )
-        .unwrap();
+        let n = run(&cam, &req, [HD30, "ANY", "ANY"]).unwrap();
         let chosen = n.config.chosen_mode.clone().unwrap();
         let r = n.pad(StreamRole::Raw).unwrap();
         assert_eq!(field::<i32>(r, "width") as u32, chosen.size.width);
@@ -665,26 +627,19 @@ mod tests {
 
     #[test]
     fn impossible_caps_name_the_modes() {
-        init();
-        let cam = camera("sim:imx477");
-        let info = cam.info();
-        let e = run(
-            &cam,
-            &request(&info),
-            [
-                "video/x-raw,width=4056,height=3040,framerate=60/1",
-                "ANY",
-                "ANY",
-            ],
+        let e = main_only(
+            "sim:imx477",
+            "video/x-raw,width=4056,height=3040,framerate=60/1",
         )
         .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("\"src: imx477 cannot produce"), "{msg}");
         assert!(msg.contains("1332x990 10-bit up to 120.05 fps"), "{msg}");
         // An explicit mode the sensor does not have.
+        let (cam, info) = camera("sim:imx477");
         let req = Request {
             sensor_mode: Some("640:480".parse().unwrap()),
-            ..request(&info)
+            ..request(&info, false, false)
         };
         let e = run(&cam, &req, ["ANY", "ANY", "ANY"]).unwrap_err();
         let msg = e.to_string();

@@ -28,7 +28,6 @@ struct State {
     /// Downstream takes GstVideoMeta (asked after each caps event, from the pad's thread).
     video_meta: bool,
     started: bool,
-    eos: bool,
     last_seq: Option<u64>,
     /// A warning about starved camera buffers was posted for this stream.
     warned_starved: bool,
@@ -209,7 +208,6 @@ impl RpiCamSrcPad {
                     lock(&self.state).video_meta = vm;
                 }
                 if is_eos {
-                    lock(&self.state).eos = true;
                     let _ = pad.pause_task();
                 }
                 None

@@ -26,12 +26,12 @@ glib::wrapper! {
 /// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
 /// ends up holding all of them and the camera then skips that stream (counted per pad) while
 /// the other streams go on.
-pub(super) enum Item {
+enum Item {
     Event(gst::Event),
     Frame(Box<PendingFrame>),
 }
 
-pub(super) struct PendingFrame {
+struct PendingFrame {
     buffer: camera::FrameBuffer,
     metadata: camera::FrameMetadata,
     pts: Option<gst::ClockTime>,
