@@ -32,6 +32,7 @@ pub(super) struct PadCounters {
 }
 
 impl PadCounters {
+    /// The counters now.
     pub fn get(&self) -> PadStats {
         PadStats {
             pushed: self.pushed.load(Ordering::Relaxed),
@@ -40,20 +41,24 @@ impl PadCounters {
         }
     }
 
+    /// Back to zero (a new stream).
     pub fn reset(&self) {
         for c in [&self.pushed, &self.dropped, &self.copied] {
             c.store(0, Ordering::Relaxed);
         }
     }
 
+    /// One buffer pushed.
     pub fn add_pushed(&self) {
         self.pushed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` frames lost.
     pub fn add_dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// One frame copied.
     pub fn add_copied(&self) {
         self.copied.fetch_add(1, Ordering::Relaxed);
     }

@@ -131,3 +131,94 @@ impl RpiCamSrcPad {
         self.imp().iterate()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gst::prelude::*;
+
+    use crate::camera::backend::FrameData;
+    use crate::camera::format::FrameLayout;
+
+    struct Bytes(Vec<u8>);
+
+    impl FrameData for Bytes {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+            self
+        }
+    }
+
+    fn buffer() -> camera::FrameBuffer {
+        let layout = FrameLayout {
+            planes: vec![],
+            size: 4,
+        };
+        camera::FrameBuffer::new(Box::new(Bytes(vec![0; 4])), layout, |_| {})
+    }
+
+    /// A lores pad at a third of the camera's rate.
+    fn pad() -> RpiCamSrcPad {
+        gst::init().unwrap();
+        let templ = gst::PadTemplate::new(
+            "lores",
+            gst::PadDirection::Src,
+            gst::PadPresence::Request,
+            &gst::Caps::new_any(),
+        )
+        .unwrap();
+        let pad = RpiCamSrcPad::new(&templ, StreamRole::Lores, |_, _, _| false, |_, _, _| false);
+        let neg = PadNeg {
+            caps: "video/x-raw,width=64,height=64".parse().unwrap(),
+            info: None,
+            raw_row_bytes: 0,
+            ratio: (1, 3),
+            frame_duration: None,
+        };
+        pad.configure(neg, "test", gst::GroupId::next());
+        pad
+    }
+
+    #[test]
+    fn a_pad_takes_its_frames_and_counts_the_ones_it_missed() {
+        let pad = pad();
+        assert_eq!(pad.role(), StreamRole::Lores);
+        assert_eq!(pad.name(), "lores");
+        let metadata = camera::FrameMetadata::default();
+        let mut offer = |seq: u64, with_buffer: bool| {
+            let mut buffers = if with_buffer {
+                vec![(StreamRole::Lores, buffer())]
+            } else {
+                vec![]
+            };
+            let o = pad.offer(&mut Frame {
+                seq,
+                base_seq: 10,
+                ok: true,
+                buffers: &mut buffers,
+                metadata: &metadata,
+                pts: None,
+            });
+            (o, buffers.len())
+        };
+        // Every third frame from the first one is the pad's; the others stay with the camera.
+        let (o, left) = offer(10, true);
+        assert!(o.delivered && !o.first_starved && left == 0);
+        let (o, left) = offer(11, true);
+        assert!(!o.delivered && left == 1);
+        // Frame 13, the pad's, came without a buffer: dropped, warned once.
+        let (o, _) = offer(12, true);
+        assert!(!o.delivered);
+        let (o, _) = offer(13, false);
+        assert!(!o.delivered && o.first_starved);
+        // Frames 14..18 never came: 16 was the pad's.
+        let (o, _) = offer(19, true);
+        assert!(o.delivered && !o.first_starved);
+        assert_eq!(pad.stats().dropped, 2);
+        pad.reset();
+        assert_eq!(pad.stats(), PadStats::default());
+        assert!(pad.negotiated().is_none());
+    }
+}
