@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(pad.role(), StreamRole::Lores);
         assert_eq!(pad.name(), "lores");
         let metadata = camera::FrameMetadata::default();
-        let mut offer = |seq: u64, with_buffer: bool| {
+        let offer = |seq: u64, with_buffer: bool| {
             let mut buffers = if with_buffer {
                 vec![(StreamRole::Lores, buffer())]
             } else {
