@@ -217,13 +217,7 @@ impl RpiCamSrc2 {
 
     fn start_pad_task(&self, pad: &RpiCamSrcPad) {
         let imp = self.ref_counted();
-        let weak = pad.downgrade();
-        if let Err(e) = pad.start_task(move || {
-            let Some(pad) = weak.upgrade() else { return };
-            if let Some(res) = pad.iterate() {
-                imp.handle_flow(&pad, res);
-            }
-        }) {
+        if let Err(e) = pad.start(move |pad, res| imp.handle_flow(pad, res)) {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Failed,

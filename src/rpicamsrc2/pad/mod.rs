@@ -7,6 +7,7 @@
 //! pad's own state); the pad's task pushes them downstream without taking the element's lock.
 
 use gst::glib;
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::camera::{self, StreamRole};
@@ -124,18 +125,27 @@ impl RpiCamSrcPad {
         self.imp().offer(frame)
     }
 
-    /// One iteration of the pad's streaming task: pushes the next item of its queue.
-    /// Returns the result of a buffer push (for the element's flow combiner), none when an
-    /// event was pushed or nothing was there.
-    pub(super) fn iterate(&self) -> Option<Result<gst::FlowSuccess, gst::FlowError>> {
-        self.imp().iterate()
+    /// Starts the pad's streaming task: each iteration pushes the next item of its queue;
+    /// `on_push` gets the result of each buffer push (the element's flow combiner).
+    ///
+    /// Errors: GStreamer cannot start the task.
+    pub(super) fn start(
+        &self,
+        on_push: impl Fn(&Self, Result<gst::FlowSuccess, gst::FlowError>) + Send + 'static,
+    ) -> Result<(), glib::BoolError> {
+        let weak = self.downgrade();
+        self.start_task(move || {
+            let Some(pad) = weak.upgrade() else { return };
+            if let Some(res) = pad.imp().iterate() {
+                on_push(&pad, res);
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gst::prelude::*;
 
     use crate::camera::backend::FrameData;
     use crate::camera::format::FrameLayout;
