@@ -57,7 +57,7 @@ pub struct Request<'a> {
     pub hflip: bool,
     /// Vertical flip (sensor readout).
     pub vflip: bool,
-    /// The request pads present (main is always there).
+    /// The lores request pad is present (main is always there).
     pub lores: bool,
     /// The raw request pad is present.
     pub raw: bool,
