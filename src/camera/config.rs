@@ -9,7 +9,7 @@
 use std::fmt;
 
 use super::format::{ColorSpace, FrameLayout, PixelFormat, Size};
-use super::mode::{self, ModeRequest, SensorModeSpec, DEFAULT_BIT_DEPTH};
+use super::mode::{self, ModeRequest, ModeRule, SensorModeSpec, DEFAULT_BIT_DEPTH};
 use super::sensor::{SensorInfo, SensorMode};
 
 /// Smallest ISP output dimension, pixels (bcm2835-isp MIN_DIM).
@@ -206,9 +206,12 @@ pub fn validate_pi(
             PixelFormat::Bayer { bits, .. } => bits,
             other => return Err(format!("the raw stream must be Bayer; {other} is not")),
         };
-        let m = sensor
-            .modes_for(config.sensor_hdr)
-            .find(|m| m.size == r.size && (m.bit_depth == bits || bits == 16))
+        let rule = ModeRule::Raw {
+            size: r.size,
+            bit_depth: (bits != 16).then_some(bits),
+        };
+        let m = rule
+            .select(sensor.modes_for(config.sensor_hdr), |m| m)
             .cloned()
             .ok_or_else(|| {
                 format!(

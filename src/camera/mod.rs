@@ -35,7 +35,7 @@ pub use config::{CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
 pub use controls::{ControlId, ControlInfo, ControlList, ControlValue};
 pub use format::{ColorSpace, PixelFormat, Rect, Size};
 pub use metadata::{AeState, FrameMetadata};
-pub use mode::{ModeRequest, SensorModeSpec};
+pub use mode::{ModeRequest, ModeRule, SensorModeSpec};
 pub use sensor::{SensorInfo, SensorMode};
 
 /// Nanoseconds on CLOCK_MONOTONIC: the clock of libcamera's SensorTimestamp and of GStreamer's

@@ -63,6 +63,28 @@ pub fn can_deliver(req: &ModeRequest, mode: &SensorMode) -> bool {
     mode.size.contains(req.size) && req.fps.is_none_or(|f| f <= mode.max_fps() * 1.000_01)
 }
 
+/// The best mode for `req` among `items` by rpicam-apps' score (the lowest wins, a later one a
+/// tie), considering only the modes that can deliver it; `mode_of` gives an item's mode (a
+/// backend's modes may carry more, such as libcamera's raw format). `None`: no mode can.
+pub fn best<'a, T>(
+    items: impl IntoIterator<Item = &'a T>,
+    mode_of: impl Fn(&T) -> &SensorMode,
+    req: &ModeRequest,
+) -> Option<&'a T> {
+    let mut best: Option<(&T, f64)> = None;
+    for item in items {
+        let m = mode_of(item);
+        if !can_deliver(req, m) {
+            continue;
+        }
+        let s = score(req, m);
+        if best.is_none_or(|(_, b)| s <= b) {
+            best = Some((item, s));
+        }
+    }
+    best.map(|(item, _)| item)
+}
+
 /// Chooses the mode for `req` among the sensor's modes (`hdr`: the sensor-HDR list).
 ///
 /// Errors: no mode can deliver the size at the rate; the message names every mode with its
@@ -72,14 +94,7 @@ pub fn choose<'a>(
     req: &ModeRequest,
     hdr: bool,
 ) -> Result<&'a SensorMode, String> {
-    let mut best: Option<(&SensorMode, f64)> = None;
-    for m in sensor.modes_for(hdr).filter(|m| can_deliver(req, m)) {
-        let s = score(req, m);
-        if best.is_none_or(|(_, b)| s <= b) {
-            best = Some((m, s));
-        }
-    }
-    best.map(|(m, _)| m).ok_or_else(|| {
+    best(sensor.modes_for(hdr), |m| m, req).ok_or_else(|| {
         format!(
             "{} has no mode for {}{}; its modes are: {}",
             sensor.model,
@@ -90,6 +105,60 @@ pub fn choose<'a>(
             sensor.describe_modes(hdr)
         )
     })
+}
+
+/// How a configuration's sensor mode is chosen, the strongest rule that applies first: an
+/// explicit `sensor-mode` names it, else a raw stream fixes it (its size and bit depth are the
+/// mode's), else rpicam-apps' score for the processed streams picks it. The one mode selector
+/// of every backend ([`ModeRule::select`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModeRule {
+    /// An explicit mode (`sensor-mode`).
+    Explicit(SensorModeSpec),
+    /// The raw stream's size, pixels, and bit depth (`None`: any, as for 16-bit containers).
+    Raw {
+        /// The raw stream's size, pixels.
+        size: Size,
+        /// The raw stream's bit depth, if it fixes one.
+        bit_depth: Option<u8>,
+    },
+    /// rpicam-apps' score for what the processed streams need.
+    Scored(ModeRequest),
+}
+
+impl ModeRule {
+    /// The rule for a configuration: `explicit` if given, else `raw` (size and bit depth) if
+    /// there is a raw stream, else the score for `req`.
+    pub fn new(
+        explicit: Option<SensorModeSpec>,
+        raw: Option<(Size, Option<u8>)>,
+        req: ModeRequest,
+    ) -> Self {
+        match (explicit, raw) {
+            (Some(spec), _) => ModeRule::Explicit(spec),
+            (None, Some((size, bit_depth))) => ModeRule::Raw { size, bit_depth },
+            (None, None) => ModeRule::Scored(req),
+        }
+    }
+
+    /// The item of `items` whose mode (`mode_of`) the rule selects: the explicit mode
+    /// ([`SensorModeSpec::pick`]), the first mode of the raw stream's size and depth, or the
+    /// best score among the modes that can deliver the request ([`best`]). `None`: no mode
+    /// fits; callers name the modes in their error.
+    pub fn select<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = &'a T>,
+        mode_of: impl Fn(&T) -> &SensorMode,
+    ) -> Option<&'a T> {
+        match self {
+            ModeRule::Explicit(spec) => spec.pick(items, mode_of),
+            ModeRule::Raw { size, bit_depth } => items.into_iter().find(|i| {
+                let m = mode_of(i);
+                m.size == *size && bit_depth.is_none_or(|b| b == m.bit_depth)
+            }),
+            ModeRule::Scored(req) => best(items, mode_of, req),
+        }
+    }
 }
 
 /// An explicit sensor mode as users write it: `W:H:bit-depth[:P|U]` (rpicam-apps `--mode`) or
@@ -170,19 +239,36 @@ impl fmt::Display for SensorModeSpec {
 }
 
 impl SensorModeSpec {
+    /// True when `mode` is the one this names: same size, and same bit depth if given.
+    pub fn matches(&self, mode: &SensorMode) -> bool {
+        mode.size == self.size && self.bit_depth.is_none_or(|b| b == mode.bit_depth)
+    }
+
+    /// The item of `items` whose mode (`mode_of`) this names: where the bit depth is left out,
+    /// the deepest; the first of equals. `None`: no such mode.
+    pub fn pick<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = &'a T>,
+        mode_of: impl Fn(&T) -> &SensorMode,
+    ) -> Option<&'a T> {
+        let mut found: Option<&T> = None;
+        for item in items.into_iter().filter(|i| self.matches(mode_of(i))) {
+            if found.is_none_or(|f| mode_of(item).bit_depth > mode_of(f).bit_depth) {
+                found = Some(item);
+            }
+        }
+        found
+    }
+
     /// The sensor mode this names. Errors name the sensor's modes.
     pub fn find<'a>(&self, sensor: &'a SensorInfo, hdr: bool) -> Result<&'a SensorMode, String> {
-        sensor
-            .modes_for(hdr)
-            .filter(|m| m.size == self.size && self.bit_depth.is_none_or(|b| b == m.bit_depth))
-            .max_by_key(|m| m.bit_depth)
-            .ok_or_else(|| {
-                format!(
-                    "sensor-mode {self} is not a mode of {}; its modes are: {}",
-                    sensor.model,
-                    sensor.describe_modes(hdr)
-                )
-            })
+        self.pick(sensor.modes_for(hdr), |m| m).ok_or_else(|| {
+            format!(
+                "sensor-mode {self} is not a mode of {}; its modes are: {}",
+                sensor.model,
+                sensor.describe_modes(hdr)
+            )
+        })
     }
 }
 
@@ -254,6 +340,58 @@ mod tests {
             .unwrap()
             .find(&s, false)
             .is_err());
+    }
+
+    #[test]
+    fn one_selector_for_every_rule() {
+        // Items carrying a mode, as a backend's modes do (libcamera's carry a raw format).
+        struct Item {
+            mode: SensorMode,
+            raw: bool,
+        }
+        let s = sensor::imx219();
+        let items: Vec<Item> = s
+            .modes
+            .iter()
+            .map(|m| Item {
+                mode: m.clone(),
+                raw: m.size.width != 640,
+            })
+            .collect();
+        // Explicit, no depth given: the deepest of that size.
+        let spec: SensorModeSpec = "640:480".parse().unwrap();
+        let rule = ModeRule::new(
+            Some(spec),
+            Some((Size::new(3280, 2464), None)),
+            req(64, 64, 1.0),
+        );
+        let m = &rule.select(&items, |i| &i.mode).unwrap().mode;
+        assert_eq!((m.size, m.bit_depth), (Size::new(640, 480), 10));
+        // Raw of any depth: the first of its size; of a depth: that one.
+        let size = Size::new(1640, 1232);
+        let rule = ModeRule::new(None, Some((size, None)), req(64, 64, 1.0));
+        let with_raw = items.iter().filter(|i| i.raw);
+        let first = s.modes.iter().find(|m| m.size == size).unwrap();
+        assert_eq!(&rule.select(with_raw, |i| &i.mode).unwrap().mode, first);
+        let rule = ModeRule::Raw {
+            size,
+            bit_depth: Some(8),
+        };
+        assert_eq!(rule.select(&items, |i| &i.mode).unwrap().mode.bit_depth, 8);
+        let rule = ModeRule::Raw {
+            size: Size::new(640, 480),
+            bit_depth: None,
+        };
+        assert!(rule
+            .select(items.iter().filter(|i| i.raw), |i| &i.mode)
+            .is_none());
+        // Scored: as choose().
+        let r = req(640, 480, 90.0);
+        let rule = ModeRule::new(None, None, r);
+        assert_eq!(
+            &rule.select(&items, |i| &i.mode).unwrap().mode,
+            choose(&s, &r, false).unwrap()
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! `rggb10p` / `rggb12p` (libcamera's `SRGGB10_CSI2P` / `SRGGB12_CSI2P`: 4 pixels in 5 bytes, 2
 //! pixels in 3 bytes).
 
+use gst::glib;
+
 use crate::camera::format::{BayerOrder, ColorSpace, FrameLayout, PixelFormat, Size};
 use crate::camera::{self, CameraInfo, SensorMode, SensorModeSpec};
 
@@ -26,10 +28,8 @@ pub fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) 
     modes.sort_by_key(|m| std::cmp::Reverse((m.size.area(), m.bit_depth)));
     {
         for m in modes {
-            if let Some(spec) = mode {
-                if spec.size != m.size || spec.bit_depth.is_some_and(|b| b != m.bit_depth) {
-                    continue;
-                }
+            if mode.is_some_and(|spec| !spec.matches(m)) {
+                continue;
             }
             let (num, den) = m.max_fps_fraction();
             let s = gst::Structure::builder("video/x-raw")
@@ -175,32 +175,21 @@ pub fn layout_matches(info: &gst_video::VideoInfo, layout: &FrameLayout) -> bool
         })
 }
 
-/// For downstream elements that cannot take strides: one copy into GStreamer's default layout.
+/// For downstream elements that cannot take strides: one copy of `frame` (laid out as its
+/// GstVideoMeta says) into GStreamer's default layout for `info`, by `gst_video_frame_copy`.
+///
+/// Errors: the frame or the copy cannot be mapped as `info`.
 pub fn copy_to_default_layout(
     info: &gst_video::VideoInfo,
-    fb: &camera::FrameBuffer,
-    layout: &FrameLayout,
-) -> Result<gst::Buffer, gst::FlowError> {
-    let mut out = gst::Buffer::with_size(info.size()).map_err(|_| gst::FlowError::Error)?;
-    {
-        let b = out.get_mut().ok_or(gst::FlowError::Error)?;
-        let mut map = b.map_writable().map_err(|_| gst::FlowError::Error)?;
-        let src = fb.as_ref();
-        for (i, p) in layout.planes.iter().enumerate() {
-            let (Some(&doff), Some(&dstride)) = (info.offset().get(i), info.stride().get(i)) else {
-                continue;
-            };
-            let row = (dstride as usize).min(p.stride);
-            for r in 0..p.rows {
-                let s = p.offset + r * p.stride;
-                let d = doff + r * dstride as usize;
-                if s + row <= src.len() && d + row <= map.len() {
-                    map[d..d + row].copy_from_slice(&src[s..s + row]);
-                }
-            }
-        }
-    }
-    Ok(out)
+    frame: gst::Buffer,
+) -> Result<gst::Buffer, glib::BoolError> {
+    let src = gst_video::VideoFrame::from_buffer_readable(frame, info)
+        .map_err(|_| glib::bool_error!("cannot map the camera frame as {:?}", info.format()))?;
+    let out = gst::Buffer::with_size(info.size())?;
+    let mut dst = gst_video::VideoFrame::from_buffer_writable(out, info)
+        .map_err(|_| glib::bool_error!("cannot map the copy as {:?}", info.format()))?;
+    src.copy(&mut dst)?;
+    Ok(dst.into_buffer())
 }
 
 /// The YUV 4:2:0 formats the low-resolution output offers (VC4: lores must be YUV;
@@ -367,5 +356,52 @@ mod tests {
         }
         assert_eq!(bayer_name(BayerOrder::Grbg, 10, true), "grbg10p");
         assert!(bayer_format("rggb11le").is_none());
+    }
+
+    #[test]
+    fn strided_frames_are_copied_into_the_default_layout() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 100, 100)
+            .build()
+            .unwrap();
+        let layout = PixelFormat::I420.layout(Size::new(100, 100), None).unwrap();
+        assert!(!layout_matches(&info, &layout));
+        // Each row's bytes are its plane and row number; padding is 0xff.
+        let mut data = vec![0xffu8; layout.size];
+        for (i, p) in layout.planes.iter().enumerate() {
+            let width = if i == 0 { 100 } else { 50 };
+            for r in 0..p.rows {
+                let row = p.offset + r * p.stride;
+                data[row..row + width].fill((i * 100 + r) as u8);
+            }
+        }
+        let mut b = gst::Buffer::from_mut_slice(data);
+        let offsets: Vec<usize> = layout.planes.iter().map(|p| p.offset).collect();
+        let strides: Vec<i32> = layout.planes.iter().map(|p| p.stride as i32).collect();
+        gst_video::VideoMeta::add_full(
+            b.get_mut().unwrap(),
+            gst_video::VideoFrameFlags::empty(),
+            info.format(),
+            100,
+            100,
+            &offsets,
+            &strides,
+        )
+        .unwrap();
+        let out = copy_to_default_layout(&info, b).unwrap();
+        assert_eq!(out.size(), info.size());
+        let map = out.map_readable().unwrap();
+        for i in 0..3 {
+            let (width, rows) = if i == 0 { (100, 100) } else { (50, 50) };
+            for r in 0..rows {
+                let row = info.offset()[i] + r * info.stride()[i] as usize;
+                assert!(
+                    map[row..row + width]
+                        .iter()
+                        .all(|&v| v == (i * 100 + r) as u8),
+                    "plane {i} row {r}"
+                );
+            }
+        }
     }
 }

@@ -5,15 +5,42 @@
 //! property (libcamerasrc's names, real ranges, changeable while PLAYING), and puts per-frame
 //! metadata on every buffer ([`meta`]). It talks to cameras only through
 //! [`crate::camera::CameraBackend`].
+//!
+//! Modules: `imp` (the element: properties, camera open/close, pads, state changes),
+//! `negotiate` (pure: modes and downstream caps to a camera configuration and each pad's
+//! stream), `pad` ([`RpiCamSrcPad`]: one stream's queue, decimation, task and counters),
+//! `capture` (the capture thread), `controls` (the controls the user set), `query` (the pads'
+//! queries and events), `stats` (the `statistics` structure), `caps` (caps and format
+//! mapping), `memory` (camera buffers as GstMemory).
+
+use std::sync::LazyLock;
 
 use gst::glib;
 use gst::prelude::*;
 
 mod caps;
+mod capture;
+mod controls;
 mod imp;
 mod memory;
 pub mod meta;
+mod negotiate;
+mod pad;
 mod props;
+mod query;
+mod stats;
+
+pub use pad::RpiCamSrcPad;
+pub use stats::PadStats;
+
+/// The element's debug category (`GST_DEBUG=rpicamsrc2:5`), shared by its modules.
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "rpicamsrc2",
+        gst::DebugColorFlags::empty(),
+        Some("Raspberry Pi camera source"),
+    )
+});
 
 glib::wrapper! {
     /// The `rpicamsrc2` element.

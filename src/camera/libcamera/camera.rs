@@ -28,7 +28,7 @@ use crate::camera::{
     config::{CameraConfiguration, ConfigStatus, StreamRole},
     controls::{ControlId, ControlInfo, ControlList, ControlValue},
     format::{FrameLayout, PixelFormat, PlaneLayout, Rect, Size},
-    mode::{self, ModeRequest, DEFAULT_BIT_DEPTH},
+    mode::{ModeRequest, ModeRule, DEFAULT_BIT_DEPTH},
     sensor::SensorMode,
 };
 use crate::sync::lock;
@@ -340,12 +340,8 @@ impl LibcameraCamera {
                 .join(", ")
         };
         if let Some(spec) = config.sensor_mode {
-            return self
-                .modes
-                .iter()
-                .find(|m| {
-                    m.mode.size == spec.size && spec.bit_depth.is_none_or(|b| b == m.mode.bit_depth)
-                })
+            return ModeRule::Explicit(spec)
+                .select(&self.modes, |m| &m.mode)
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| {
@@ -357,11 +353,12 @@ impl LibcameraCamera {
                 });
         }
         if let Some(raw) = config.stream(StreamRole::Raw) {
-            if let Some(m) = self
-                .modes
-                .iter()
-                .find(|m| m.raw_format.is_some() && m.mode.size == raw.size)
-            {
+            let rule = ModeRule::Raw {
+                size: raw.size,
+                bit_depth: None,
+            };
+            let with_raw = self.modes.iter().filter(|m| m.raw_format.is_some());
+            if let Some(m) = rule.select(with_raw, |m| &m.mode) {
                 return Ok(Some(m.clone()));
             }
         }
@@ -382,27 +379,19 @@ impl LibcameraCamera {
             // Processed sizes only (no sensor modes): the stream size is the mode, if offered.
             return Ok(self.modes.iter().find(|m| m.mode.size == need).cloned());
         }
-        let mut best: Option<(&LcMode, f64)> = None;
-        for m in self
-            .modes
-            .iter()
-            .filter(|m| mode::can_deliver(&req, &m.mode))
-        {
-            let s = mode::score(&req, &m.mode);
-            if best.is_none_or(|(_, b)| s <= b) {
-                best = Some((m, s));
-            }
-        }
-        best.map(|(m, _)| Some(m.clone())).ok_or_else(|| {
-            CameraError::Config(format!(
-                "{} has no mode for {need}{}; its modes are: {}",
-                self.info.model,
-                req.fps
-                    .map(|f| format!(" at {f:.2} fps"))
-                    .unwrap_or_default(),
-                describe()
-            ))
-        })
+        ModeRule::Scored(req)
+            .select(&self.modes, |m| &m.mode)
+            .map(|m| Some(m.clone()))
+            .ok_or_else(|| {
+                CameraError::Config(format!(
+                    "{} has no mode for {need}{}; its modes are: {}",
+                    self.info.model,
+                    req.fps
+                        .map(|f| format!(" at {f:.2} fps"))
+                        .unwrap_or_default(),
+                    describe()
+                ))
+            })
     }
 
     /// libcamera (id, value) pairs for a model control list; refused ones become notes.
