@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Annex B byte-stream helpers: split an access unit into NAL units, find the SPS, drop or
 //! detect parameter sets. The SPS's profile and level are read by GStreamer's codec utilities
-//! (`gst_codec_utils_h264_get_profile` / `_get_level`, in the engine); [`sps_profile_level`]
+//! (`gst_codec_utils_h264_get_profile` / `_get_level`, in the engine); `sps_profile_level`
 //! stays only as the tests' independent reading of the same bytes.
 
 /// NAL unit types used here (H.264 Table 7-1).

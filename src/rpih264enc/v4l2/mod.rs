@@ -9,7 +9,7 @@
 //! whole buffer state machine in unit tests.
 //!
 //! Layers, lowest first (each imports only those before it): [`device`] (the trait and its
-//! values), [`sys`] (kernel ABI and the real device), [`format`] and [`controls`] (what the
+//! values), [`sys`] (kernel ABI and the real device), [`format`](mod@format) and [`controls`] (what the
 //! bcm2835-codec accepts), [`machine`] (the buffer state machine); the fake device of the
 //! tests sits in `fake`.
 //!

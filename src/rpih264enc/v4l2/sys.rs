@@ -2,7 +2,7 @@
 //! The small part of the kernel's V4L2 ABI (`linux/videodev2.h`, `linux/v4l2-controls.h`)
 //! that a stateful M2M encoder needs, declared by hand with `repr(C)` and checked against
 //! the kernel's struct sizes in the tests, plus [`Device`], the real `/dev/videoN` behind the
-//! [`M2mDevice`](super::device::M2mDevice) trait.
+//! [`M2mDevice`] trait.
 //!
 //! Not verified on hardware: this kernel has no V4L2 at all (see docs/rpih264enc.md).
 
