@@ -19,9 +19,7 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::engine::{
-    self, openh264, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT,
-};
+use super::engine::{self, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT};
 use super::level::{self, H264Profile};
 use super::{Backend, BitrateMode, Level, Profile};
 use crate::sync::lock;
@@ -229,8 +227,8 @@ impl RpiH264Enc {
         }
     }
 
-    /// Starts the engine for `cfg`: the chosen one, and with `backend=auto` the software one
-    /// when the hardware cannot take this input and the software engine can.
+    /// Starts the engine for `cfg`: the chosen one, or the one [`Choice::fallback`] names when
+    /// the chosen one cannot take this input.
     fn start_engine(
         &self,
         choice: &Choice,
@@ -244,27 +242,24 @@ impl RpiH264Enc {
         };
         let configure_failed = |e: EngineError| {
             let text = e.to_string();
-            // Errors other than these are only logged (set_format fails as not-negotiated).
+            // Other errors are only logged (set_format fails as not-negotiated).
             if matches!(e, EngineError::Init(_) | EngineError::Unsupported(_)) {
                 let _ = self.engine_error(e);
             }
             gst::loggable_error!(CAT, "{text}")
         };
-        if *choice == Choice::Software {
+        if !matches!(e, EngineError::Unsupported(_)) {
             return Err(configure_failed(e));
+        }
+        if let Some(next) = choice.fallback(backend, cfg.info.format()) {
+            self.warn(format!("{e}; falling back to {}", next.label()));
+            return next.configure(cfg, &mut warn).map_err(configure_failed);
         }
         if backend == Backend::V4l2 {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["backend=v4l2: {e}"]);
             return Err(gst::loggable_error!(CAT, "{e}"));
         }
-        if !openh264::accepts(cfg.info.format()) {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{e}"]);
-            return Err(gst::loggable_error!(CAT, "{e}"));
-        }
-        self.warn(format!("{e}; falling back to the software encoder"));
-        Choice::Software
-            .configure(cfg, &mut warn)
-            .map_err(configure_failed)
+        Err(configure_failed(e))
     }
 
     /// Finishes every frame the engine returns.

@@ -187,6 +187,26 @@ impl Choice {
         }
     }
 
+    /// How messages name this engine (`"the software encoder"`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Choice::Software => "the software encoder",
+            Choice::V4l2 { .. } => "the V4L2 hardware encoder",
+        }
+    }
+
+    /// The engine to start instead when this one cannot take the input (an
+    /// [`EngineError::Unsupported`] from [`Choice::configure`]): with `backend=auto`, the
+    /// software engine if it takes `format`; otherwise none.
+    pub fn fallback(&self, backend: Backend, format: gst_video::VideoFormat) -> Option<Choice> {
+        match self {
+            Choice::V4l2 { .. } if backend == Backend::Auto && openh264::accepts(format) => {
+                Some(Choice::Software)
+            }
+            _ => None,
+        }
+    }
+
     /// Raw caps the chosen engine takes; with `backend=auto` on hardware, also those the
     /// software fallback takes.
     pub fn sink_caps(&self, backend: Backend) -> gst::Caps {
