@@ -13,6 +13,7 @@
 use std::sync::LazyLock;
 
 use super::level::H264Profile;
+use super::v4l2::sys::Device;
 use super::{Backend, Profile};
 
 pub mod openh264;
@@ -248,7 +249,7 @@ impl Choice {
                     device: path,
                     ..cfg.clone()
                 };
-                Box::new(v4l2::V4l2Engine::configure(&cfg, warn)?)
+                Box::new(v4l2::V4l2Engine::<Device>::configure(&cfg, warn)?)
             }
         })
     }

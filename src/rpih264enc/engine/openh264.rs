@@ -188,3 +188,96 @@ impl Engine for Openh264Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(info: &gst_video::VideoInfo) -> EngineConfig<'_> {
+        EngineConfig {
+            info,
+            bitrate: 1_000_000,
+            cbr: false,
+            iperiod: 60,
+            inline_headers: false,
+            profile: H264Profile::Main,
+            level_idc: 30,
+            qp: 0,
+            threads: 1,
+            device: "/dev/video11",
+        }
+    }
+
+    #[test]
+    fn encodes_each_picture_in_its_own_call_and_reads_the_sps() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(VideoFormat::Nv12, 64, 48)
+            .fps(gst::Fraction::new(30, 1))
+            .build()
+            .unwrap();
+        let mut e = Openh264Engine::configure(&config(&info), &mut |_| {}).unwrap();
+        assert_eq!(
+            e.stream(),
+            StreamInfo {
+                profile: H264Profile::Main,
+                level: "3"
+            }
+        );
+        assert_eq!(e.latency_frames(), None);
+        let buf = gst::Buffer::with_size(info.size()).unwrap();
+        for id in 0..3 {
+            let out = e
+                .encode(Picture {
+                    buffer: &buf,
+                    frame_id: id,
+                    pts: Some(gst::ClockTime::from_mseconds(33 * u64::from(id))),
+                    force_keyframe: false,
+                    want_headers: false,
+                })
+                .unwrap();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].frame_id, id);
+            assert_eq!(out[0].keyframe, id == 0);
+            let data = out[0].data.as_deref().unwrap();
+            assert_eq!(nal::has_sps(data), id == 0);
+        }
+        assert!(e.drain().unwrap().is_empty());
+    }
+
+    #[test]
+    fn stream_names_come_from_the_sps() {
+        gst::init().unwrap();
+        // profile_idc 66 + constraint_set1, level_idc 11 + constraint_set3 = level 1b.
+        let s = stream_of(&[66, 0x50, 11], H264Profile::High);
+        assert_eq!(s.profile, H264Profile::ConstrainedBaseline);
+        assert_eq!(s.level, "1b");
+        // A profile this element does not make reads as the requested one; an unknown
+        // level as 5.2.
+        let s = stream_of(&[244, 0, 7], H264Profile::High);
+        assert_eq!((s.profile, s.level), (H264Profile::High, "5.2"));
+    }
+
+    #[test]
+    fn other_formats_are_refused_at_encode() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(VideoFormat::Yuy2, 64, 48)
+            .build()
+            .unwrap();
+        assert!(!accepts(VideoFormat::Yuy2) && accepts(VideoFormat::Nv21));
+        let mut e = Openh264Engine::configure(&config(&info), &mut |_| {}).unwrap();
+        let buf = gst::Buffer::with_size(info.size()).unwrap();
+        let err = e
+            .encode(Picture {
+                buffer: &buf,
+                frame_id: 0,
+                pts: None,
+                force_keyframe: false,
+                want_headers: false,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, EngineError::Unsupported(m) if m.contains("YUY2")),
+            "{err}"
+        );
+    }
+}

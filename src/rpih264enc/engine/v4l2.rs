@@ -75,9 +75,21 @@ fn v4l2_colorspace(info: &gst_video::VideoInfo) -> u32 {
     }
 }
 
-/// The bcm2835-codec M2M encoder as an [`Engine`].
-pub struct V4l2Engine {
-    enc: M2mEncoder<Device>,
+/// A V4L2 device the engine can open by path: the real [`Device`], or a fake in the tests.
+pub trait OpenDevice: M2mDevice + Sized + 'static {
+    /// Opens the device node at `path`.
+    fn open(path: &Path) -> std::io::Result<Self>;
+}
+
+impl OpenDevice for Device {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        Device::open(path)
+    }
+}
+
+/// The bcm2835-codec M2M encoder as an [`Engine`], over the device `D`.
+pub struct V4l2Engine<D: M2mDevice = Device> {
+    enc: M2mEncoder<D>,
     format: RawFormat,
     info: gst_video::VideoInfo,
     stream: StreamInfo,
@@ -87,7 +99,7 @@ pub struct V4l2Engine {
     want_headers: HashSet<u32>,
 }
 
-impl V4l2Engine {
+impl<D: M2mDevice> V4l2Engine<D> {
     /// Turns the state machine's outputs into finished frames: remembers the SPS/PPS the
     /// hardware writes, and puts them in front of a key unit asked for with all headers (the
     /// hardware repeats them only with REPEAT_SEQ_HEADER).
@@ -114,7 +126,7 @@ impl V4l2Engine {
     }
 }
 
-impl Engine for V4l2Engine {
+impl<D: OpenDevice> Engine for V4l2Engine<D> {
     fn configure(
         cfg: &EngineConfig<'_>,
         warn: &mut dyn FnMut(String),
@@ -128,7 +140,7 @@ impl Engine for V4l2Engine {
         })?;
         hwformat::check_size(info.width(), info.height()).map_err(EngineError::Unsupported)?;
         let path = cfg.device;
-        let mut dev = Device::open(Path::new(path))
+        let mut dev = D::open(Path::new(path))
             .map_err(|e| EngineError::Unsupported(format!("cannot open {path}: {e}")))?;
         let brange = dev
             .query_control(controls::CID_BITRATE)
@@ -280,5 +292,127 @@ impl Engine for V4l2Engine {
         self.enc
             .reset()
             .map_err(|e| EngineError::Encode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpih264enc::v4l2::fake::FakeDevice;
+
+    impl OpenDevice for FakeDevice {
+        fn open(_path: &Path) -> std::io::Result<Self> {
+            Ok(FakeDevice::new())
+        }
+    }
+
+    fn config(info: &gst_video::VideoInfo) -> EngineConfig<'_> {
+        EngineConfig {
+            info,
+            bitrate: 1_000_000,
+            cbr: false,
+            iperiod: 60,
+            inline_headers: false,
+            profile: H264Profile::High,
+            level_idc: 30,
+            qp: 0,
+            threads: 0,
+            device: "/dev/fake",
+        }
+    }
+
+    fn picture(buffer: &gst::Buffer, id: u32, force: bool, headers: bool) -> Picture<'_> {
+        Picture {
+            buffer,
+            frame_id: id,
+            pts: None,
+            force_keyframe: force,
+            want_headers: headers,
+        }
+    }
+
+    #[test]
+    fn copies_input_and_puts_headers_before_key_units_asked_with_them() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 48)
+            .fps(gst::Fraction::new(30, 1))
+            .build()
+            .unwrap();
+        let mut warnings = Vec::new();
+        let mut e =
+            V4l2Engine::<FakeDevice>::configure(&config(&info), &mut |w| warnings.push(w)).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            e.stream(),
+            StreamInfo {
+                profile: H264Profile::High,
+                level: "3"
+            }
+        );
+        assert_eq!(e.latency_frames(), Some((2, 6)));
+        let buf = gst::Buffer::with_size(info.size()).unwrap();
+        let mut out = Vec::new();
+        out.extend(e.encode(picture(&buf, 0, false, false)).unwrap());
+        out.extend(e.encode(picture(&buf, 1, true, true)).unwrap());
+        out.extend(e.encode(picture(&buf, 2, true, false)).unwrap());
+        out.extend(e.drain().unwrap());
+        let ids: Vec<u32> = out.iter().map(|o| o.frame_id).collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert!(out.iter().all(|o| o.keyframe));
+        let types: Vec<Vec<u8>> = out
+            .iter()
+            .map(|o| nal::nal_types(o.data.as_deref().unwrap()))
+            .collect();
+        // The hardware wrote SPS/PPS on the first frame only; the key unit asked with headers
+        // gets them in front, the other does not.
+        assert_eq!(types, vec![vec![7, 8, 5], vec![7, 8, 5], vec![5]]);
+        assert!(e
+            .enc
+            .device()
+            .log
+            .iter()
+            .any(|l| l.starts_with("QBUF Output 0 ts 0 Mmap")));
+
+        // After a flush the engine starts streaming again.
+        e.flush().unwrap();
+        let out = e.encode(picture(&buf, 3, false, false)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].frame_id, 3);
+    }
+
+    #[test]
+    fn refuses_what_the_hardware_does_not_take() {
+        gst::init().unwrap();
+        let gray = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 64, 48)
+            .build()
+            .unwrap();
+        let e = V4l2Engine::<FakeDevice>::configure(&config(&gray), &mut |_| {})
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, EngineError::Unsupported(m) if m.contains("GRAY8")),
+            "{e}"
+        );
+        let big = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, 4056, 3040)
+            .build()
+            .unwrap();
+        let e = V4l2Engine::<FakeDevice>::configure(&config(&big), &mut |_| {})
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("32..1920"), "{e}");
+    }
+
+    #[test]
+    fn cbr_with_cabac_gets_baseline_or_a_warning() {
+        assert_eq!(
+            adjust_profile(H264Profile::High, Profile::Auto, false),
+            (H264Profile::High, None)
+        );
+        let (p, note) = adjust_profile(H264Profile::High, Profile::Auto, true);
+        assert_eq!(p, H264Profile::ConstrainedBaseline);
+        assert!(matches!(note, Some(Note::Info(_))));
+        let (p, note) = adjust_profile(H264Profile::Main, Profile::Main, true);
+        assert_eq!(p, H264Profile::Main);
+        assert!(matches!(note, Some(Note::Warn(m)) if m.contains("firmware #250")));
     }
 }

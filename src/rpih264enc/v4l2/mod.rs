@@ -18,7 +18,7 @@
 pub mod controls;
 pub mod device;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 pub mod format;
 pub mod machine;
 pub mod sys;
