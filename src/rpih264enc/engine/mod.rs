@@ -285,3 +285,23 @@ pub fn fps_of(info: &gst_video::VideoInfo) -> f64 {
         30.0
     }
 }
+
+#[cfg(test)]
+impl<'a> EngineConfig<'a> {
+    /// A configuration for the engines' tests: 1 Mbit/s VBR, IDR every 60 frames, level 3,
+    /// one thread, `/dev/video11`.
+    pub(crate) fn for_test(info: &'a gst_video::VideoInfo, profile: H264Profile) -> Self {
+        EngineConfig {
+            info,
+            bitrate: 1_000_000,
+            cbr: false,
+            iperiod: 60,
+            inline_headers: false,
+            profile,
+            level_idc: 30,
+            qp: 0,
+            threads: 1,
+            device: "/dev/video11",
+        }
+    }
+}

@@ -194,18 +194,7 @@ mod tests {
     use super::*;
 
     fn config(info: &gst_video::VideoInfo) -> EngineConfig<'_> {
-        EngineConfig {
-            info,
-            bitrate: 1_000_000,
-            cbr: false,
-            iperiod: 60,
-            inline_headers: false,
-            profile: H264Profile::Main,
-            level_idc: 30,
-            qp: 0,
-            threads: 1,
-            device: "/dev/video11",
-        }
+        EngineConfig::for_test(info, H264Profile::Main)
     }
 
     #[test]

@@ -307,18 +307,7 @@ mod tests {
     }
 
     fn config(info: &gst_video::VideoInfo) -> EngineConfig<'_> {
-        EngineConfig {
-            info,
-            bitrate: 1_000_000,
-            cbr: false,
-            iperiod: 60,
-            inline_headers: false,
-            profile: H264Profile::High,
-            level_idc: 30,
-            qp: 0,
-            threads: 0,
-            device: "/dev/fake",
-        }
+        EngineConfig::for_test(info, H264Profile::High)
     }
 
     fn picture(buffer: &gst::Buffer, id: u32, force: bool, headers: bool) -> Picture<'_> {
@@ -383,23 +372,20 @@ mod tests {
     #[test]
     fn refuses_what_the_hardware_does_not_take() {
         gst::init().unwrap();
-        let gray = gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 64, 48)
-            .build()
-            .unwrap();
-        let e = V4l2Engine::<FakeDevice>::configure(&config(&gray), &mut |_| {})
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&e, EngineError::Unsupported(m) if m.contains("GRAY8")),
-            "{e}"
-        );
-        let big = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, 4056, 3040)
-            .build()
-            .unwrap();
-        let e = V4l2Engine::<FakeDevice>::configure(&config(&big), &mut |_| {})
-            .err()
-            .unwrap();
-        assert!(e.to_string().contains("32..1920"), "{e}");
+        let refusal = |format, width, height| {
+            let info = gst_video::VideoInfo::builder(format, width, height)
+                .build()
+                .unwrap();
+            match V4l2Engine::<FakeDevice>::configure(&config(&info), &mut |_| {}) {
+                Err(EngineError::Unsupported(m)) => m,
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("{format:?} {width}x{height} accepted"),
+            }
+        };
+        let e = refusal(gst_video::VideoFormat::Gray8, 64, 48);
+        assert!(e.contains("GRAY8"), "{e}");
+        let e = refusal(gst_video::VideoFormat::Nv12, 4056, 3040);
+        assert!(e.contains("32..1920"), "{e}");
     }
 
     #[test]
