@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The V4L2 engine: the M2M state machine ([`M2mEncoder`]) over the real device behind
-//! [`Engine`]. It imports the input's dma-buf when its layout is the driver's (zero-copy),
+//! The V4L2 engine: the M2M state machine ([`M2mEncoder`]) behind [`Engine`], over the real
+//! [`Device`] (or, in the tests, the fake one). It imports the input's dma-buf when its layout is the driver's (zero-copy),
 //! copies into the device's own buffers otherwise, and keeps the SPS/PPS the hardware wrote
 //! to put in front of key units asked for with headers.
 
