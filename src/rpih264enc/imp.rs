@@ -19,22 +19,10 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use super::engine::{self, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT};
 use super::level::{self, H264Profile};
-use super::software::{Planes, SoftwareConfig, SoftwareEncoder};
-use super::v4l2::controls::{self, HwSettings};
-use super::v4l2::format::{self as hwformat, RawFormat};
-use super::v4l2::machine::{self, Input, M2mConfig, M2mEncoder, M2mOutput};
-use super::v4l2::sys::Device;
 use super::{Backend, BitrateMode, Level, Profile};
 use crate::sync::lock;
-
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "rpih264enc",
-        gst::DebugColorFlags::empty(),
-        Some("Raspberry Pi H.264 encoder"),
-    )
-});
 
 /// 0 = automatic (Picamera2 `Quality.MEDIUM` scaling, see `level::auto_bitrate`).
 const DEFAULT_BITRATE: u32 = 0;
@@ -75,35 +63,19 @@ impl Default for Settings {
     }
 }
 
-/// The backend picked in open().
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Chosen {
-    Software,
-    V4l2 { path: String, card: String },
-}
-
-enum Engine {
-    Software(Box<SoftwareEncoder>),
-    V4l2 {
-        enc: Box<M2mEncoder<Device>>,
-        format: RawFormat,
-    },
-}
-
 struct State {
-    engine: Engine,
+    engine: Box<dyn Engine>,
     info: gst_video::VideoInfo,
     bitrate: u32,
 }
 
 pub struct RpiH264Enc {
     settings: Mutex<Settings>,
-    chosen: Mutex<Option<(Chosen, Backend)>>,
+    /// The engine picked in open(), with the `backend` property it was picked under.
+    chosen: Mutex<Option<(Choice, Backend)>>,
     state: Mutex<Option<State>>,
     active: Mutex<&'static str>,
     bitrate_changed: AtomicBool,
-    /// SPS/PPS last written by the hardware encoder (Annex B).
-    hw_headers: Mutex<Vec<u8>>,
 }
 
 impl Default for RpiH264Enc {
@@ -114,77 +86,7 @@ impl Default for RpiH264Enc {
             state: Mutex::new(None),
             active: Mutex::new("none"),
             bitrate_changed: AtomicBool::new(false),
-            hw_headers: Mutex::new(Vec::new()),
         }
-    }
-}
-
-const SW_FORMATS: &[&str] = &["I420", "NV12", "YV12", "NV21"];
-/// OpenH264 limit (codec/encoder: at most 4096 wide/high is accepted here; frames are further
-/// limited by H.264 level 5.2, 36864 macroblocks).
-const SW_MAX_DIM: i32 = 4096;
-const SW_MIN_DIM: i32 = 16;
-
-fn raw_caps(formats: &[&str], min: i32, max: i32) -> gst::Caps {
-    gst_video::VideoCapsBuilder::new()
-        .format_list(
-            formats
-                .iter()
-                .filter_map(|f| gst_video::VideoFormat::from_string(f).into())
-                .filter(|f: &gst_video::VideoFormat| *f != gst_video::VideoFormat::Unknown),
-        )
-        .width_range(min..=max)
-        .height_range(min..=max)
-        .build()
-}
-
-fn software_caps() -> gst::Caps {
-    raw_caps(SW_FORMATS, SW_MIN_DIM, SW_MAX_DIM)
-}
-
-fn hardware_caps() -> gst::Caps {
-    let names: Vec<&str> = hwformat::ALL.iter().map(|f| f.gst_name()).collect();
-    raw_caps(&names, hwformat::MIN_DIM as i32, hwformat::MAX_DIM as i32)
-}
-
-fn fps_of(info: &gst_video::VideoInfo) -> f64 {
-    let f = info.fps();
-    if f.numer() > 0 && f.denom() > 0 {
-        f.numer() as f64 / f.denom() as f64
-    } else {
-        30.0
-    }
-}
-
-/// VUI colour description (H.264 Table E-3/E-4/E-5 codes) from caps colorimetry.
-fn vui_colour(info: &gst_video::VideoInfo) -> Option<(u8, u8, u8, bool)> {
-    let c = info.colorimetry();
-    let prim = c.primaries().to_iso() as u8;
-    let transfer = c.transfer().to_iso() as u8;
-    let matrix = c.matrix().to_iso() as u8;
-    if prim == 0 && transfer == 0 && matrix == 0 {
-        return None;
-    }
-    let or2 = |v: u8| if v == 0 { 2 } else { v };
-    Some((
-        or2(prim),
-        or2(transfer),
-        or2(matrix),
-        c.range() == gst_video::VideoColorRange::Range0_255,
-    ))
-}
-
-fn v4l2_colorspace(info: &gst_video::VideoInfo) -> u32 {
-    use gst_video::VideoColorMatrix as M;
-    let c = info.colorimetry();
-    if info.format_info().is_rgb() {
-        return hwformat::colorspace::SRGB;
-    }
-    match (c.matrix(), c.range()) {
-        (M::Bt601, gst_video::VideoColorRange::Range0_255) => hwformat::colorspace::JPEG,
-        (M::Bt601, _) => hwformat::colorspace::SMPTE170M,
-        (M::Bt709, _) => hwformat::colorspace::REC709,
-        _ => hwformat::default_colorspace(info.width(), info.height()),
     }
 }
 
@@ -265,25 +167,19 @@ impl RpiH264Enc {
         }
     }
 
-    fn choose_backend(&self, s: &Settings) -> Result<Chosen, gst::ErrorMessage> {
+    fn choose_backend(&self, s: &Settings) -> Result<Choice, gst::ErrorMessage> {
         if s.backend == Backend::Software {
-            return Ok(Chosen::Software);
+            return Ok(Choice::Software);
         }
-        let probe = Device::open(std::path::Path::new(&s.device))
-            .map_err(|e| machine::M2mError::NotEncoder(format!("cannot open {}: {e}", s.device)))
-            .and_then(|mut d| machine::probe(&mut d, &s.device));
-        match (probe, s.backend) {
-            (Ok(cap), _) => Ok(Chosen::V4l2 {
-                path: s.device.clone(),
-                card: cap.card,
-            }),
+        match (Choice::probe_hardware(&s.device), s.backend) {
+            (Ok(choice), _) => Ok(choice),
             (Err(e), Backend::V4l2) => Err(gst::error_msg!(
                 gst::ResourceError::OpenReadWrite,
                 ["backend=v4l2 but device={} is not usable: {}", s.device, e]
             )),
             (Err(e), _) => {
                 gst::debug!(CAT, imp = self, "no hardware encoder: {e}");
-                Ok(Chosen::Software)
+                Ok(Choice::Software)
             }
         }
     }
@@ -305,112 +201,71 @@ impl RpiH264Enc {
         caps
     }
 
-    fn make_software(
-        &self,
-        info: &gst_video::VideoInfo,
-        s: &Settings,
-        bitrate: u32,
-        profile: H264Profile,
-        level_idc: u8,
-    ) -> Result<(Engine, gst::Caps), gst::LoggableError> {
-        let threads = if s.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u16)
-                .unwrap_or(1)
-        } else {
-            s.threads as u16
-        };
-        let cfg = SoftwareConfig {
-            width: info.width(),
-            height: info.height(),
-            fps: fps_of(info) as f32,
-            bitrate,
-            cbr: s.bitrate_mode == BitrateMode::Cbr,
-            iperiod: s.iperiod,
-            profile,
-            level_idc,
-            threads: threads.min(super::software::MAX_THREADS),
-            qp: s.qp as u8,
-            inline_headers: s.inline_headers,
-            colour: vui_colour(info),
-        };
-        gst::debug!(CAT, imp = self, "software config {cfg:?}");
-        let enc = SoftwareEncoder::new(cfg).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Init,
-                ["OpenH264 could not start: {e}"]
-            );
-            gst::loggable_error!(CAT, "OpenH264 init: {e}")
-        })?;
-        let (p_idc, set1, l_idc) = super::nal::sps_profile_level(enc.headers())
-            .ok_or_else(|| gst::loggable_error!(CAT, "OpenH264 wrote no SPS"))?;
-        let p = H264Profile::from_sps(p_idc, set1).unwrap_or(profile);
-        let lname = level::level_by_idc(l_idc).map(|l| l.name).unwrap_or("5.2");
-        Ok((Engine::Software(Box::new(enc)), self.output_caps(p, lname)))
+    /// Posts the element error for an engine error; returns the flow error to give upstream.
+    fn engine_error(&self, e: EngineError) -> gst::FlowError {
+        match e {
+            EngineError::Init(m) => {
+                gst::element_imp_error!(self, gst::LibraryError::Init, ["{m}"]);
+                gst::FlowError::Error
+            }
+            EngineError::Unsupported(m) => {
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{m}"]);
+                gst::FlowError::NotNegotiated
+            }
+            EngineError::Map => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ["Cannot map the input frame"]
+                );
+                gst::FlowError::Error
+            }
+            EngineError::Encode(m) => {
+                gst::element_imp_error!(self, gst::StreamError::Encode, ["{m}"]);
+                gst::FlowError::Error
+            }
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn make_v4l2(
+    /// Starts the engine for `cfg`: the chosen one, or the one [`Choice::fallback`] names when
+    /// the chosen one cannot take this input.
+    fn start_engine(
         &self,
-        info: &gst_video::VideoInfo,
-        s: &Settings,
-        path: &str,
-        format: RawFormat,
-        bitrate: u32,
-        profile: H264Profile,
-        level_idc: u8,
-    ) -> Result<(Engine, gst::Caps), String> {
-        hwformat::check_size(info.width(), info.height())?;
-        let mut dev = Device::open(std::path::Path::new(path))
-            .map_err(|e| format!("cannot open {path}: {e}"))?;
-        let brange = machine::M2mDevice::query_control(&mut dev, controls::CID_BITRATE)
-            .unwrap_or(controls::BITRATE_RANGE);
-        let lrange = machine::M2mDevice::query_control(&mut dev, controls::CID_H264_LEVEL).ok();
-        let hw = HwSettings {
-            bitrate,
-            cbr: s.bitrate_mode == BitrateMode::Cbr,
-            iperiod: s.iperiod,
-            profile,
-            level_idc,
-            inline_headers: s.inline_headers,
-            qp: s.qp as u8,
+        choice: &Choice,
+        backend: Backend,
+        cfg: &EngineConfig<'_>,
+    ) -> Result<Box<dyn Engine>, gst::LoggableError> {
+        let mut warn = |w: String| self.warn(w);
+        let e = match choice.configure(cfg, &mut warn) {
+            Ok(engine) => return Ok(engine),
+            Err(e) => e,
         };
-        let (plan, warnings) = controls::plan(&hw, &brange, lrange.as_ref())?;
-        for w in warnings {
-            self.warn(w);
+        let configure_failed = |e: EngineError| {
+            let text = e.to_string();
+            // Other errors are only logged (set_format fails as not-negotiated).
+            if matches!(e, EngineError::Init(_) | EngineError::Unsupported(_)) {
+                let _ = self.engine_error(e);
+            }
+            gst::loggable_error!(CAT, "{text}")
+        };
+        if !matches!(e, EngineError::Unsupported(_)) {
+            return Err(configure_failed(e));
         }
-        let mut cfg = M2mConfig::new(format, info.width(), info.height());
-        let stride = info.stride()[0].max(0) as u32;
-        if stride.is_multiple_of(format.stride_align()) && stride >= format.min_stride(info.width())
-        {
-            cfg.stride = stride;
+        if let Some(next) = choice.fallback(backend, cfg.info.format()) {
+            self.warn(format!("{e}; falling back to {}", next.label()));
+            return next.configure(cfg, &mut warn).map_err(configure_failed);
         }
-        cfg.fps = (
-            info.fps().numer().max(0) as u32,
-            info.fps().denom().max(0) as u32,
-        );
-        cfg.colorspace = v4l2_colorspace(info);
-        cfg.controls = plan.iter().map(|c| (c.id, c.value)).collect();
-        for c in &plan {
-            gst::debug!(CAT, imp = self, "control {} = {}", c.name, c.value);
+        if backend == Backend::V4l2 {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["backend=v4l2: {e}"]);
+            return Err(gst::loggable_error!(CAT, "{e}"));
         }
-        let enc = M2mEncoder::configure(dev, cfg).map_err(|e| e.to_string())?;
-        let lname = level::level_by_idc(level_idc)
-            .map(|l| l.name)
-            .unwrap_or("4");
-        Ok((
-            Engine::V4l2 {
-                enc: Box::new(enc),
-                format,
-            },
-            self.output_caps(profile, lname),
-        ))
+        Err(configure_failed(e))
     }
 
     /// Finishes every frame the engine returns.
-    fn push_outputs(&self, outputs: Vec<M2mOutput>) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn push_outputs(&self, outputs: Vec<Encoded>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let obj = self.obj();
+        let mut ret = gst::FlowSuccess::Ok;
         for out in outputs {
             let Some(mut frame) = obj.frame(out.frame_id as i32) else {
                 gst::warning!(
@@ -421,42 +276,32 @@ impl RpiH264Enc {
                 );
                 continue;
             };
-            let mut data = out.data;
-            if super::nal::has_sps(&data) {
-                *lock(&self.hw_headers) = super::nal::parameter_sets(&data);
-            } else if out.keyframe
-                && frame
-                    .flags()
-                    .contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME_HEADERS)
-            {
-                // A key unit asked with all headers: the hardware repeats SPS/PPS only with
-                // REPEAT_SEQ_HEADER, so put the ones it wrote first in front.
-                let mut with = lock(&self.hw_headers).clone();
-                with.extend_from_slice(&data);
-                data = with;
+            match out.data {
+                Some(data) => {
+                    if out.keyframe {
+                        frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
+                    }
+                    frame.set_output_buffer(gst::Buffer::from_mut_slice(data));
+                }
+                None => gst::warning!(
+                    CAT,
+                    imp = self,
+                    "{} encoder skipped frame {}",
+                    lock(&self.active),
+                    out.frame_id
+                ),
             }
-            if out.keyframe {
-                frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
-            }
-            frame.set_output_buffer(gst::Buffer::from_mut_slice(data));
-            obj.finish_frame(frame)?;
+            ret = obj.finish_frame(frame)?;
         }
-        Ok(gst::FlowSuccess::Ok)
+        Ok(ret)
     }
 
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let outputs = {
             let mut guard = lock(&self.state);
-            match guard.as_mut().map(|s| &mut s.engine) {
-                Some(Engine::V4l2 { enc, .. }) => enc.drain().map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Encode,
-                        ["draining the hardware encoder failed: {e}"]
-                    );
-                    gst::FlowError::Error
-                })?,
-                _ => Vec::new(),
+            match guard.as_mut() {
+                Some(state) => state.engine.drain().map_err(|e| self.engine_error(e))?,
+                None => Vec::new(),
             }
         };
         self.push_outputs(outputs)
@@ -612,8 +457,7 @@ impl ElementImpl for RpiH264Enc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let mut sink = software_caps();
-            sink.merge(hardware_caps());
+            let sink = engine::all_sink_caps();
             let src = gst::Caps::builder("video/x-h264")
                 .field("stream-format", "byte-stream")
                 .field("alignment", "au")
@@ -647,19 +491,7 @@ impl VideoEncoderImpl for RpiH264Enc {
     fn open(&self) -> Result<(), gst::ErrorMessage> {
         let s = lock(&self.settings).clone();
         let chosen = self.choose_backend(&s)?;
-        let msg = match &chosen {
-            Chosen::Software => format!(
-                "rpih264enc: using the software encoder (OpenH264){}",
-                if s.backend == Backend::Software {
-                    " (backend=software)".to_string()
-                } else {
-                    format!("; {} is not an H.264 V4L2 encoder", s.device)
-                }
-            ),
-            Chosen::V4l2 { path, card } => {
-                format!("rpih264enc: using the V4L2 hardware encoder {path} ({card})")
-            }
-        };
+        let msg = chosen.describe(s.backend, &s.device);
         gst::info!(CAT, imp = self, "{msg}");
         gst::element_imp_info!(self, gst::LibraryError::Settings, ("{}", msg));
         *lock(&self.chosen) = Some((chosen, s.backend));
@@ -674,21 +506,13 @@ impl VideoEncoderImpl for RpiH264Enc {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *lock(&self.state) = None;
         *lock(&self.active) = "none";
-        lock(&self.hw_headers).clear();
         Ok(())
     }
 
     fn caps(&self, filter: Option<&gst::Caps>) -> gst::Caps {
-        let tmpl = match lock(&self.chosen).clone() {
-            None => None,
-            Some((Chosen::Software, _)) => Some(software_caps()),
-            Some((Chosen::V4l2 { .. }, Backend::V4l2)) => Some(hardware_caps()),
-            Some((Chosen::V4l2 { .. }, _)) => {
-                let mut c = hardware_caps();
-                c.merge(software_caps());
-                Some(c)
-            }
-        };
+        let tmpl = lock(&self.chosen)
+            .as_ref()
+            .map(|(choice, backend)| choice.sink_caps(*backend));
         self.obj().proxy_getcaps(tmpl.as_ref(), filter)
     }
 
@@ -704,29 +528,24 @@ impl VideoEncoderImpl for RpiH264Enc {
         let s = lock(&self.settings).clone();
         let (chosen, backend_prop) = lock(&self.chosen)
             .clone()
-            .unwrap_or((Chosen::Software, Backend::Software));
-        let (w, h, fps) = (info.width(), info.height(), fps_of(&info));
+            .unwrap_or((Choice::Software, Backend::Software));
+        let (w, h, fps) = (info.width(), info.height(), engine::fps_of(&info));
         let bitrate = if s.bitrate == 0 {
             level::auto_bitrate(w, h, fps).min(u64::from(MAX_BITRATE)) as u32
         } else {
             s.bitrate
         };
 
-        let mut profile = self.pick_profile(s.profile).map_err(|e| {
+        let profile = self.pick_profile(s.profile).map_err(|e| {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{e}"]);
             gst::loggable_error!(CAT, "{e}")
         })?;
-        let on_hw = matches!(chosen, Chosen::V4l2 { .. });
-        if on_hw && s.bitrate_mode == BitrateMode::Cbr && profile.uses_cabac() {
-            if s.profile == Profile::Auto {
-                profile = H264Profile::ConstrainedBaseline;
-                gst::info!(CAT, imp = self, "CBR on bcm2835: using baseline (CBR with CABAC unsupported, raspberrypi/firmware #250)");
-            } else {
-                self.warn(format!(
-                    "bitrate-mode=cbr with profile={} (CABAC) is not supported by the bcm2835 firmware (raspberrypi/firmware #250); the encoder may ignore CBR",
-                    profile.caps_name()
-                ));
-            }
+        let cbr = s.bitrate_mode == BitrateMode::Cbr;
+        let (profile, note) = chosen.adjust_profile(profile, s.profile, cbr);
+        match note {
+            Some(Note::Info(m)) => gst::info!(CAT, imp = self, "{m}"),
+            Some(Note::Warn(m)) => self.warn(m),
+            None => {}
         }
 
         let auto_level =
@@ -755,44 +574,22 @@ impl VideoEncoderImpl for RpiH264Enc {
             }
         };
 
-        let mut engine = None;
-        if let Chosen::V4l2 { path, .. } = &chosen {
-            let fmt = RawFormat::from_gst_name(info.format().to_str());
-            let res = match fmt {
-                Some(f) => self.make_v4l2(&info, &s, path, f, bitrate, profile, level_idc),
-                None => Err(format!(
-                    "the hardware encoder does not take {}",
-                    info.format().to_str()
-                )),
-            };
-            match res {
-                Ok(e) => engine = Some(e),
-                Err(e) if backend_prop == Backend::V4l2 => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Negotiation,
-                        ["backend=v4l2: {e}"]
-                    );
-                    return Err(gst::loggable_error!(CAT, "{e}"));
-                }
-                Err(e) => {
-                    if SW_FORMATS.contains(&info.format().to_str().as_str()) {
-                        self.warn(format!("{e}; falling back to the software encoder"));
-                    } else {
-                        gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{e}"]);
-                        return Err(gst::loggable_error!(CAT, "{e}"));
-                    }
-                }
-            }
-        }
-        let (engine, caps) = match engine {
-            Some(e) => e,
-            None => self.make_software(&info, &s, bitrate, profile, level_idc)?,
+        let cfg = EngineConfig {
+            info: &info,
+            bitrate,
+            cbr,
+            iperiod: s.iperiod,
+            inline_headers: s.inline_headers,
+            profile,
+            level_idc,
+            qp: s.qp as u8,
+            threads: s.threads,
+            device: &s.device,
         };
-        let name = match engine {
-            Engine::Software(_) => "software",
-            Engine::V4l2 { .. } => "v4l2",
-        };
+        let engine = self.start_engine(&chosen, backend_prop, &cfg)?;
+        let stream = engine.stream();
+        let caps = self.output_caps(stream.profile, stream.level);
+        let name = engine.name();
         gst::info!(
             CAT,
             imp = self,
@@ -803,11 +600,11 @@ impl VideoEncoderImpl for RpiH264Enc {
         self.bitrate_changed.store(false, Ordering::SeqCst);
 
         let obj = self.obj();
-        if let Engine::V4l2 { .. } = engine {
+        if let Some((min, max)) = engine.latency_frames() {
             let frame = gst::ClockTime::SECOND
                 .mul_div_floor(1, fps.round().max(1.0) as u64)
                 .unwrap_or(gst::ClockTime::ZERO);
-            obj.set_latency(frame * 2, Some(frame * 6));
+            obj.set_latency(frame * min, Some(frame * max));
         }
         *lock(&self.state) = Some(State {
             engine,
@@ -844,198 +641,42 @@ impl VideoEncoderImpl for RpiH264Enc {
         if self.bitrate_changed.swap(false, Ordering::SeqCst) {
             let b = lock(&self.settings).bitrate;
             let b = if b == 0 {
-                level::auto_bitrate(state.info.width(), state.info.height(), fps_of(&state.info))
-                    as u32
+                level::auto_bitrate(
+                    state.info.width(),
+                    state.info.height(),
+                    engine::fps_of(&state.info),
+                ) as u32
             } else {
                 b
             };
             if b != state.bitrate {
                 state.bitrate = b;
-                let r = match &mut state.engine {
-                    Engine::Software(enc) => enc.set_bitrate(b).map_err(|e| e.to_string()),
-                    Engine::V4l2 { enc, .. } => {
-                        let (v, w) = controls::bitrate_value(b, &controls::BITRATE_RANGE);
-                        if let Some(w) = w {
-                            self.warn(w);
-                        }
-                        enc.set_control(controls::CID_BITRATE, v)
-                            .map_err(|e| e.to_string())
-                    }
-                };
-                match r {
+                match state.engine.set_bitrate(b, &mut |w| self.warn(w)) {
                     Ok(()) => gst::info!(CAT, imp = self, "bitrate now {b} bits/s"),
                     Err(e) => self.warn(format!("could not change the bitrate to {b} bits/s: {e}")),
                 }
             }
         }
         let flags = frame.flags();
-        let force = flags.contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME);
-        let want_headers = flags.contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME_HEADERS);
         let Some(input) = frame.input_buffer_owned() else {
             gst::element_imp_error!(self, gst::CoreError::Failed, ["Frame without input buffer"]);
             return Err(gst::FlowError::Error);
         };
-        let info = state.info.clone();
-        match &mut state.engine {
-            Engine::Software(enc) => {
-                let vframe =
-                    gst_video::VideoFrameRef::from_buffer_ref_readable(input.as_ref(), &info)
-                        .map_err(|_| {
-                            gst::element_imp_error!(
-                                self,
-                                gst::CoreError::Failed,
-                                ["Cannot map the input frame"]
-                            );
-                            gst::FlowError::Error
-                        })?;
-                let st = vframe.plane_stride();
-                let plane = |i: u32| vframe.plane_data(i).unwrap_or(&[]);
-                let planes = match info.format() {
-                    gst_video::VideoFormat::I420 => Planes::Planar {
-                        y: (plane(0), st[0] as usize),
-                        u: (plane(1), st[1] as usize),
-                        v: (plane(2), st[2] as usize),
-                    },
-                    gst_video::VideoFormat::Yv12 => Planes::Planar {
-                        y: (plane(0), st[0] as usize),
-                        u: (plane(2), st[2] as usize),
-                        v: (plane(1), st[1] as usize),
-                    },
-                    gst_video::VideoFormat::Nv12 => Planes::SemiPlanar {
-                        y: (plane(0), st[0] as usize),
-                        uv: (plane(1), st[1] as usize),
-                        swap: false,
-                    },
-                    gst_video::VideoFormat::Nv21 => Planes::SemiPlanar {
-                        y: (plane(0), st[0] as usize),
-                        uv: (plane(1), st[1] as usize),
-                        swap: true,
-                    },
-                    other => {
-                        gst::element_imp_error!(
-                            self,
-                            gst::CoreError::Negotiation,
-                            ["The software encoder does not take {}", other.to_str()]
-                        );
-                        return Err(gst::FlowError::NotNegotiated);
-                    }
-                };
-                let ts_ms = frame.pts().map(|t| t.mseconds() as i64).unwrap_or(0);
-                let out = enc
-                    .encode(planes, ts_ms, force, want_headers)
-                    .map_err(|e| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Encode,
-                            ["OpenH264 failed to encode: {e}"]
-                        );
-                        gst::FlowError::Error
-                    })?;
-                drop(vframe);
-                drop(guard);
-                let mut frame = frame;
-                match out {
-                    Some(out) => {
-                        if out.keyframe {
-                            frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
-                        }
-                        frame.set_output_buffer(gst::Buffer::from_mut_slice(out.data));
-                    }
-                    None => gst::warning!(
-                        CAT,
-                        imp = self,
-                        "OpenH264 skipped frame {}",
-                        frame.system_frame_number()
-                    ),
-                }
-                self.obj().finish_frame(frame)
-            }
-            Engine::V4l2 { enc, format } => {
-                let format = *format;
-                let id = frame.system_frame_number();
-                drop(frame);
-                let stride = enc.stride();
-                let dmabuf = (input.n_memory() == 1)
-                    .then(|| input.peek_memory(0))
-                    .and_then(|m| m.downcast_memory_ref::<gst_allocators::DmaBufMemory>())
-                    .map(|m| (m.fd(), m.offset(), m.maxsize()));
-                let (offsets, strides): (Vec<usize>, Vec<usize>) =
-                    match input.meta::<gst_video::VideoMeta>() {
-                        Some(m) => (
-                            m.offset().to_vec(),
-                            m.stride().iter().map(|&s| s.max(0) as usize).collect(),
-                        ),
-                        None => (
-                            info.offset().to_vec(),
-                            info.stride().iter().map(|&s| s.max(0) as usize).collect(),
-                        ),
-                    };
-                let zero_copy = dmabuf.is_some()
-                    && enc.memory() != Some(machine::Memory::Mmap)
-                    && strides.first() == Some(&(stride as usize))
-                    && hwformat::zero_copy_layout_ok(
-                        format,
-                        info.width(),
-                        info.height(),
-                        &offsets,
-                        &strides,
-                    );
-                let outputs = if let (true, Some((fd, offset, maxsize))) = (zero_copy, dmabuf) {
-                    let keep: Box<dyn std::any::Any + Send> = Box::new(input.clone());
-                    enc.encode(
-                        Input::DmaBuf {
-                            fd,
-                            offset: offset as u32,
-                            length: (offset + maxsize) as u32,
-                            keep,
-                        },
-                        id,
-                        force,
-                    )
-                } else {
-                    let vframe =
-                        gst_video::VideoFrameRef::from_buffer_ref_readable(input.as_ref(), &info)
-                            .map_err(|_| {
-                            gst::element_imp_error!(
-                                self,
-                                gst::CoreError::Failed,
-                                ["Cannot map the input frame"]
-                            );
-                            gst::FlowError::Error
-                        })?;
-                    let n = vframe.n_planes();
-                    let src: Vec<(&[u8], usize)> = (0..n)
-                        .map(|i| {
-                            (
-                                vframe.plane_data(i).unwrap_or(&[]),
-                                vframe.plane_stride()[i as usize].max(0) as usize,
-                            )
-                        })
-                        .collect();
-                    let mut fill = |dst: &mut [u8], dst_stride: u32| {
-                        hwformat::copy_into(
-                            format,
-                            info.width(),
-                            info.height(),
-                            &src,
-                            dst,
-                            dst_stride,
-                        )
-                    };
-                    enc.encode(Input::Copy(&mut fill), id, force)
-                };
-                let outputs = outputs.map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Encode,
-                        ["hardware encoder: {e}"]
-                    );
-                    gst::FlowError::Error
-                })?;
-                drop(guard);
-                self.push_outputs(outputs)
-            }
-        }
+        let picture = Picture {
+            buffer: &input,
+            frame_id: frame.system_frame_number(),
+            pts: frame.pts(),
+            force_keyframe: flags.contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME),
+            want_headers: flags.contains(gst_video::VideoCodecFrameFlags::FORCE_KEYFRAME_HEADERS),
+        };
+        // The encoder keeps the frame; push_outputs finds it again by its number.
+        drop(frame);
+        let outputs = state
+            .engine
+            .encode(picture)
+            .map_err(|e| self.engine_error(e))?;
+        drop(guard);
+        self.push_outputs(outputs)
     }
 
     fn finish(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -1043,12 +684,8 @@ impl VideoEncoderImpl for RpiH264Enc {
     }
 
     fn flush(&self) -> bool {
-        if let Some(State {
-            engine: Engine::V4l2 { enc, .. },
-            ..
-        }) = lock(&self.state).as_mut()
-        {
-            if let Err(e) = enc.reset() {
+        if let Some(state) = lock(&self.state).as_mut() {
+            if let Err(e) = state.engine.flush() {
                 gst::warning!(CAT, imp = self, "reset after flush: {e}");
             }
         }

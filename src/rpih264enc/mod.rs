@@ -5,13 +5,16 @@
 //! `/dev/video11`) where that device exists, and OpenH264 in software elsewhere (Pi 5, PCs).
 //! See `docs/rpih264enc.md` for properties, backend choice and muxer advice.
 //!
-//! The pure logic lives in submodules that know nothing of GStreamer: [`level`] (H.264 Annex A
-//! level choice), [`nal`] (byte-stream helpers), [`software`] (OpenH264) and [`v4l2`]
+//! The element (`imp`) drives one [`engine::Engine`]: [`engine::openh264`] or
+//! [`engine::v4l2`], picked when it opens. The engines own their input handling; below them
+//! the pure logic lives in submodules that know nothing of GStreamer: [`level`] (H.264
+//! Annex A level choice), [`nal`] (byte-stream helpers), [`software`] (OpenH264) and [`v4l2`]
 //! (formats, strides, controls and the M2M buffer state machine).
 
 use gst::glib;
 use gst::prelude::*;
 
+pub mod engine;
 mod imp;
 pub mod level;
 pub mod nal;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Annex B byte-stream helpers: split an access unit into NAL units, read the profile and
-//! level of an SPS (H.264 7.3.2.1.1), drop or detect parameter sets.
+//! Annex B byte-stream helpers: split an access unit into NAL units, find the SPS, drop or
+//! detect parameter sets. The SPS's profile and level are read by GStreamer's codec utilities
+//! (`gst_codec_utils_h264_get_profile` / `_get_level`, in the engine); `sps_profile_level`
+//! stays only as the tests' independent reading of the same bytes.
 
 /// NAL unit types used here (H.264 Table 7-1).
 pub const NAL_SLICE_IDR: u8 = 5;
@@ -60,14 +62,24 @@ pub fn nal_types(data: &[u8]) -> Vec<u8> {
     split(data).iter().map(|n| n.nal_type(data)).collect()
 }
 
-/// `profile_idc`, `constraint_set1_flag` and `level_idc` of the first SPS in `data`
-/// (the three bytes after the SPS NAL header, H.264 7.3.2.1.1). Level 1b written as
-/// `level_idc` 11 with `constraint_set3_flag` in Baseline/Main is reported as 9.
-pub fn sps_profile_level(data: &[u8]) -> Option<(u8, bool, u8)> {
+/// The first SPS in `data` from the byte after its NAL header (`profile_idc`, the constraint
+/// flags, `level_idc`, ...; H.264 7.3.2.1.1) to its end, as GStreamer's codec utilities take
+/// it; `None` when there is no SPS or it is shorter than those three bytes.
+pub fn sps(data: &[u8]) -> Option<&[u8]> {
     let sps = split(data)
         .into_iter()
         .find(|n| n.nal_type(data) == NAL_SPS)?;
-    let bytes = data.get(sps.payload + 1..sps.payload + 4)?;
+    data.get(sps.payload + 1..sps.end)
+        .filter(|body| body.len() >= 3)
+}
+
+/// `profile_idc`, `constraint_set1_flag` and `level_idc` of the first SPS in `data`
+/// (the three bytes after the SPS NAL header, H.264 7.3.2.1.1). Level 1b written as
+/// `level_idc` 11 with `constraint_set3_flag` in Baseline/Main is reported as 9.
+/// Test oracle only: the element reads these with `gstreamer-pbutils`.
+#[cfg(test)]
+pub fn sps_profile_level(data: &[u8]) -> Option<(u8, bool, u8)> {
+    let bytes = sps(data)?;
     let (profile_idc, flags, level_idc) = (bytes[0], bytes[1], bytes[2]);
     let set1 = flags & 0x40 != 0;
     let set3 = flags & 0x10 != 0;

@@ -7,7 +7,7 @@
 //! QP 0..51, level menu up to 4.2 (5.1 on kernels with PR #5084).
 
 use super::super::level::H264Profile;
-use super::machine::ControlRange;
+use super::device::ControlRange;
 
 const CODEC_BASE: u32 = 0x0099_0900;
 /// `V4L2_CID_MPEG_VIDEO_BITRATE_MODE` (menu: 0 VBR, 1 CBR).

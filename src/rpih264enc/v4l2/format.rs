@@ -159,9 +159,15 @@ impl RawFormat {
     }
 }
 
-/// One plane inside the device buffer: byte offset, stride, bytes per row, rows.
+/// One plane of a picture inside the encoder's (single-plane) device buffer: where it sits,
+/// and which bytes of each row carry pixels, i.e. what to copy there.
+///
+/// Not the camera model's `camera::format::PlaneLayout` (offset, stride, rows of a frame
+/// buffer): this one also has [`DevicePlane::row_bytes`], which the copy and the zero-copy
+/// check need and a frame-buffer layout does not, and the encoder takes any raw video, so it
+/// does not depend on the camera model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlaneLayout {
+pub struct DevicePlane {
     /// Offset from the buffer start, bytes.
     pub offset: usize,
     /// Stride, bytes.
@@ -174,26 +180,26 @@ pub struct PlaneLayout {
 
 /// The planes of a `width` x `height` picture in a device buffer whose first plane has
 /// `stride` bytes per line (the driver places the chroma planes right after luma).
-pub fn planes(format: RawFormat, width: u32, height: u32, stride: u32) -> Vec<PlaneLayout> {
+pub fn planes(format: RawFormat, width: u32, height: u32, stride: u32) -> Vec<DevicePlane> {
     let (w, h, s) = (width as usize, height as usize, stride as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
     match format.layout() {
         Layout::Planar420 => {
             let cs = s / 2;
             vec![
-                PlaneLayout {
+                DevicePlane {
                     offset: 0,
                     stride: s,
                     row_bytes: w,
                     rows: h,
                 },
-                PlaneLayout {
+                DevicePlane {
                     offset: s * h,
                     stride: cs,
                     row_bytes: cw,
                     rows: ch,
                 },
-                PlaneLayout {
+                DevicePlane {
                     offset: s * h + cs * ch,
                     stride: cs,
                     row_bytes: cw,
@@ -202,13 +208,13 @@ pub fn planes(format: RawFormat, width: u32, height: u32, stride: u32) -> Vec<Pl
             ]
         }
         Layout::SemiPlanar420 => vec![
-            PlaneLayout {
+            DevicePlane {
                 offset: 0,
                 stride: s,
                 row_bytes: w,
                 rows: h,
             },
-            PlaneLayout {
+            DevicePlane {
                 offset: s * h,
                 stride: s,
                 row_bytes: 2 * cw,
@@ -216,7 +222,7 @@ pub fn planes(format: RawFormat, width: u32, height: u32, stride: u32) -> Vec<Pl
             },
         ],
         Layout::Packed { bpp } => {
-            vec![PlaneLayout {
+            vec![DevicePlane {
                 offset: 0,
                 stride: s,
                 row_bytes: w * bpp as usize,
@@ -276,6 +282,11 @@ pub fn zero_copy_layout_ok(
 
 /// Copies a picture given as source planes `(data, stride)` into a device buffer laid out for
 /// `dst_stride`. Returns the bytes used, or an error naming a short plane.
+///
+/// Written here rather than with `gst_video::VideoFrameRef::copy`: the destination is the
+/// driver's mmap()ed buffer, not a `GstBuffer`, and wrapping it in one needs unsafe code that
+/// claims a `'static` lifetime the mapping does not have; this stays pure and testable without
+/// GStreamer, and each row is one `copy_from_slice` (a memcpy), as in `gst_video_frame_copy`.
 pub fn copy_into(
     format: RawFormat,
     width: u32,
@@ -370,7 +381,7 @@ mod tests {
         let p = planes(RawFormat::Nv12, 64, 33, 64);
         assert_eq!(
             p[1],
-            PlaneLayout {
+            DevicePlane {
                 offset: 64 * 33,
                 stride: 64,
                 row_bytes: 64,

@@ -2,7 +2,7 @@
 //! The small part of the kernel's V4L2 ABI (`linux/videodev2.h`, `linux/v4l2-controls.h`)
 //! that a stateful M2M encoder needs, declared by hand with `repr(C)` and checked against
 //! the kernel's struct sizes in the tests, plus [`Device`], the real `/dev/videoN` behind the
-//! [`M2mDevice`](super::machine::M2mDevice) trait.
+//! [`M2mDevice`] trait.
 //!
 //! Not verified on hardware: this kernel has no V4L2 at all (see docs/rpih264enc.md).
 
@@ -15,7 +15,7 @@ use std::path::Path;
 
 use libc::{c_int, c_ulong, c_void};
 
-use super::machine::{
+use super::device::{
     BufferIo, Capability, ControlRange, DequeuedBuffer, M2mDevice, Memory, PixFormat, QueueType,
 };
 
@@ -504,10 +504,10 @@ impl M2mDevice for Device {
         buf.type_ = queue_type(q);
         buf.field = FIELD_NONE;
         buf.length = 1;
-        buf.timestamp = libc::timeval {
-            tv_sec: (timestamp_us / 1_000_000) as libc::time_t,
-            tv_usec: (timestamp_us % 1_000_000) as libc::suseconds_t,
-        };
+        // Field by field, each cast to the field's own type: libc's `timeval` differs between
+        // targets (32- or 64-bit `time_t` and `suseconds_t`, padding on armhf's 64-bit time).
+        buf.timestamp.tv_sec = (timestamp_us / 1_000_000) as _;
+        buf.timestamp.tv_usec = (timestamp_us % 1_000_000) as _;
         match io {
             BufferIo::Mmap { bytesused } => {
                 buf.memory = MEMORY_MMAP;
