@@ -184,17 +184,6 @@ libcamera_enum!(
     Zsl = 4, "ZSL", "zsl";
 });
 
-libcamera_enum!(
-    /// What the simulated camera looks at.
-    SimScene, "GstRpiCamSrc2SimScene", {
-    /// 75% colour bars.
-    Bars = 0, "Colour bars", "bars";
-    /// A scrolling synthetic scene.
-    Moving = 1, "Moving synthetic scene", "moving";
-    /// The image file in sim-image.
-    Image = 2, "Still image file", "image";
-});
-
 /// Registers `rpicamsrc2` with `plugin`.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Camera controls as GObject properties: names (libcamerasrc's), ranges, conversions.
+//! Camera controls and backend options as GObject properties: names (libcamerasrc's for the
+//! controls, the backend's for its options), ranges, conversions.
 //!
 //! Class-wide ranges are the union of the known sensors' limits (`camera::sensor`): e.g.
 //! `exposure-time` up to 670.74 s (imx477), `analogue-gain` up to 63.94 (ov5647). Once a camera
 //! is configured its own limits apply and values outside them are clamped with a warning that
 //! names the value and the range.
 
+use std::sync::Mutex;
+
 use gst::glib;
+use gst::glib::translate::{from_glib, from_glib_none, IntoGlib, ToGlibPtr};
 use gst::prelude::*;
 
 use crate::camera::format::Rect;
 use crate::camera::sensor;
+use crate::camera::{self, OptionChoice, OptionKind, OptionSpec, OptionValue};
 use crate::camera::{ControlId, ControlValue};
 
 use super::{
@@ -466,4 +471,138 @@ fn _enum_types_used() {
         AeConstraintMode::Normal,
         AeMeteringMode::Spot,
     );
+}
+
+/// The backend options the element offers as properties ([`camera::backend_options`] with
+/// `property` set): name, nick, blurb, type, range and default as the backend declares them,
+/// changeable while PLAYING.
+pub fn option_pspecs() -> Vec<glib::ParamSpec> {
+    camera::backend_options()
+        .into_iter()
+        .filter(|o| o.property)
+        .map(option_pspec)
+        .collect()
+}
+
+/// The backend option offered as the property `name`.
+pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
+    camera::backend_options()
+        .into_iter()
+        .find(|o| o.property && o.name == name)
+}
+
+fn option_pspec(o: &'static OptionSpec) -> glib::ParamSpec {
+    match o.kind {
+        OptionKind::Bool { default } => glib::ParamSpecBoolean::builder(o.name)
+            .nick(o.nick)
+            .blurb(o.blurb)
+            .default_value(default)
+            .mutable_playing()
+            .build(),
+        OptionKind::Int { min, max, default } => glib::ParamSpecInt64::builder(o.name)
+            .nick(o.nick)
+            .blurb(o.blurb)
+            .minimum(min)
+            .maximum(max)
+            .default_value(default)
+            .mutable_playing()
+            .build(),
+        OptionKind::Double { min, max, default } => glib::ParamSpecDouble::builder(o.name)
+            .nick(o.nick)
+            .blurb(o.blurb)
+            .minimum(min)
+            .maximum(max)
+            .default_value(default)
+            .mutable_playing()
+            .build(),
+        OptionKind::Str => glib::ParamSpecString::builder(o.name)
+            .nick(o.nick)
+            .blurb(o.blurb)
+            .mutable_playing()
+            .build(),
+        OptionKind::Enum {
+            type_name,
+            choices,
+            default,
+        } => {
+            let t = enum_type(type_name, choices);
+            let flags = glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING;
+            // SAFETY: `t` is a registered enum type holding `default` (the table's default is
+            // one of its choices); GLib copies the strings.
+            unsafe {
+                from_glib_none(glib::gobject_ffi::g_param_spec_enum(
+                    o.name.to_glib_none().0,
+                    o.nick.to_glib_none().0,
+                    o.blurb.to_glib_none().0,
+                    t.into_glib(),
+                    default,
+                    flags.into_glib(),
+                ))
+            }
+        }
+    }
+}
+
+/// The GEnum type `GstRpiCamSrc2<type_name>` with `choices`, registered on first use (GLib keeps
+/// enum types and their value names for the life of the process).
+fn enum_type(type_name: &str, choices: &[OptionChoice]) -> glib::Type {
+    static REGISTER: Mutex<()> = Mutex::new(());
+    let name = format!("GstRpiCamSrc2{type_name}");
+    let _guard = crate::sync::lock(&REGISTER);
+    if let Some(t) = glib::Type::from_name(&name) {
+        return t;
+    }
+    let leak = |s: &str| -> *const std::ffi::c_char {
+        std::ffi::CString::new(s).unwrap_or_default().into_raw()
+    };
+    let mut values: Vec<glib::gobject_ffi::GEnumValue> = choices
+        .iter()
+        .map(|c| glib::gobject_ffi::GEnumValue {
+            value: c.value,
+            value_name: leak(c.name),
+            value_nick: leak(c.nick),
+        })
+        .collect();
+    values.push(glib::gobject_ffi::GEnumValue {
+        value: 0,
+        value_name: std::ptr::null(),
+        value_nick: std::ptr::null(),
+    });
+    let values: &'static [glib::gobject_ffi::GEnumValue] = Vec::leak(values);
+    let cname = leak(&name);
+    // SAFETY: a type name not registered yet (checked under the lock), and values terminated
+    // by an all-zero entry, all leaked so that they live as long as the type.
+    unsafe {
+        from_glib(glib::gobject_ffi::g_enum_register_static(
+            cname,
+            values.as_ptr(),
+        ))
+    }
+}
+
+/// Converts a property value to the option's value.
+pub fn to_option(o: &OptionSpec, value: &glib::Value) -> OptionValue {
+    match o.kind {
+        OptionKind::Bool { default } => OptionValue::Bool(value.get().unwrap_or(default)),
+        OptionKind::Int { default, .. } => OptionValue::Int(value.get().unwrap_or(default)),
+        OptionKind::Double { default, .. } => OptionValue::Double(value.get().unwrap_or(default)),
+        OptionKind::Str => OptionValue::Str(value.get::<Option<String>>().unwrap_or(None)),
+        OptionKind::Enum { default, .. } => OptionValue::Enum(
+            glib::EnumValue::from_value(value).map_or(default, |(_, e)| e.value()),
+        ),
+    }
+}
+
+/// The property value of an option (`None`: its default).
+pub fn option_to_value(pspec: &glib::ParamSpec, v: Option<&OptionValue>) -> glib::Value {
+    match v {
+        Some(OptionValue::Bool(b)) => b.to_value(),
+        Some(OptionValue::Int(i)) => i.to_value(),
+        Some(OptionValue::Double(d)) => d.to_value(),
+        Some(OptionValue::Str(s)) => s.to_value(),
+        Some(OptionValue::Enum(n)) => glib::EnumClass::with_type(pspec.value_type())
+            .and_then(|k| k.to_value(*n))
+            .unwrap_or_else(|| pspec.default_value().clone()),
+        None => pspec.default_value().clone(),
+    }
 }
