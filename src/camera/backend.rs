@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::config::{CameraConfiguration, ConfigStatus, StreamRole};
-use super::controls::{ControlId, ControlInfo, ControlList};
+use super::controls::{Choice, ControlId, ControlInfo, ControlList};
 use super::format::{BayerOrder, FrameLayout, PixelFormat, Size};
 use super::metadata::FrameMetadata;
 use super::sensor::SensorMode;
@@ -76,7 +76,7 @@ pub enum OptionValue {
     Double(f64),
     /// For [`OptionKind::Str`]; `None` is unset.
     Str(Option<String>),
-    /// For [`OptionKind::Enum`]: one of its [`OptionChoice::value`]s.
+    /// For [`OptionKind::Enum`]: one of its [`Choice::value`]s.
     Enum(i32),
 }
 
@@ -91,17 +91,6 @@ impl fmt::Display for OptionValue {
             OptionValue::Enum(v) => write!(f, "{v}"),
         }
     }
-}
-
-/// One value of an enumerated option.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OptionChoice {
-    /// The value.
-    pub value: i32,
-    /// Its description (`Colour bars`).
-    pub name: &'static str,
-    /// Its short name, as written in a pipeline (`bars`).
-    pub nick: &'static str,
 }
 
 /// An option's type, range and default.
@@ -137,7 +126,7 @@ pub enum OptionKind {
         /// Name of the enumeration (`SimScene`); the element prefixes it to name its type.
         type_name: &'static str,
         /// The values.
-        choices: &'static [OptionChoice],
+        choices: &'static [Choice],
         /// Default value.
         default: i32,
     },

@@ -8,7 +8,8 @@
 //!   drivers, libcamera's cam helpers and tuning files).
 //! * [`mode`]: framerate-aware sensor-mode choice, as rpicam-apps does it, and the
 //!   `sensor-mode` string syntax.
-//! * [`controls`]: libcamera's control ids, values, per-camera control info and control lists.
+//! * [`controls`]: libcamera's control ids, values, per-camera control info and control lists,
+//!   and the one table of the controls offered (name, unit, range, default, libcamera id).
 //! * [`metadata`]: the per-frame metadata every completed frame carries.
 //! * [`config`]: stream roles, stream and camera configuration, validation against the ISP rules.
 //! * [`backend`]: the backend trait (simulated camera and libcamera), completed frames and
@@ -31,10 +32,10 @@ pub mod sim;
 
 pub use backend::{
     CameraBackend, CameraDescriptor, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault,
-    FrameBuffer, FrameStatus, OptionChoice, OptionKind, OptionSpec, OptionValue, OptionValues,
+    FrameBuffer, FrameStatus, OptionKind, OptionSpec, OptionValue, OptionValues,
 };
 pub use config::{CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
-pub use controls::{ControlId, ControlInfo, ControlList, ControlValue};
+pub use controls::{Choice, ControlDef, ControlId, ControlInfo, ControlList, ControlValue};
 pub use format::{ColorSpace, PixelFormat, Rect, Size};
 pub use metadata::{AeState, FrameMetadata};
 pub use mode::{ModeRequest, SensorModeSpec};

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The simulated camera's control ranges and defaults (libcamera's ControlInfoMap of a
-//! Raspberry Pi camera with the same sensor).
+//! Raspberry Pi camera with the same sensor): the control table's fixed ranges, and the
+//! sensor's and mode's limits for the others.
 
 use std::collections::BTreeMap;
 
-use crate::camera::controls::{ControlId, ControlInfo, ControlValue};
+use crate::camera::controls::{ControlId, ControlInfo, ControlValue, Limits, CONTROLS};
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
 /// The control ranges and defaults of a simulated camera with `sensor`: for `mode` when one is
@@ -36,9 +37,16 @@ pub(super) fn control_infos(
             .min()
             .unwrap_or(1)
     });
-    m.insert(ControlId::AeEnable, r(Bool(false), Bool(true), Bool(true)));
-    m.insert(ControlId::ExposureTimeMode, r(I32(0), I32(1), I32(0)));
-    m.insert(ControlId::AnalogueGainMode, r(I32(0), I32(1), I32(0)));
+    // Fixed ranges: the control table's (the lens's controls only with a lens).
+    for d in CONTROLS
+        .iter()
+        .filter(|d| d.limits == Limits::Fixed && (!d.lens || s.lens.is_some()))
+    {
+        if let Some(info) = d.info() {
+            m.insert(d.id, info);
+        }
+    }
+    // The sensor's and mode's. Default exposure 20 ms and gain 1.0: the IPA's (ipa_base.cpp).
     m.insert(
         ControlId::ExposureTime,
         r(
@@ -55,36 +63,11 @@ pub(super) fn control_infos(
             F32(1.0),
         ),
     );
-    m.insert(ControlId::AeMeteringMode, r(I32(0), I32(3), I32(0)));
-    m.insert(
-        ControlId::AeConstraintMode,
-        r(
-            I32(0),
-            I32(s.tuning.constraint_modes.len() as i32 - 1),
-            I32(0),
-        ),
-    );
-    m.insert(ControlId::AeExposureMode, r(I32(0), I32(3), I32(0)));
-    m.insert(ControlId::ExposureValue, r(F32(-8.0), F32(8.0), F32(0.0)));
-    m.insert(ControlId::AeFlickerMode, r(I32(0), I32(1), I32(0)));
-    m.insert(
-        ControlId::AeFlickerPeriod,
-        r(I32(100), I32(1_000_000), I32(10_000)),
-    );
-    m.insert(ControlId::Brightness, r(F32(-1.0), F32(1.0), F32(0.0)));
-    m.insert(ControlId::Contrast, r(F32(0.0), F32(32.0), F32(1.0)));
-    m.insert(ControlId::Saturation, r(F32(0.0), F32(32.0), F32(1.0)));
-    m.insert(ControlId::Sharpness, r(F32(0.0), F32(16.0), F32(1.0)));
-    m.insert(ControlId::AwbEnable, r(Bool(false), Bool(true), Bool(true)));
-    m.insert(ControlId::AwbMode, r(I32(0), I32(7), I32(0)));
-    m.insert(ControlId::ColourGains, r(F32(0.0), F32(32.0), F32(0.0)));
-    m.insert(
-        ControlId::ColourCorrectionMatrix,
-        r(F32(-16.0), F32(16.0), F32(0.0)),
-    );
-    m.insert(ControlId::DigitalGain, r(F32(1.0), F32(4.0), F32(1.0)));
-    m.insert(ControlId::Gamma, r(F32(0.1), F32(10.0), F32(2.2)));
-    m.insert(ControlId::NoiseReductionMode, r(I32(0), I32(4), I32(1)));
+    if let Some(info) = ControlId::AeConstraintMode.def().and_then(|d| d.info()) {
+        // The modes of the sensor's tuning file.
+        let max = I32(s.tuning.constraint_modes.len() as i32 - 1);
+        m.insert(ControlId::AeConstraintMode, r(info.min, max, info.default));
+    }
     m.insert(
         ControlId::FrameDurationLimits,
         r(
@@ -106,10 +89,6 @@ pub(super) fn control_infos(
         m.insert(ControlId::HdrMode, r(I32(0), I32(4), I32(0)));
     }
     if let Some(l) = s.lens {
-        m.insert(ControlId::AfMode, r(I32(0), I32(2), I32(0)));
-        m.insert(ControlId::AfRange, r(I32(0), I32(2), I32(0)));
-        m.insert(ControlId::AfSpeed, r(I32(0), I32(1), I32(0)));
-        m.insert(ControlId::AfMetering, r(I32(0), I32(1), I32(0)));
         m.insert(
             ControlId::LensPosition,
             r(F32(0.0), F32(l.max), F32(l.default)),

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::camera::backend::{
-    CameraError, Fault, OptionChoice, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS,
-    FAULT_STALL_US,
+    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS, FAULT_STALL_US,
 };
+use crate::camera::controls::Choice;
 
 use super::scene::{
     SceneKind, SceneSettings, DEFAULT_COLOUR_TEMPERATURE, DEFAULT_FOCUS, DEFAULT_LUX,
@@ -43,17 +43,17 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: OptionKind::Enum {
             type_name: "SimScene",
             choices: &[
-                OptionChoice {
+                Choice {
                     value: SCENE_BARS,
                     name: "Colour bars",
                     nick: "bars",
                 },
-                OptionChoice {
+                Choice {
                     value: SCENE_MOVING,
                     name: "Moving synthetic scene",
                     nick: "moving",
                 },
-                OptionChoice {
+                Choice {
                     value: SCENE_IMAGE,
                     name: "Still image file",
                     nick: "image",

@@ -12,6 +12,8 @@ impl Ipa {
     pub fn apply(&mut self, c: &ControlList) -> Vec<String> {
         let mut notes = Vec::new();
         let f = |v: &ControlValue| v.as_f64().unwrap_or(0.0);
+        // Into the control table's range.
+        let clamp = |id: ControlId, v: f64| id.def().map_or(v, |d| d.clamp(v));
         if let Some(ControlValue::I64Array(a)) = c.get(ControlId::FrameDurationLimits) {
             if a.len() == 2 {
                 let min = self.mode.min_frame_duration_us() as f64;
@@ -89,7 +91,7 @@ impl Ipa {
             }
         }
         if let Some(v) = c.get(ControlId::ExposureValue) {
-            self.user.ev = f(v).clamp(-8.0, 8.0);
+            self.user.ev = clamp(ControlId::ExposureValue, f(v));
         }
         if let Some(v) = c.get(ControlId::AeFlickerPeriod) {
             let p = f(v);
@@ -124,20 +126,22 @@ impl Ipa {
             }
         }
         if let Some(v) = c.get(ControlId::Brightness) {
-            self.user.brightness = f(v).clamp(-1.0, 1.0);
+            self.user.brightness = clamp(ControlId::Brightness, f(v));
         }
         if let Some(v) = c.get(ControlId::Contrast) {
-            self.user.contrast = f(v).clamp(0.0, 32.0);
+            self.user.contrast = clamp(ControlId::Contrast, f(v));
         }
         if let Some(v) = c.get(ControlId::Saturation) {
-            self.user.saturation = f(v).clamp(0.0, 32.0);
+            self.user.saturation = clamp(ControlId::Saturation, f(v));
         }
         if let Some(v) = c.get(ControlId::Gamma) {
-            self.user.gamma = f(v).clamp(0.1, 10.0);
+            self.user.gamma = clamp(ControlId::Gamma, f(v));
         }
         if let Some(v) = c.get(ControlId::DigitalGain) {
             let g = f(v);
-            self.user.digital_gain = (g >= 1.0).then_some(g.min(4.0));
+            // Below the range: the AGC's digital gain again.
+            let min = ControlId::DigitalGain.def().map_or(1.0, |d| d.min());
+            self.user.digital_gain = (g >= min).then_some(clamp(ControlId::DigitalGain, g));
         }
         if let Some(v) = c.get(ControlId::AfMode).and_then(|v| v.as_i32()) {
             if self.sensor.lens.is_some() {
