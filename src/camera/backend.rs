@@ -230,6 +230,19 @@ impl OptionValues {
         }
         Ok(())
     }
+
+    /// Sets on `camera` the value of option `name`, when one is set and the camera declares
+    /// the option (a change while the camera is open).
+    ///
+    /// Errors: the camera's refusal, as for [`OptionValues::apply`].
+    pub fn apply_one(&self, camera: &dyn CameraBackend, name: &str) -> Result<(), CameraError> {
+        match self.0.get(name) {
+            Some(value) if camera.options().iter().any(|o| o.name == name) => {
+                camera.set_option(name, value)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How a frame completed.

@@ -1365,10 +1365,10 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn apply_options(&self) {
+    fn apply_option(&self, name: &str) {
         let options = lock(&self.settings).options.clone();
         if let Some(cam) = self.camera() {
-            if let Err(e) = options.apply(cam.as_ref()) {
+            if let Err(e) = options.apply_one(cam.as_ref(), name) {
                 gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", e));
             }
         }
@@ -1564,7 +1564,7 @@ impl ObjectImpl for RpiCamSrc2 {
         if let Some(o) = props::find_option(pspec.name()) {
             let v = props::to_option(o, value);
             lock(&self.settings).options.set(o.name, v);
-            self.apply_options();
+            self.apply_option(o.name);
             return;
         }
         let mut s = lock(&self.settings);

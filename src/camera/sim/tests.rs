@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Tests of the simulated camera: pacing, AGC, lost frames, control delays.
+//! Tests of the simulated camera: pacing, AGC, lost frames, control delays, fault injection.
 
 mod basics {
     use super::super::*;
@@ -141,5 +141,45 @@ mod delays {
             .0;
         // Picked up by the request for frame 9, applied by the sensor 2 frames later.
         assert_eq!(first, 11, "{seen:?}");
+    }
+}
+
+mod faults {
+    use super::super::*;
+    use crate::camera::config::StreamRole;
+    use crate::camera::format::Size;
+    use crate::camera::sensor;
+
+    #[test]
+    fn injected_frame_errors_reach_the_next_frames_through_the_trait() {
+        let cam: Arc<dyn CameraBackend> = Arc::new(SimCamera::new(sensor::imx219()));
+        let mut cfg = CameraConfiguration {
+            streams: vec![StreamConfig::new(
+                StreamRole::Main,
+                Size::new(640, 480),
+                PixelFormat::Nv12,
+            )],
+            framerate: Some((90, 1)),
+            ..Default::default()
+        };
+        cam.validate(&mut cfg).unwrap();
+        cam.configure(&cfg).unwrap();
+        cam.start(&ControlList::new()).unwrap();
+        // After the frames hidden at startup (which take injected errors too).
+        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        cam.inject_fault(Fault::FrameError { count: 2 }).unwrap();
+        let mut statuses = Vec::new();
+        while statuses.len() < 5 {
+            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
+                statuses.push((f.status, f.buffers.len()));
+            }
+        }
+        cam.stop();
+        let errors = statuses
+            .iter()
+            .filter(|(s, n)| *s == FrameStatus::Error && *n == 0)
+            .count();
+        assert_eq!(errors, 2, "{statuses:?}");
+        assert_eq!(statuses[4].0, FrameStatus::Ok, "{statuses:?}");
     }
 }
