@@ -20,23 +20,11 @@ pub(super) fn control_infos(
     let s = sensor;
     let mut m = BTreeMap::new();
     let r = |a, b, c| ControlInfo::range(a, b, c);
-    let min_e = mode.map(|m| m.min_exposure_us()).unwrap_or_else(|| {
-        s.modes
-            .iter()
-            .map(|m| m.min_exposure_us())
-            .min()
-            .unwrap_or(1)
-    });
+    let min_e = least(s, mode, SensorMode::min_exposure_us);
     let max_fd = fdl_max.unwrap_or(s.max_frame_duration_us as f64);
     let line = mode.map(|m| m.line_time_ns() / 1000.0).unwrap_or(0.0);
     let max_e = (max_fd - f64::from(s.frame_integration_diff) * line).max(f64::from(min_e));
-    let min_fd = mode.map(|m| m.min_frame_duration_us()).unwrap_or_else(|| {
-        s.modes
-            .iter()
-            .map(|m| m.min_frame_duration_us())
-            .min()
-            .unwrap_or(1)
-    });
+    let min_fd = least(s, mode, SensorMode::min_frame_duration_us);
     // Fixed ranges: the control table's (the lens's controls only with a lens).
     for d in CONTROLS
         .iter()
@@ -95,4 +83,14 @@ pub(super) fn control_infos(
         );
     }
     m
+}
+
+/// `f` of `mode`, or with no mode the smallest over the sensor's modes (1 with none).
+fn least<T: Ord + From<u8>>(
+    sensor: &SensorInfo,
+    mode: Option<&SensorMode>,
+    f: impl Fn(&SensorMode) -> T,
+) -> T {
+    mode.map(&f)
+        .unwrap_or_else(|| sensor.modes.iter().map(&f).min().unwrap_or(T::from(1)))
 }
