@@ -7,7 +7,7 @@ mod basics {
     use crate::camera::format::Size;
     use crate::camera::sensor;
 
-    fn camera(fps: (u32, u32), size: Size) -> SimCamera {
+    pub(super) fn camera(fps: (u32, u32), size: Size) -> SimCamera {
         let cam = SimCamera::new(sensor::imx219());
         let mut cfg = CameraConfiguration {
             streams: vec![StreamConfig::new(StreamRole::Main, size, PixelFormat::Nv12)],
@@ -146,24 +146,12 @@ mod delays {
 
 mod faults {
     use super::super::*;
-    use crate::camera::config::StreamRole;
     use crate::camera::format::Size;
-    use crate::camera::sensor;
 
     #[test]
     fn injected_frame_errors_reach_the_next_frames_through_the_trait() {
-        let cam: Arc<dyn CameraBackend> = Arc::new(SimCamera::new(sensor::imx219()));
-        let mut cfg = CameraConfiguration {
-            streams: vec![StreamConfig::new(
-                StreamRole::Main,
-                Size::new(640, 480),
-                PixelFormat::Nv12,
-            )],
-            framerate: Some((90, 1)),
-            ..Default::default()
-        };
-        cam.validate(&mut cfg).unwrap();
-        cam.configure(&cfg).unwrap();
+        let cam: Arc<dyn CameraBackend> =
+            Arc::new(super::basics::camera((90, 1), Size::new(640, 480)));
         cam.start(&ControlList::new()).unwrap();
         // After the frames hidden at startup (which take injected errors too).
         while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
