@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 fn script(root: &Path, cmd: &str) -> Output {
     Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trixie-root.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/trixie-root.sh"
+        ))
         .arg(cmd)
         .env("RPICAMSRC2_TRIXIE_ROOT", root)
         // Never touch the machine's shared target directory from these tests.
@@ -81,7 +84,11 @@ fn a_foreign_dot_new_directory_is_refused_and_kept() {
     std::fs::write(new.join("keep"), b"x").unwrap();
     let out = script(&root, "ensure");
     assert!(!out.status.success());
-    assert!(text(&out).contains("was not made by this script"), "{}", text(&out));
+    assert!(
+        text(&out).contains("was not made by this script"),
+        "{}",
+        text(&out)
+    );
     assert!(new.join("keep").exists());
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The backend trait every camera implements, completed frames, pooled frame buffers, errors and
-//! camera enumeration.
+//! The backend trait every camera implements, completed frames, pooled frame buffers and errors.
+//! It knows no backend: opening and listing cameras is [`super::registry`]'s job.
 //!
 //! A backend is shared between the element's streaming thread (waiting for frames) and the
 //! application thread (setting controls), so every method takes `&self`.
@@ -8,15 +8,13 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{CameraConfiguration, ConfigStatus, StreamRole};
-use super::controls::{ControlId, ControlInfo, ControlList};
+use super::controls::{Choice, ControlId, ControlInfo, ControlList};
 use super::format::{BayerOrder, FrameLayout, PixelFormat, Size};
 use super::metadata::FrameMetadata;
-use super::sensor::{self, SensorMode};
-use super::sim::SimCamera;
+use super::sensor::SensorMode;
 
 /// Errors a backend reports. Never a panic.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,8 +41,9 @@ pub enum CameraError {
     Stalled(Duration),
 }
 
-/// Faults a backend can be told to simulate, for reliability tests. Real backends may refuse
-/// them with [`CameraError::State`].
+/// Faults a backend can be told to simulate, for reliability tests, through its fault options
+/// ([`FAULT_FRAME_ERRORS`], [`FAULT_STALL_US`]; see `inject_fault` on `dyn CameraBackend`). Backends
+/// without them (real cameras) refuse with [`CameraError::Config`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
     /// The next `count` frames complete with an error status (no usable buffers).
@@ -57,6 +56,193 @@ pub enum Fault {
         /// How long.
         duration: Duration,
     },
+}
+
+/// Option of a backend that simulates faults: the next N frames (an [`OptionValue::Int`],
+/// 0 to 2^32 - 1) complete with an error status. A test hook, not an element property.
+pub const FAULT_FRAME_ERRORS: &str = "fault-frame-errors";
+/// Option of a backend that simulates faults: the sensor delivers nothing for this many µs
+/// (an [`OptionValue::Int`], 0 or more). A test hook, not an element property.
+pub const FAULT_STALL_US: &str = "fault-stall-us";
+
+/// The value of a backend option ([`OptionSpec`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue {
+    /// For [`OptionKind::Bool`].
+    Bool(bool),
+    /// For [`OptionKind::Int`].
+    Int(i64),
+    /// For [`OptionKind::Double`].
+    Double(f64),
+    /// For [`OptionKind::Str`]; `None` is unset.
+    Str(Option<String>),
+    /// For [`OptionKind::Enum`]: one of its [`Choice::value`]s.
+    Enum(i32),
+}
+
+impl fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Bool(v) => write!(f, "{v}"),
+            OptionValue::Int(v) => write!(f, "{v}"),
+            OptionValue::Double(v) => write!(f, "{v}"),
+            OptionValue::Str(Some(v)) => write!(f, "'{v}'"),
+            OptionValue::Str(None) => f.write_str("unset"),
+            OptionValue::Enum(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// An option's type, range and default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptionKind {
+    /// On or off.
+    Bool {
+        /// Default.
+        default: bool,
+    },
+    /// An integer within `min..=max`.
+    Int {
+        /// Smallest value.
+        min: i64,
+        /// Largest value.
+        max: i64,
+        /// Default.
+        default: i64,
+    },
+    /// A number within `min..=max`.
+    Double {
+        /// Smallest value.
+        min: f64,
+        /// Largest value.
+        max: f64,
+        /// Default.
+        default: f64,
+    },
+    /// A string (a file name, ...); unset by default.
+    Str,
+    /// One of `choices`.
+    Enum {
+        /// Name of the enumeration (`SimScene`); the element prefixes it to name its type.
+        type_name: &'static str,
+        /// The values.
+        choices: &'static [Choice],
+        /// Default value.
+        default: i32,
+    },
+}
+
+/// A backend's own option: a setting that only that backend has (the simulated scene, ...).
+/// Each backend declares a static table of them ([`CameraBackend::options`]); the element
+/// offers those with `property` set as properties of the same name, nick and blurb, settable
+/// while PLAYING, and passes values through [`CameraBackend::set_option`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptionSpec {
+    /// Name (`sim-scene`).
+    pub name: &'static str,
+    /// Short description.
+    pub nick: &'static str,
+    /// Description, with units.
+    pub blurb: &'static str,
+    /// Type, range and default.
+    pub kind: OptionKind,
+    /// Offered as an element property; false for test hooks (fault injection).
+    pub property: bool,
+}
+
+impl OptionSpec {
+    /// The default value.
+    pub fn default_value(&self) -> OptionValue {
+        match self.kind {
+            OptionKind::Bool { default } => OptionValue::Bool(default),
+            OptionKind::Int { default, .. } => OptionValue::Int(default),
+            OptionKind::Double { default, .. } => OptionValue::Double(default),
+            OptionKind::Str => OptionValue::Str(None),
+            OptionKind::Enum { default, .. } => OptionValue::Enum(default),
+        }
+    }
+
+    /// Checks that `value` has the option's type and lies in its range.
+    ///
+    /// Errors: [`CameraError::Config`] naming the option, the value and what it takes.
+    pub fn check(&self, value: &OptionValue) -> Result<(), CameraError> {
+        let ok = match (self.kind, value) {
+            (OptionKind::Bool { .. }, OptionValue::Bool(_))
+            | (OptionKind::Str, OptionValue::Str(_)) => true,
+            (OptionKind::Int { min, max, .. }, OptionValue::Int(v)) => (min..=max).contains(v),
+            (OptionKind::Double { min, max, .. }, OptionValue::Double(v)) => {
+                (min..=max).contains(v)
+            }
+            (OptionKind::Enum { choices, .. }, OptionValue::Enum(v)) => {
+                choices.iter().any(|c| c.value == *v)
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let takes = match self.kind {
+            OptionKind::Bool { .. } => "true or false".to_string(),
+            OptionKind::Int { min, max, .. } => format!("an integer from {min} to {max}"),
+            OptionKind::Double { min, max, .. } => format!("a number from {min} to {max}"),
+            OptionKind::Str => "a string".to_string(),
+            OptionKind::Enum { choices, .. } => {
+                let c: Vec<String> = choices
+                    .iter()
+                    .map(|c| format!("{} ({})", c.value, c.nick))
+                    .collect();
+                format!("one of {}", c.join(", "))
+            }
+        };
+        Err(CameraError::Config(format!(
+            "option {} takes {takes}, not {value}",
+            self.name
+        )))
+    }
+}
+
+/// Backend option values as the user set them, kept by the element and replayed on whichever
+/// camera opens: each camera takes those of the options it declares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptionValues(BTreeMap<&'static str, OptionValue>);
+
+impl OptionValues {
+    /// The value set for option `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&OptionValue> {
+        self.0.get(name)
+    }
+
+    /// Sets option `name` (a name from an option table).
+    pub fn set(&mut self, name: &'static str, value: OptionValue) {
+        self.0.insert(name, value);
+    }
+
+    /// Sets on `camera` every value of an option it declares; the others belong to other
+    /// backends and are left out.
+    ///
+    /// Errors: the first value the camera refuses (e.g. an image file it cannot load).
+    pub fn apply(&self, camera: &dyn CameraBackend) -> Result<(), CameraError> {
+        let declared = camera.options();
+        for (name, value) in &self.0 {
+            if declared.iter().any(|o| o.name == *name) {
+                camera.set_option(name, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets on `camera` the value of option `name`, when one is set and the camera declares
+    /// the option (a change while the camera is open).
+    ///
+    /// Errors: the camera's refusal, as for [`OptionValues::apply`].
+    pub fn apply_one(&self, camera: &dyn CameraBackend, name: &str) -> Result<(), CameraError> {
+        match self.0.get(name) {
+            Some(value) if camera.options().iter().any(|o| o.name == name) => {
+                camera.set_option(name, value)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// How a frame completed.
@@ -235,17 +421,44 @@ pub trait CameraBackend: Send + Sync {
     fn next_frame(&self, timeout: Duration) -> Result<Option<CompletedFrame>, CameraError>;
     /// Wakes a thread blocked in `next_frame`.
     fn unblock(&self);
-    /// Simulates a fault (simulated camera only).
-    fn inject_fault(&self, fault: Fault) -> Result<(), CameraError>;
-    /// Sets the scene of a simulated camera; real cameras ignore it.
+    /// The backend's own options (e.g. the simulated scene), with their types, ranges and
+    /// defaults; none by default.
+    fn options(&self) -> &'static [OptionSpec] {
+        &[]
+    }
+    /// Sets one of [`CameraBackend::options`], also while streaming.
     ///
-    /// Errors: a scene that cannot be loaded (image file), naming the cause.
-    fn set_scene(&self, _scene: &super::sim::SceneSettings) -> Result<(), CameraError> {
-        Ok(())
+    /// Errors: [`CameraError::Config`] for an option the backend does not have, a value of the
+    /// wrong type or out of range (naming the option, the value and the range), or a value
+    /// the backend cannot use (an image file that cannot be loaded, naming the cause).
+    fn set_option(&self, name: &str, value: &OptionValue) -> Result<(), CameraError> {
+        let _ = value;
+        Err(CameraError::Config(format!(
+            "camera {} has no option {name}",
+            self.info().id
+        )))
     }
     /// Counters since the last `start`.
     fn stats(&self) -> CameraStats {
         CameraStats::default()
+    }
+}
+
+impl dyn CameraBackend {
+    /// Simulates `fault` through the camera's fault options ([`FAULT_FRAME_ERRORS`],
+    /// [`FAULT_STALL_US`]).
+    ///
+    /// Errors: [`CameraError::Config`] from a camera without them (real cameras).
+    pub fn inject_fault(&self, fault: Fault) -> Result<(), CameraError> {
+        match fault {
+            Fault::FrameError { count } => {
+                self.set_option(FAULT_FRAME_ERRORS, &OptionValue::Int(i64::from(count)))
+            }
+            Fault::Stall { duration } => self.set_option(
+                FAULT_STALL_US,
+                &OptionValue::Int(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
+            ),
+        }
     }
 }
 
@@ -260,75 +473,9 @@ pub struct CameraDescriptor {
     pub simulated: bool,
 }
 
-/// Every camera: real ones first (when a real backend is built in), then the simulated ones.
-pub fn list_cameras() -> Vec<CameraDescriptor> {
-    let mut v = real_cameras();
-    v.extend(sensor::SIMULATED_SENSORS.iter().map(|m| CameraDescriptor {
-        id: format!("sim:{m}"),
-        model: (*m).to_string(),
-        simulated: true,
-    }));
-    v
-}
-
-fn real_cameras() -> Vec<CameraDescriptor> {
-    #[cfg(feature = "libcamera")]
-    return super::libcamera::descriptors();
-    #[cfg(not(feature = "libcamera"))]
-    Vec::new()
-}
-
-/// Every camera present, as error messages list them.
-fn available_cameras() -> Vec<String> {
-    #[cfg(feature = "libcamera")]
-    return super::libcamera::describe_available();
-    #[cfg(not(feature = "libcamera"))]
-    list_cameras().into_iter().map(|c| c.id).collect()
-}
-
-/// Opens the camera called `name`: `sim:<sensor>` for the simulation; unset means the first real
-/// camera, or `sim:imx219` when none is present.
-///
-/// Errors: [`CameraError::NotFound`] listing every camera present.
-pub fn open_camera(name: Option<&str>) -> Result<Arc<dyn CameraBackend>, CameraError> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty());
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => real_cameras()
-            .first()
-            .map(|c| c.id.clone())
-            .unwrap_or_else(|| "sim:imx219".to_string()),
-    };
-    if let Some(model) = name.strip_prefix("sim:") {
-        if let Some(s) = sensor::by_model(model) {
-            return Ok(Arc::new(SimCamera::new(s)));
-        }
-    } else {
-        // A libcamera id, model name or index.
-        #[cfg(feature = "libcamera")]
-        if let Some(cam) = super::libcamera::open_by_name(&name)? {
-            return Ok(cam);
-        }
-    }
-    Err(CameraError::NotFound {
-        name,
-        available: available_cameras(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unknown_camera_lists_what_is_present() {
-        let e = open_camera(Some("imx999")).err().unwrap();
-        let s = e.to_string();
-        assert!(s.contains("no camera named 'imx999'"), "{s}");
-        assert!(s.contains("sim:imx219") && s.contains("sim:imx708"), "{s}");
-        assert!(open_camera(Some("sim:nope")).is_err());
-        assert!(open_camera(None).is_ok());
-    }
 
     #[test]
     fn frame_buffer_returns_on_drop() {

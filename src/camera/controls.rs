@@ -9,6 +9,9 @@ use std::fmt;
 
 use super::format::Rect;
 
+mod table;
+pub use table::{by_name, Choice, ControlDef, ControlKind, Limits, CONTROLS};
+
 /// Defines [`ControlId`] from one list of libcamera control names: the enum, its `name()` (the
 /// variant's own name, which is libcamera's) and [`ControlId::ALL`], so they cannot disagree.
 macro_rules! control_ids {

@@ -212,6 +212,13 @@ pub struct PlaneLayout {
     pub rows: usize,
 }
 
+impl PlaneLayout {
+    /// Bytes the plane spans: `stride` x `rows`.
+    pub fn size(&self) -> usize {
+        self.stride * self.rows
+    }
+}
+
 /// The layout of a whole frame: its planes and total size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameLayout {

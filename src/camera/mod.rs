@@ -8,11 +8,13 @@
 //!   drivers, libcamera's cam helpers and tuning files).
 //! * [`mode`]: framerate-aware sensor-mode choice, as rpicam-apps does it, and the
 //!   `sensor-mode` string syntax.
-//! * [`controls`]: libcamera's control ids, values, per-camera control info and control lists.
+//! * [`controls`]: libcamera's control ids, values, per-camera control info and control lists,
+//!   and the one table of the controls offered (name, unit, range, default, libcamera id).
 //! * [`metadata`]: the per-frame metadata every completed frame carries.
 //! * [`config`]: stream roles, stream and camera configuration, validation against the ISP rules.
-//! * [`backend`]: the backend trait (simulated camera now, libcamera later), completed frames and
-//!   pooled frame buffers, typed errors, camera enumeration.
+//! * [`backend`]: the backend trait (simulated camera and libcamera), completed frames and
+//!   pooled frame buffers, typed errors. It imports no backend.
+//! * [`registry`]: camera enumeration and opening over every backend built in.
 //! * [`sim`]: the simulated Raspberry Pi camera.
 //! * `libcamera` (cargo feature `libcamera`): the real backend over libcamera >= 0.4.
 
@@ -24,18 +26,20 @@ pub mod format;
 pub mod libcamera;
 pub mod metadata;
 pub mod mode;
+pub mod registry;
 pub mod sensor;
 pub mod sim;
 
 pub use backend::{
-    list_cameras, open_camera, CameraBackend, CameraDescriptor, CameraError, CameraInfo,
-    CameraStats, CompletedFrame, Fault, FrameBuffer, FrameStatus,
+    CameraBackend, CameraDescriptor, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault,
+    FrameBuffer, FrameStatus, OptionKind, OptionSpec, OptionValue, OptionValues,
 };
 pub use config::{CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
-pub use controls::{ControlId, ControlInfo, ControlList, ControlValue};
+pub use controls::{Choice, ControlDef, ControlId, ControlInfo, ControlList, ControlValue};
 pub use format::{ColorSpace, PixelFormat, Rect, Size};
 pub use metadata::{AeState, FrameMetadata};
 pub use mode::{ModeRequest, ModeRule, SensorModeSpec};
+pub use registry::{backend_options, list_cameras, open_camera};
 pub use sensor::{SensorInfo, SensorMode};
 
 /// Nanoseconds on CLOCK_MONOTONIC: the clock of libcamera's SensorTimestamp and of GStreamer's

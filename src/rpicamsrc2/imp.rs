@@ -21,7 +21,6 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::camera::config::DEFAULT_BUFFER_COUNT;
-use crate::camera::sim::{SceneKind, SceneSettings};
 use crate::camera::{
     self, CameraBackend, CameraConfiguration, CameraInfo, SensorModeSpec, StreamRole,
 };
@@ -32,14 +31,11 @@ use super::negotiate::role_of;
 use super::pad::RpiCamSrcPad;
 use super::props;
 use super::stats;
-use super::{HdrMode, SimScene, CAT};
+use super::{HdrMode, CAT};
 use crate::sync::lock;
 
 const DEFAULT_NUM_BUFFERS: i32 = -1;
 const DEFAULT_POST_METADATA: bool = false;
-const DEFAULT_SIM_LUX: f64 = 400.0;
-const DEFAULT_SIM_CT: f64 = 5000.0;
-const DEFAULT_SIM_FOCUS: f64 = 1.0;
 /// The `sensor-mode` property: as the user wrote it, and parsed.
 #[derive(Debug, Clone)]
 pub(super) struct SensorModeSetting {
@@ -70,9 +66,8 @@ pub(super) struct Settings {
     pub post_metadata: bool,
     /// Every control the user set, replayed when the camera starts.
     pub controls: UserControls,
-    sim_scene: SimScene,
-    sim_image: Option<String>,
-    scene: SceneSettings,
+    /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
+    options: camera::OptionValues,
 }
 
 impl Default for Settings {
@@ -87,27 +82,8 @@ impl Default for Settings {
             num_buffers: DEFAULT_NUM_BUFFERS,
             post_metadata: DEFAULT_POST_METADATA,
             controls: UserControls::default(),
-            sim_scene: SimScene::Moving,
-            sim_image: None,
-            scene: SceneSettings {
-                lux: DEFAULT_SIM_LUX,
-                colour_temperature: DEFAULT_SIM_CT,
-                focus_dioptres: DEFAULT_SIM_FOCUS,
-                ..Default::default()
-            },
+            options: camera::OptionValues::default(),
         }
-    }
-}
-
-impl Settings {
-    fn scene_settings(&self) -> SceneSettings {
-        let mut s = self.scene.clone();
-        s.kind = match (self.sim_scene, &self.sim_image) {
-            (SimScene::Bars, _) => SceneKind::Bars,
-            (SimScene::Image, Some(p)) => SceneKind::Image(p.clone()),
-            (SimScene::Image, None) | (SimScene::Moving, _) => SceneKind::Moving,
-        };
-        s
     }
 }
 
@@ -238,7 +214,9 @@ impl RpiCamSrc2 {
                 )
             )
         })?;
-        cam.set_scene(&settings.scene_settings())
+        settings
+            .options
+            .apply(cam.as_ref())
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         let info = cam.info();
         let hdr = settings.hdr_mode != HdrMode::Off;
@@ -278,10 +256,10 @@ impl RpiCamSrc2 {
         st.config = None;
     }
 
-    fn update_scene(&self) {
-        let scene = lock(&self.settings).scene_settings();
+    fn apply_option(&self, name: &str) {
+        let options = lock(&self.settings).options.clone();
         if let Some(cam) = self.camera() {
-            if let Err(e) = cam.set_scene(&scene) {
+            if let Err(e) = options.apply_one(cam.as_ref(), name) {
                 gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", e));
             }
         }
@@ -381,47 +359,8 @@ impl ObjectImpl for RpiCamSrc2 {
                     .blurb("The opened camera's sensor modes with their maximum frame rates (READY and above)")
                     .read_only()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("sim-scene", SimScene::Moving)
-                    .nick("Simulated scene")
-                    .blurb("What a simulated camera looks at")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("sim-image")
-                    .nick("Simulated scene image")
-                    .blurb("JPEG or PNG file a simulated camera looks at with sim-scene=image")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("sim-lux")
-                    .nick("Simulated scene illuminance")
-                    .blurb("Light on the simulated scene, lux (1 dim room, 400 office, 10000 daylight)")
-                    .minimum(0.001)
-                    .maximum(200_000.0)
-                    .default_value(DEFAULT_SIM_LUX)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("sim-colour-temperature")
-                    .nick("Simulated light colour temperature")
-                    .blurb("Colour temperature of the simulated light, K")
-                    .minimum(1500.0)
-                    .maximum(15000.0)
-                    .default_value(DEFAULT_SIM_CT)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("sim-focus")
-                    .nick("Simulated subject distance")
-                    .blurb("Subject distance for the simulated focus lens, dioptres (1/m)")
-                    .minimum(0.0)
-                    .maximum(15.0)
-                    .default_value(DEFAULT_SIM_FOCUS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("sim-noise")
-                    .nick("Simulated sensor noise")
-                    .blurb("Add sensor noise that grows with gain (off lets a static scene skip re-rendering)")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
             ];
+            v.extend(props::option_pspecs());
             v.extend(props::pspecs());
             v
         });
@@ -431,6 +370,12 @@ impl ObjectImpl for RpiCamSrc2 {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         if let Some(p) = props::find(pspec.name()) {
             self.set_control(p, value);
+            return;
+        }
+        if let Some(o) = props::find_option(pspec.name()) {
+            let v = props::to_option(o, value);
+            lock(&self.settings).options.set(o.name, v);
+            self.apply_option(o.name);
             return;
         }
         let mut s = lock(&self.settings);
@@ -461,36 +406,6 @@ impl ObjectImpl for RpiCamSrc2 {
             "hdr-mode" => s.hdr_mode = value.get().expect("type checked upstream"),
             "num-buffers" => s.num_buffers = value.get().expect("type checked upstream"),
             "post-metadata" => s.post_metadata = value.get().expect("type checked upstream"),
-            "sim-scene" => {
-                s.sim_scene = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
-            "sim-image" => {
-                s.sim_image = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
-            "sim-lux" => {
-                s.scene.lux = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
-            "sim-colour-temperature" => {
-                s.scene.colour_temperature = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
-            "sim-focus" => {
-                s.scene.focus_dioptres = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
-            "sim-noise" => {
-                s.scene.noise = value.get().expect("type checked upstream");
-                drop(s);
-                self.update_scene();
-            }
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -499,6 +414,9 @@ impl ObjectImpl for RpiCamSrc2 {
         if let Some(p) = props::find(pspec.name()) {
             let s = lock(&self.settings);
             return props::to_value(p, pspec, s.controls.list().get(p.id));
+        }
+        if let Some(o) = props::find_option(pspec.name()) {
+            return props::option_to_value(pspec, lock(&self.settings).options.get(o.name));
         }
         match pspec.name() {
             "frames-dropped" => self.pad_dropped(StreamRole::Main).to_value(),
@@ -524,12 +442,6 @@ impl ObjectImpl for RpiCamSrc2 {
                     "hdr-mode" => s.hdr_mode.to_value(),
                     "num-buffers" => s.num_buffers.to_value(),
                     "post-metadata" => s.post_metadata.to_value(),
-                    "sim-scene" => s.sim_scene.to_value(),
-                    "sim-image" => s.sim_image.to_value(),
-                    "sim-lux" => s.scene.lux.to_value(),
-                    "sim-colour-temperature" => s.scene.colour_temperature.to_value(),
-                    "sim-focus" => s.scene.focus_dioptres.to_value(),
-                    "sim-noise" => s.scene.noise.to_value(),
                     _ => pspec.default_value().clone(),
                 }
             }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Frame buffers for the libcamera backend: plane layout, memfd buffers the element brings
-//! itself, and the zero-copy handle that returns a request to the camera when dropped.
+//! Frame buffers for the libcamera backend: frame layout, memfd buffers the element brings
+//! itself, mappings, and the zero-copy view of a completed request's buffer. It knows nothing of
+//! the libcamera thread: what returns a request to it is handed in by [`super`].
 
 use std::{
     fs::File,
     io,
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
     ptr::NonNull,
-    sync::{mpsc::Sender, Arc, Mutex, PoisonError},
+    sync::Arc,
 };
 
 use libcamera::{
@@ -15,21 +16,9 @@ use libcamera::{
     framebuffer_allocator::FrameBuffer as AllocatedFrameBuffer,
     geometry::Size,
     pixel_format::PixelFormat,
-    request::Request,
 };
 
-use super::runtime::Cmd;
-
-/// Where a plane lies within its frame buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlaneLayout {
-    /// Offset of the plane's first byte from the start of the buffer, in bytes.
-    pub offset: usize,
-    /// Bytes from one line of the plane to the next.
-    pub stride: u32,
-    /// Length of the plane, in bytes.
-    pub len: usize,
-}
+use crate::camera::format::{FrameLayout, PlaneLayout};
 
 /// How the buffers of a stream were obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,46 +32,44 @@ pub enum BufferKind {
     Memfd,
 }
 
-/// Plane layout of a frame of `format` and `size` whose first plane has `stride` bytes per
-/// line. The planes come from the camera model's format table (the `libcamera` crate 0.7's
-/// `PixelFormatInfo` has every plane's bytes-per-group at 0, so it cannot be used); formats the
-/// model does not know (compressed ones such as MJPEG) get one plane of `frame_size` bytes.
-pub fn plane_layout(
-    format: PixelFormat,
-    size: Size,
-    stride: u32,
-    frame_size: u32,
-) -> Vec<PlaneLayout> {
+/// Layout of a frame of `format` and `size` whose first plane has `stride` bytes per line, in
+/// a buffer of at least `frame_size` bytes (libcamera's figure). The planes come from the camera
+/// model's format table (the `libcamera` crate 0.7's `PixelFormatInfo` has every plane's
+/// bytes-per-group at 0, so it cannot be used); formats the model does not know (compressed ones
+/// such as MJPEG) get one plane of `frame_size` bytes (`stride` rows of bytes, or one row of
+/// `frame_size` when `stride` is 0).
+pub fn frame_layout(format: PixelFormat, size: Size, stride: u32, frame_size: u32) -> FrameLayout {
     let model = super::convert::model_format(format).and_then(|f| {
         f.layout(super::convert::model_size(size), Some(stride as usize))
             .ok()
     });
-    match model {
-        Some(l) => l
-            .planes
-            .iter()
-            .map(|p| PlaneLayout {
-                offset: p.offset,
-                stride: p.stride as u32,
-                len: p.stride * p.rows,
-            })
-            .collect(),
-        None => vec![PlaneLayout {
-            offset: 0,
-            stride,
-            len: frame_size as usize,
-        }],
-    }
-}
-
-/// Total bytes a buffer with these planes needs (at least `frame_size`, libcamera's figure).
-pub fn buffer_len(planes: &[PlaneLayout], frame_size: u32) -> usize {
-    planes
+    let planes = match model {
+        Some(l) => l.planes,
+        None => {
+            let frame_size = frame_size as usize;
+            let stride = if stride > 0 {
+                stride as usize
+            } else {
+                frame_size
+            };
+            vec![PlaneLayout {
+                offset: 0,
+                stride,
+                rows: if stride == 0 {
+                    0
+                } else {
+                    frame_size.div_ceil(stride)
+                },
+            }]
+        }
+    };
+    let size = planes
         .iter()
-        .map(|p| p.offset + p.len)
+        .map(|p| p.offset + p.size())
         .max()
         .unwrap_or(0)
-        .max(frame_size as usize)
+        .max(frame_size as usize);
+    FrameLayout { planes, size }
 }
 
 /// A read-only shared mapping of a whole frame buffer (all planes), with its own descriptor.
@@ -158,13 +145,10 @@ impl std::fmt::Debug for Mapping {
     }
 }
 
-/// Makes one memfd frame buffer of `len` bytes holding `planes`, tagged with `cookie`, and its
-/// mapping.
-pub fn memfd_buffer(
-    planes: &[PlaneLayout],
-    len: usize,
-    cookie: u64,
-) -> io::Result<(OwnedFrameBuffer, Mapping)> {
+/// Makes one memfd frame buffer of `layout.size` bytes holding `layout.planes`, tagged with
+/// `cookie`, and its mapping.
+pub fn memfd_buffer(layout: &FrameLayout, cookie: u64) -> io::Result<(OwnedFrameBuffer, Mapping)> {
+    let len = layout.size;
     let fd: OwnedFd =
         rustix::fs::memfd_create(c"rpicamsrc2-frame", rustix::fs::MemfdFlags::CLOEXEC)?;
     let file = File::from(fd);
@@ -177,15 +161,15 @@ pub fn memfd_buffer(
             )
         })
     };
-    let mut fb_planes = Vec::with_capacity(planes.len());
-    for p in planes {
+    let mut fb_planes = Vec::with_capacity(layout.planes.len());
+    for p in &layout.planes {
         // Each plane owns a descriptor (libcamera closes them); duplicates of one memfd, which
         // libcamera recognises as one contiguous buffer (same inode).
         let fd: OwnedFd = file.as_fd().try_clone_to_owned()?;
         fb_planes.push(FrameBufferPlane {
             fd,
             offset: to_u32(p.offset)?,
-            length: to_u32(p.len)?,
+            length: to_u32(p.size())?,
         });
     }
     let map = Mapping::new(file.as_fd(), len)?;
@@ -219,41 +203,6 @@ pub fn map_allocated(fb: &AllocatedFrameBuffer) -> io::Result<Mapping> {
     Mapping::new(fd, end)
 }
 
-/// Keeps a completed request (and so its buffers) alive while any [`LcBuffer`] of it exists;
-/// when the last one goes, the request goes back to the libcamera thread to be queued again.
-pub(crate) struct RequestHold {
-    req: Mutex<Option<Request>>,
-    ret: Sender<Cmd>,
-    camera: u64,
-}
-
-impl RequestHold {
-    pub(crate) fn new(req: Request, ret: Sender<Cmd>, camera: u64) -> Arc<Self> {
-        Arc::new(Self {
-            req: Mutex::new(Some(req)),
-            ret,
-            camera,
-        })
-    }
-}
-
-impl Drop for RequestHold {
-    fn drop(&mut self) {
-        let req = self
-            .req
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(req) = req {
-            // If the libcamera thread is gone the request is simply freed here.
-            let _ = self.ret.send(Cmd::Requeue {
-                camera: self.camera,
-                req,
-            });
-        }
-    }
-}
-
 /// One stream's buffer of a completed request, readable without copying. Dropping it (with
 /// its siblings of the same request) returns the request to the camera.
 pub struct LcBuffer {
@@ -264,7 +213,9 @@ pub struct LcBuffer {
     /// How the buffer was allocated.
     pub kind: BufferKind,
     map: Arc<Mapping>,
-    _hold: Arc<RequestHold>,
+    /// What keeps the request out of the camera's queue while this buffer lives (the backend's
+    /// request holder, which requeues the request when its last buffer drops).
+    _hold: Arc<dyn Send + Sync>,
 }
 
 impl LcBuffer {
@@ -273,7 +224,7 @@ impl LcBuffer {
         planes: Vec<PlaneLayout>,
         kind: BufferKind,
         map: Arc<Mapping>,
-        hold: Arc<RequestHold>,
+        hold: Arc<dyn Send + Sync>,
     ) -> Self {
         Self {
             stream_index,
@@ -325,23 +276,23 @@ mod tests {
             width: 640,
             height: 480,
         };
-        let planes = plane_layout(nv12, size, 640, 640 * 480 * 3 / 2);
+        let layout = frame_layout(nv12, size, 640, 640 * 480 * 3 / 2);
         assert_eq!(
-            planes,
+            layout.planes,
             vec![
                 PlaneLayout {
                     offset: 0,
                     stride: 640,
-                    len: 640 * 480
+                    rows: 480
                 },
                 PlaneLayout {
                     offset: 640 * 480,
                     stride: 640,
-                    len: 640 * 240
+                    rows: 240
                 },
             ]
         );
-        assert_eq!(buffer_len(&planes, 0), 640 * 480 * 3 / 2);
+        assert_eq!(frame_layout(nv12, size, 640, 0).size, 640 * 480 * 3 / 2);
     }
 
     #[test]
@@ -351,14 +302,14 @@ mod tests {
             width: 64,
             height: 48,
         };
-        let planes = plane_layout(i420, size, 64, 0);
+        let planes = frame_layout(i420, size, 64, 0).planes;
         assert_eq!(planes.len(), 3);
         assert_eq!(
             planes[1],
             PlaneLayout {
                 offset: 64 * 48,
                 stride: 32,
-                len: 32 * 24
+                rows: 24
             }
         );
         assert_eq!(planes[2].offset, 64 * 48 + 32 * 24);
@@ -367,7 +318,7 @@ mod tests {
     #[test]
     fn unknown_formats_get_one_plane_of_the_frame_size() {
         let mjpeg = PixelFormat::parse("MJPEG").expect("libcamera knows MJPEG");
-        let planes = plane_layout(
+        let layout = frame_layout(
             mjpeg,
             Size {
                 width: 64,
@@ -377,12 +328,13 @@ mod tests {
             5000,
         );
         assert_eq!(
-            planes,
+            layout.planes,
             vec![PlaneLayout {
                 offset: 0,
-                stride: 0,
-                len: 5000
+                stride: 5000,
+                rows: 1
             }]
         );
+        assert_eq!(layout.size, 5000);
     }
 }

@@ -22,12 +22,12 @@ use super::{
 };
 use crate::camera::{
     backend::{
-        CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault, FrameBuffer,
+        CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, FrameBuffer,
         FrameData, FrameStatus,
     },
     config::{CameraConfiguration, ConfigStatus, StreamRole},
     controls::{ControlId, ControlInfo, ControlList, ControlValue},
-    format::{FrameLayout, PixelFormat, PlaneLayout, Rect, Size},
+    format::{FrameLayout, PixelFormat, Rect, Size},
     mode::{ModeRequest, ModeRule, DEFAULT_BIT_DEPTH},
     sensor::SensorMode,
 };
@@ -470,20 +470,6 @@ fn given_config_streams(c: &CameraConfiguration) -> Vec<(StreamRole, Size, Pixel
         .collect()
 }
 
-fn layout_of(planes: &[super::PlaneLayout], frame_size: u32) -> FrameLayout {
-    FrameLayout {
-        planes: planes
-            .iter()
-            .map(|p| PlaneLayout {
-                offset: p.offset,
-                stride: p.stride as usize,
-                rows: p.len / (p.stride.max(1) as usize),
-            })
-            .collect(),
-        size: super::buffers::buffer_len(planes, frame_size),
-    }
-}
-
 impl CameraBackend for LibcameraCamera {
     fn info(&self) -> CameraInfo {
         self.info.clone()
@@ -524,9 +510,12 @@ impl CameraBackend for LibcameraCamera {
                 .color_space
                 .and_then(convert::model_color_space)
                 .or(s.color_space);
-            let planes =
-                super::buffers::plane_layout(r.pixel_format, r.size, r.stride, r.frame_size);
-            s.layout = Some(layout_of(&planes, r.frame_size));
+            s.layout = Some(super::buffers::frame_layout(
+                r.pixel_format,
+                r.size,
+                r.stride,
+                r.frame_size,
+            ));
         }
         config.chosen_mode = mode.map(|m| m.mode).or_else(|| {
             config
@@ -563,12 +552,7 @@ impl CameraBackend for LibcameraCamera {
         }
         let (spec, _) = self.spec_for(&config)?;
         let configured = self.cam.configure(&spec)?;
-        let layouts = configured
-            .planes
-            .iter()
-            .zip(&configured.validation.streams)
-            .map(|(p, s)| layout_of(p, s.frame_size))
-            .collect();
+        let layouts = configured.layouts.clone();
         *lock(&self.active) = Some(Active {
             roles: config.streams.iter().map(|s| s.role).collect(),
             layouts,
@@ -655,13 +639,6 @@ impl CameraBackend for LibcameraCamera {
 
     fn unblock(&self) {
         self.cam.unblock();
-    }
-
-    fn inject_fault(&self, _fault: Fault) -> Result<(), CameraError> {
-        Err(CameraError::State(format!(
-            "{} is a libcamera camera; faults can only be injected into simulated cameras (sim:<sensor>)",
-            self.info.id
-        )))
     }
 
     fn stats(&self) -> CameraStats {

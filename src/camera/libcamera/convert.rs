@@ -12,7 +12,7 @@ use libcamera::{
 
 use crate::camera::{
     config::StreamRole,
-    controls::{ControlId, ControlValue},
+    controls::ControlValue,
     format::{BayerOrder, ColorSpace, PixelFormat, Rect, Size},
     metadata::{AeState, FrameMetadata},
 };

@@ -2,9 +2,12 @@
 //! The libcamera backend (cargo feature `libcamera`; needs libcamera >= 0.4).
 //!
 //! * [`runtime`]: the one thread that owns libcamera's `CameraManager` and the acquired
-//!   cameras.
-//! * [`buffers`]: plane layout, memfd buffers, and [`LcBuffer`], the zero-copy view of a
-//!   completed request's buffer that returns the request to the camera when dropped.
+//!   cameras; `inspect` is what it reads from a camera and how it builds configurations.
+//! * [`spec`]: what that thread is asked and answers (descriptions, configuration requests,
+//!   validation results).
+//! * [`buffers`]: frame layout, memfd buffers, and [`LcBuffer`], the zero-copy view of a
+//!   completed request's buffer; with its siblings it holds the request (here, `RequestHold`)
+//!   that returns to the camera when the last of them drops.
 //! * [`LcCamera`]: an opened camera as the capture thread sees it.
 //!
 //! Buffers come from libcamera's `FrameBufferAllocator` (dma-buf) where it can allocate, and
@@ -15,7 +18,9 @@ pub mod buffers;
 pub mod camera;
 pub mod convert;
 pub mod error;
+mod inspect;
 pub mod runtime;
+pub mod spec;
 
 use std::{
     sync::{
@@ -34,16 +39,18 @@ use libcamera::{
     stream::Stream,
 };
 
-pub use buffers::{BufferKind, LcBuffer, PlaneLayout};
+pub use buffers::{BufferKind, LcBuffer};
 pub use camera::LibcameraCamera;
 pub use error::LcError;
+pub use runtime::Configured;
 use runtime::{Cmd, Event, Runtime};
-pub use runtime::{
-    ConfigSpec, Configured, LcCameraDesc, LcCameraDetails, LcControlInfo, LcFormat, LcStatus,
-    SensorSpec, StreamResult, StreamSpec, Validation,
+pub use spec::{
+    ConfigSpec, LcCameraDesc, LcCameraDetails, LcControlInfo, LcFormat, LcStatus, SensorSpec,
+    StreamResult, StreamSpec, Validation,
 };
 
 use crate::camera::backend::{CameraBackend, CameraDescriptor, CameraError};
+use crate::camera::format::FrameLayout;
 
 /// The cameras libcamera knows, in its order.
 pub fn list_cameras() -> Result<Vec<LcCameraDesc>, LcError> {
@@ -63,20 +70,13 @@ pub fn descriptors() -> Vec<CameraDescriptor> {
         .collect()
 }
 
-/// Every camera present, for error messages: libcamera ones as `id (model, index N)`, then the
-/// simulated ones.
+/// The libcamera cameras for error messages, as `id (model, index N)` (the index
+/// `camera-name` takes).
 pub fn describe_available() -> Vec<String> {
-    let mut index = 0;
-    crate::camera::backend::list_cameras()
+    descriptors()
         .into_iter()
-        .map(|c| {
-            if c.simulated {
-                c.id
-            } else {
-                index += 1;
-                format!("{} ({}, index {})", c.id, c.model, index - 1)
-            }
-        })
+        .enumerate()
+        .map(|(index, c)| format!("{} ({}, index {index})", c.id, c.model))
         .collect()
 }
 
@@ -128,7 +128,7 @@ pub struct LcFrame {
 
 struct Capture {
     streams: Vec<Stream>,
-    planes: Vec<Vec<PlaneLayout>>,
+    layouts: Vec<FrameLayout>,
     kind: BufferKind,
     maps: Vec<Vec<Arc<buffers::Mapping>>>,
     generation: u32,
@@ -221,7 +221,7 @@ impl LcCamera {
         })?;
         *self.capture.lock().unwrap_or_else(PoisonError::into_inner) = Some(Capture {
             streams: configured.streams.clone(),
-            planes: configured.planes.clone(),
+            layouts: configured.layouts.clone(),
             kind: configured.kind,
             maps: configured.maps.clone(),
             generation: configured.generation,
@@ -352,12 +352,16 @@ impl LcCamera {
                     .and_then(|t| u64::try_from(t.0).ok()),
             ),
         };
-        let hold = buffers::RequestHold::new(req, self.rt.sender(), self.key);
+        let hold = RequestHold::new(req, self.rt.sender(), self.key);
         let buffers = maps
             .into_iter()
             .enumerate()
             .map(|(i, map)| {
-                let planes = cap.planes.get(i).cloned().unwrap_or_default();
+                let planes = cap
+                    .layouts
+                    .get(i)
+                    .map(|l| l.planes.clone())
+                    .unwrap_or_default();
                 LcBuffer::new(i, planes, cap.kind, map, hold.clone())
             })
             .collect();
@@ -367,6 +371,41 @@ impl LcCamera {
             metadata,
             buffers,
         })
+    }
+}
+
+/// Keeps a completed request (and so its buffers) alive while any [`LcBuffer`] of it exists;
+/// when the last one goes, the request goes back to the libcamera thread to be queued again.
+struct RequestHold {
+    req: Mutex<Option<Request>>,
+    ret: Sender<Cmd>,
+    camera: u64,
+}
+
+impl RequestHold {
+    fn new(req: Request, ret: Sender<Cmd>, camera: u64) -> Arc<Self> {
+        Arc::new(Self {
+            req: Mutex::new(Some(req)),
+            ret,
+            camera,
+        })
+    }
+}
+
+impl Drop for RequestHold {
+    fn drop(&mut self) {
+        let req = self
+            .req
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(req) = req {
+            // If the libcamera thread is gone the request is simply freed here.
+            let _ = self.ret.send(Cmd::Requeue {
+                camera: self.camera,
+                req,
+            });
+        }
     }
 }
 

@@ -23,173 +23,32 @@ use std::{
 };
 
 use libcamera::{
-    camera::{
-        ActiveCamera, Camera, CameraConfiguration, CameraConfigurationStatus, Orientation,
-        SensorConfiguration,
-    },
+    camera::{ActiveCamera, Camera, CameraConfiguration},
     camera_manager::CameraManager,
-    color_space::ColorSpace,
     control::ControlList,
-    control_value::{ControlType, ControlValue},
+    control_value::ControlValue,
     controls::ControlId,
     framebuffer_allocator::FrameBufferAllocator,
-    geometry::{Size, SizeRange},
-    pixel_format::PixelFormat,
     properties,
     request::{Request, ReuseFlag},
     stream::{Stream, StreamRole},
 };
 
 use super::{
-    buffers::{
-        buffer_len, map_allocated, memfd_buffer, plane_layout, BufferKind, Mapping, PlaneLayout,
-    },
+    buffers::{frame_layout, map_allocated, memfd_buffer, BufferKind, Mapping},
     error::LcError,
+    inspect::{build_config, controls_of, describe, formats_for},
+    spec::{ConfigSpec, LcCameraDesc, LcCameraDetails, LcControlInfo, LcStatus, Validation},
 };
-
-/// A camera as listed by libcamera.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LcCameraDesc {
-    /// libcamera's camera id (for the virtual camera, `Virtual0`; on a Pi a device-tree path).
-    pub id: String,
-    /// The `Model` property (sensor name such as `imx708`), if the camera has one.
-    pub model: Option<String>,
-    /// The `Location` property (front, back, external), if the camera has one.
-    pub location: Option<String>,
-}
-
-/// A control a camera accepts, from its `ControlInfoMap`.
-#[derive(Debug, Clone)]
-pub struct LcControlInfo {
-    /// Numeric control id.
-    pub id: u32,
-    /// libcamera's control name, e.g. `ExposureTime`.
-    pub name: String,
-    /// Value type.
-    pub ty: ControlType,
-    /// Whether the value is an array (e.g. `ColourGains`, `FrameDurationLimits`).
-    pub is_array: bool,
-    /// Minimum.
-    pub min: ControlValue,
-    /// Maximum.
-    pub max: ControlValue,
-    /// Default.
-    pub def: ControlValue,
-    /// The allowed values, for enumerated controls (empty otherwise).
-    pub values: Vec<ControlValue>,
-}
-
-/// One pixel format a stream role offers, with its sizes.
-#[derive(Debug, Clone)]
-pub struct LcFormat {
-    /// The pixel format.
-    pub pixel_format: PixelFormat,
-    /// Discrete sizes (may be empty when only a range is given).
-    pub sizes: Vec<Size>,
-    /// The range of sizes.
-    pub range: SizeRange,
-}
-
-/// Everything the backend learns about a camera when it opens it.
-#[derive(Debug, Clone)]
-pub struct LcCameraDetails {
-    /// Id, model, location.
-    pub desc: LcCameraDesc,
-    /// The controls and their ranges and defaults.
-    pub controls: Vec<LcControlInfo>,
-    /// Formats of the processed (video-recording role) stream.
-    pub stream_formats: Vec<LcFormat>,
-    /// Formats of the raw stream; empty where the pipeline handler offers no raw role (the
-    /// virtual camera, USB cameras). On a Raspberry Pi these are the sensor modes.
-    pub raw_formats: Vec<LcFormat>,
-    /// The `PixelArraySize` property, if any.
-    pub pixel_array_size: Option<Size>,
-}
-
-/// What one stream of a configuration should be; `None` fields keep libcamera's default.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamSpec {
-    /// libcamera stream role.
-    pub role: StreamRole,
-    /// Pixel format.
-    pub pixel_format: Option<PixelFormat>,
-    /// Size in pixels.
-    pub size: Option<Size>,
-    /// Colour space.
-    pub color_space: Option<ColorSpace>,
-    /// Number of buffers.
-    pub buffer_count: Option<u32>,
-}
-
-/// The sensor mode to use, as libcamera's `SensorConfiguration` (honoured by the Raspberry Pi
-/// pipeline handler).
-#[derive(Debug, Clone, Copy)]
-pub struct SensorSpec {
-    /// Sensor output size in pixels.
-    pub size: Size,
-    /// Bits per pixel of the raw output.
-    pub bit_depth: u32,
-}
-
-/// A whole configuration request.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigSpec {
-    /// The streams, in order.
-    pub streams: Vec<StreamSpec>,
-    /// The sensor mode, if chosen.
-    pub sensor: Option<SensorSpec>,
-    /// Image orientation (flips), if asked for.
-    pub orientation: Option<Orientation>,
-}
-
-/// One stream as libcamera will deliver it.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamResult {
-    /// Pixel format.
-    pub pixel_format: PixelFormat,
-    /// Size in pixels.
-    pub size: Size,
-    /// Bytes per line of the first plane.
-    pub stride: u32,
-    /// Bytes per frame, as libcamera computes it.
-    pub frame_size: u32,
-    /// Buffers libcamera wants for the stream.
-    pub buffer_count: u32,
-    /// Colour space, if the stream has one.
-    pub color_space: Option<ColorSpace>,
-}
-
-/// Result of `validate()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LcStatus {
-    /// Accepted as asked.
-    Valid,
-    /// Accepted with changes (see [`Validation::adjustments`]).
-    Adjusted,
-    /// Rejected.
-    Invalid,
-}
-
-/// What libcamera made of a [`ConfigSpec`].
-#[derive(Debug, Clone)]
-pub struct Validation {
-    /// The verdict.
-    pub status: LcStatus,
-    /// The streams after validation (same order as asked).
-    pub streams: Vec<StreamResult>,
-    /// Human-readable changes, e.g. `stream 0: size 800x600 -> 640x480`.
-    pub adjustments: Vec<String>,
-    /// libcamera's rendering of the configuration as asked, for messages.
-    pub requested: String,
-}
+use crate::camera::format::FrameLayout;
 
 /// A configured camera: streams with their buffer layout.
 #[derive(Debug, Clone)]
 pub struct Configured {
     /// Validation of the applied configuration.
     pub validation: Validation,
-    /// Plane layout of each stream's buffers.
-    pub planes: Vec<Vec<PlaneLayout>>,
+    /// Layout of each stream's buffers.
+    pub layouts: Vec<FrameLayout>,
     /// Stream handles (to find a stream's buffer in a completed request).
     pub streams: Vec<Stream>,
     /// How the buffers were allocated.
@@ -401,209 +260,6 @@ fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
     }
 }
 
-fn describe(cam: &Camera<'_>) -> LcCameraDesc {
-    let props = cam.properties();
-    let model = props.get::<properties::Model>().ok().map(|m| m.0);
-    let location = props.get::<properties::Location>().ok().map(|l| {
-        match l {
-            properties::Location::CameraFront => "front",
-            properties::Location::CameraBack => "back",
-            properties::Location::CameraExternal => "external",
-        }
-        .to_string()
-    });
-    LcCameraDesc {
-        id: cam.id().to_string(),
-        model,
-        location,
-    }
-}
-
-fn formats_for(cam: &Camera<'_>, role: StreamRole) -> Vec<LcFormat> {
-    let Some(cfg) = cam.generate_configuration(&[role]) else {
-        return Vec::new();
-    };
-    let Some(sc) = cfg.get(0) else {
-        return Vec::new();
-    };
-    let formats = sc.formats();
-    let pixel_formats = formats.pixel_formats();
-    pixel_formats
-        .into_iter()
-        .map(|pf| LcFormat {
-            pixel_format: pf,
-            sizes: formats.sizes(pf),
-            range: formats.range(pf),
-        })
-        .collect()
-}
-
-fn controls_of(cam: &Camera<'_>) -> Vec<LcControlInfo> {
-    let mut out: Vec<LcControlInfo> = cam
-        .controls()
-        .into_iter()
-        .filter_map(|(id, info)| {
-            // Ids the crate's generated tables do not know (vendor controls of a newer
-            // libcamera) are left out: their names and types are unknown.
-            let cid = ControlId::try_from(id).ok()?;
-            Some(LcControlInfo {
-                id,
-                name: cid.name(),
-                ty: cid.control_type(),
-                is_array: cid.is_array(),
-                min: info.min(),
-                max: info.max(),
-                def: info.def(),
-                values: info.values(),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
-
-fn size_str(s: Size) -> String {
-    format!("{}x{}", s.width, s.height)
-}
-
-fn cs_str(cs: Option<ColorSpace>) -> String {
-    cs.map_or_else(|| "none".to_string(), |c| c.to_repr())
-}
-
-/// Builds and validates a configuration; returns it with its [`Validation`].
-fn build_config(
-    cam: &Camera<'_>,
-    id: &str,
-    spec: &ConfigSpec,
-) -> Result<(CameraConfiguration, Validation), LcError> {
-    let roles: Vec<StreamRole> = spec.streams.iter().map(|s| s.role).collect();
-    let roles_str = || format!("{:?}", roles);
-    let mut cfg = cam
-        .generate_configuration(&roles)
-        .ok_or_else(|| LcError::RolesUnsupported {
-            id: id.to_string(),
-            roles: roles_str(),
-        })?;
-    for (i, s) in spec.streams.iter().enumerate() {
-        let Some(mut sc) = cfg.get_mut(i) else {
-            return Err(LcError::RolesUnsupported {
-                id: id.to_string(),
-                roles: roles_str(),
-            });
-        };
-        if let Some(pf) = s.pixel_format {
-            sc.set_pixel_format(pf);
-        }
-        if let Some(size) = s.size {
-            sc.set_size(size);
-        }
-        if s.color_space.is_some() {
-            sc.set_color_space(s.color_space);
-        }
-        if let Some(n) = s.buffer_count {
-            sc.set_buffer_count(n);
-        }
-    }
-    if let Some(o) = spec.orientation {
-        cfg.set_orientation(o);
-    }
-    if let Some(sensor) = spec.sensor {
-        let mut sc = SensorConfiguration::new();
-        sc.set_bit_depth(sensor.bit_depth);
-        sc.set_output_size(sensor.size.width, sensor.size.height);
-        cfg.set_sensor_configuration(sc);
-    }
-    let requested = cfg.to_string_repr();
-    let orientation_before = cfg.orientation();
-    let before: Vec<StreamResult> = (0..cfg.len())
-        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
-        .collect();
-    let status = match cfg.validate() {
-        CameraConfigurationStatus::Valid => LcStatus::Valid,
-        CameraConfigurationStatus::Adjusted => LcStatus::Adjusted,
-        CameraConfigurationStatus::Invalid => LcStatus::Invalid,
-    };
-    // libcamera's buffer count is what the pipeline handler needs at least; an application may
-    // bring more (downstream elements hold buffers), so a larger request stands.
-    for (i, s) in spec.streams.iter().enumerate() {
-        if let (Some(want), Some(mut sc)) = (s.buffer_count, cfg.get_mut(i)) {
-            if want > sc.get_buffer_count() {
-                sc.set_buffer_count(want);
-            }
-        }
-    }
-    let streams: Vec<StreamResult> = (0..cfg.len())
-        .filter_map(|i| cfg.get(i).map(|sc| stream_result(&sc)))
-        .collect();
-    let mut adjustments = Vec::new();
-    if streams.len() != spec.streams.len() {
-        adjustments.push(format!(
-            "{} streams asked, {} given",
-            spec.streams.len(),
-            streams.len()
-        ));
-    }
-    for (i, ((want, was), got)) in spec.streams.iter().zip(&before).zip(&streams).enumerate() {
-        let role = format!("stream {i} ({:?})", want.role);
-        if was.pixel_format != got.pixel_format {
-            adjustments.push(format!(
-                "{role}: pixel format {} -> {}",
-                was.pixel_format, got.pixel_format
-            ));
-        }
-        if (was.size.width, was.size.height) != (got.size.width, got.size.height) {
-            adjustments.push(format!(
-                "{role}: size {} -> {}",
-                size_str(was.size),
-                size_str(got.size)
-            ));
-        }
-        if want.color_space.is_some() && was.color_space != got.color_space {
-            adjustments.push(format!(
-                "{role}: colour space {} -> {}",
-                cs_str(was.color_space),
-                cs_str(got.color_space)
-            ));
-        }
-        if want.buffer_count.is_some() && was.buffer_count != got.buffer_count {
-            adjustments.push(format!(
-                "{role}: buffer count {} -> {}",
-                was.buffer_count, got.buffer_count
-            ));
-        }
-    }
-    if spec.orientation.is_some() && cfg.orientation() != orientation_before {
-        adjustments.push(format!(
-            "orientation {:?} -> {:?} (flips not supported)",
-            orientation_before,
-            cfg.orientation()
-        ));
-    }
-    if status == LcStatus::Adjusted && adjustments.is_empty() {
-        adjustments.push("libcamera adjusted fields this backend does not set (stride, frame size or sensor mode)".into());
-    }
-    Ok((
-        cfg,
-        Validation {
-            status,
-            streams,
-            adjustments,
-            requested,
-        },
-    ))
-}
-
-fn stream_result(sc: &libcamera::stream::StreamConfigurationRef<'_>) -> StreamResult {
-    StreamResult {
-        pixel_format: sc.get_pixel_format(),
-        size: sc.get_size(),
-        stride: sc.get_stride(),
-        frame_size: sc.get_frame_size(),
-        buffer_count: sc.get_buffer_count(),
-        color_space: sc.get_color_space(),
-    }
-}
-
 impl Actor {
     fn slot(&mut self, camera: u64) -> Result<&mut Slot, LcError> {
         self.cams.get_mut(&camera).ok_or(LcError::Closed)
@@ -759,11 +415,11 @@ impl Slot {
             })?;
 
         let mut streams = Vec::with_capacity(cfg.len());
-        let mut planes = Vec::with_capacity(cfg.len());
+        let mut layouts = Vec::with_capacity(cfg.len());
         for i in 0..cfg.len() {
             let sc = cfg.get(i).ok_or(LcError::NotConfigured)?;
             let stream = sc.stream().ok_or(LcError::NotConfigured)?;
-            planes.push(plane_layout(
+            layouts.push(frame_layout(
                 sc.get_pixel_format(),
                 sc.get_size(),
                 sc.get_stride(),
@@ -829,13 +485,8 @@ impl Slot {
                     req.add_buffer(stream, fb).map_err(LcError::AddBuffer)?;
                     req_maps.push(Arc::new(map));
                 } else {
-                    let layout = &planes[s];
-                    let len = buffer_len(
-                        layout,
-                        validation.streams.get(s).map_or(0, |v| v.frame_size),
-                    );
                     let (fb, map) =
-                        memfd_buffer(layout, len, cookie(generation, r)).map_err(|source| {
+                        memfd_buffer(&layouts[s], cookie(generation, r)).map_err(|source| {
                             LcError::Buffers {
                                 stream: s,
                                 what: "memfd",
@@ -852,7 +503,7 @@ impl Slot {
         self.config = Some(cfg);
         Ok(Configured {
             validation,
-            planes,
+            layouts,
             streams,
             kind,
             allocator_error,

@@ -19,11 +19,16 @@
 
 use std::collections::VecDeque;
 
-use crate::camera::controls::{values, ControlId, ControlList, ControlValue};
+use crate::camera::controls::values;
 use crate::camera::metadata::AeState;
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
 use super::scene::SceneStats;
+
+mod agc;
+mod controls;
+
+use agc::metering_weights;
 
 /// Red and blue sensor response relative to green under light of colour temperature `ct` K: a
 /// smooth model of a Pi sensor's calibrated CT curve (the gains that neutralise a grey surface
@@ -249,181 +254,6 @@ impl Ipa {
         self.max_exposure_in_frame(fl)
     }
 
-    /// Applies a control list (a request's controls). Returns notes about clamped values.
-    pub fn apply(&mut self, c: &ControlList) -> Vec<String> {
-        let mut notes = Vec::new();
-        let f = |v: &ControlValue| v.as_f64().unwrap_or(0.0);
-        if let Some(ControlValue::I64Array(a)) = c.get(ControlId::FrameDurationLimits) {
-            if a.len() == 2 {
-                let min = self.mode.min_frame_duration_us() as f64;
-                let max = self.sensor.max_frame_duration_us as f64;
-                let lo = (a[0] as f64).clamp(min, max);
-                let hi = (a[1] as f64).clamp(lo, max);
-                self.user.frame_duration_limits = (lo, hi);
-            }
-        }
-        // AeEnable is libcamera's shorthand for both modes (Camera::patchControlList), unless
-        // the modes are given in the same request.
-        if let Some(v) = c.get(ControlId::AeEnable).and_then(|v| v.as_bool()) {
-            if c.get(ControlId::ExposureTimeMode).is_none() {
-                self.set_exposure_manual(!v);
-            }
-            if c.get(ControlId::AnalogueGainMode).is_none() {
-                self.set_gain_manual(!v);
-            }
-        }
-        if let Some(v) = c.get(ControlId::ExposureTimeMode).and_then(|v| v.as_i32()) {
-            self.set_exposure_manual(v == values::MODE_MANUAL);
-        }
-        if let Some(v) = c.get(ControlId::AnalogueGainMode).and_then(|v| v.as_i32()) {
-            self.set_gain_manual(v == values::MODE_MANUAL);
-        }
-        if let Some(v) = c.get(ControlId::ExposureTime) {
-            let req = f(v);
-            let (lo, hi) = (
-                f64::from(self.mode.min_exposure_us()),
-                self.max_exposure_us(),
-            );
-            let e = req.clamp(lo, hi);
-            if (e - req).abs() > 1.0 {
-                notes.push(format!(
-                    "ExposureTime {req:.0} µs is outside {lo:.0}..{hi:.0} µs for the {}x{} mode \
-                     at frame durations {:.0}..{:.0} µs; using {e:.0} µs",
-                    self.mode.size.width,
-                    self.mode.size.height,
-                    self.user.frame_duration_limits.0,
-                    self.user.frame_duration_limits.1
-                ));
-            }
-            self.user.exposure_us = Some(e);
-        }
-        if let Some(v) = c.get(ControlId::AnalogueGain) {
-            let req = f(v);
-            let (lo, hi) = self.sensor.analogue_gain;
-            let g = req.clamp(lo, hi);
-            if (g - req).abs() > 1e-3 {
-                notes.push(format!(
-                    "AnalogueGain {req} is outside {lo}..{hi:.3} for {}; using {g:.3}",
-                    self.sensor.model
-                ));
-            }
-            self.user.gain = Some(g);
-        }
-        let idx = |v: &ControlValue, n: usize| (v.as_i32().unwrap_or(0).max(0) as usize).min(n);
-        if let Some(v) = c.get(ControlId::AeExposureMode) {
-            self.user.exposure_mode = idx(v, 2);
-        }
-        if let Some(v) = c.get(ControlId::AeMeteringMode) {
-            self.user.metering = idx(v, 2);
-        }
-        if let Some(v) = c.get(ControlId::AeConstraintMode) {
-            let i = idx(v, 2);
-            if i >= self.sensor.tuning.constraint_modes.len() {
-                notes.push(format!(
-                    "AeConstraintMode {i} is not in {}'s tuning (it has {}); using normal",
-                    self.sensor.model,
-                    self.sensor.tuning.constraint_modes.join(", ")
-                ));
-                self.user.constraint = 0;
-            } else {
-                self.user.constraint = i;
-            }
-        }
-        if let Some(v) = c.get(ControlId::ExposureValue) {
-            self.user.ev = f(v).clamp(-8.0, 8.0);
-        }
-        if let Some(v) = c.get(ControlId::AeFlickerPeriod) {
-            let p = f(v);
-            self.user.flicker_period_us = (p > 0.0).then_some(p);
-        }
-        if let Some(v) = c.get(ControlId::AeFlickerMode).and_then(|v| v.as_i32()) {
-            if v == values::FLICKER_OFF {
-                self.user.flicker_period_us = None;
-            }
-        }
-        if let Some(v) = c.get(ControlId::AwbEnable).and_then(|v| v.as_bool()) {
-            self.user.awb_enabled = v;
-            if v {
-                self.user.colour_gains = None;
-            } else if self.user.colour_gains.is_none() {
-                // Freeze what AWB had reached.
-                self.user.colour_gains = Some(self.awb_gains);
-            }
-        }
-        if let Some(v) = c.get(ControlId::AwbMode) {
-            self.user.awb_mode = idx(v, 6);
-        }
-        if let Some(a) = c.get(ControlId::ColourGains).and_then(|v| v.as_f32_array()) {
-            if a.len() == 2 {
-                if a[0] == 0.0 && a[1] == 0.0 {
-                    // (0, 0) returns to auto (awb.cpp).
-                    self.user.colour_gains = None;
-                    self.user.awb_enabled = true;
-                } else {
-                    self.user.colour_gains = Some([f64::from(a[0]), f64::from(a[1])]);
-                }
-            }
-        }
-        if let Some(v) = c.get(ControlId::Brightness) {
-            self.user.brightness = f(v).clamp(-1.0, 1.0);
-        }
-        if let Some(v) = c.get(ControlId::Contrast) {
-            self.user.contrast = f(v).clamp(0.0, 32.0);
-        }
-        if let Some(v) = c.get(ControlId::Saturation) {
-            self.user.saturation = f(v).clamp(0.0, 32.0);
-        }
-        if let Some(v) = c.get(ControlId::Gamma) {
-            self.user.gamma = f(v).clamp(0.1, 10.0);
-        }
-        if let Some(v) = c.get(ControlId::DigitalGain) {
-            let g = f(v);
-            self.user.digital_gain = (g >= 1.0).then_some(g.min(4.0));
-        }
-        if let Some(v) = c.get(ControlId::AfMode).and_then(|v| v.as_i32()) {
-            if self.sensor.lens.is_some() {
-                self.user.af_mode = v;
-                self.af_scan_done = false;
-                if v != values::AF_MODE_MANUAL {
-                    self.af_state = values::AF_STATE_SCANNING;
-                }
-            }
-        }
-        if let Some(v) = c.get(ControlId::AfRange).and_then(|v| v.as_i32()) {
-            self.user.af_range_macro = v == 1;
-        }
-        if let Some(v) = c.get(ControlId::AfSpeed).and_then(|v| v.as_i32()) {
-            self.user.af_fast = v == 1;
-        }
-        if let Some(v) = c.get(ControlId::LensPosition) {
-            if let Some(l) = self.sensor.lens {
-                self.user.lens_position = Some(f(v).clamp(0.0, f64::from(l.max)));
-            }
-        }
-        notes
-    }
-
-    fn set_exposure_manual(&mut self, manual: bool) {
-        if manual && !self.user.exposure_manual && self.user.exposure_us.is_none() {
-            // Freeze the exposure the AGC had reached (libcamera semantics).
-            self.user.exposure_us = Some(f64::from(self.exposure.current) * self.line_us());
-        }
-        if !manual {
-            self.user.exposure_us = None;
-        }
-        self.user.exposure_manual = manual;
-    }
-
-    fn set_gain_manual(&mut self, manual: bool) {
-        if manual && !self.user.gain_manual && self.user.gain.is_none() {
-            self.user.gain = Some(self.gain.current);
-        }
-        if !manual {
-            self.user.gain = None;
-        }
-        self.user.gain_manual = manual;
-    }
-
     /// Values the camera starts with: the AGC's and the user's, written at once.
     pub fn prime(&mut self) {
         let (e, g) = self.divide(self.filtered);
@@ -620,118 +450,6 @@ impl Ipa {
         self.af(focus_d);
     }
 
-    fn agc(
-        &mut self,
-        frame: u64,
-        y_of: impl Fn(f64) -> f64,
-        stats: &SceneStats,
-        k: f64,
-        total_applied: f64,
-    ) {
-        let t = &self.sensor.tuning;
-        let manual_e = self.exposure_manual_value();
-        let manual_g = self.gain_manual_value();
-        if manual_e.is_none() || manual_g.is_none() {
-            let y_target = interp(t.y_target, self.lux);
-            let target_y = (y_target * 2f64.powf(self.user.ev) * t.base_ev).min(0.9);
-            // computeGain: iterate towards the target.
-            let mut gain = 1.0;
-            for _ in 0..8 {
-                let y = y_of(gain);
-                let extra = (target_y / y.max(1e-6)).min(10.0);
-                gain *= extra;
-                if extra < 1.01 {
-                    break;
-                }
-            }
-            // Constraint modes on the histogram (applied to the luma quantiles).
-            let q = |lo: f64, hi: f64, g: f64| quantile_mean(&stats.histogram, lo, hi, k * g);
-            let bounds: &[(bool, f64, f64, f64)] = match self.user.constraint {
-                1 => &[(false, 0.98, 1.0, 0.5), (true, 0.98, 1.0, 0.8)],
-                2 => &[(false, 0.0, 0.5, 0.17)],
-                _ => &[(false, 0.98, 1.0, 0.5)],
-            };
-            for &(upper, lo, hi, target) in bounds {
-                let m = q(lo, hi, gain);
-                if m <= 0.0 {
-                    continue;
-                }
-                let g = gain * target / m;
-                if (!upper && g > gain) || (upper && g < gain) {
-                    gain = g;
-                }
-            }
-            let stages = &t.exposure_modes[self.user.exposure_mode];
-            let max_e = manual_e.unwrap_or_else(|| {
-                stages
-                    .shutter_us
-                    .last()
-                    .copied()
-                    .unwrap_or(66666.0)
-                    .min(self.max_exposure_us())
-            });
-            let max_g = manual_g.unwrap_or_else(|| {
-                stages
-                    .gain
-                    .last()
-                    .copied()
-                    .unwrap_or(1.0)
-                    .min(self.sensor.analogue_gain.1)
-            });
-            let min_total = f64::from(self.mode.min_exposure_us()) * self.sensor.analogue_gain.0;
-            self.target = (total_applied * gain).clamp(min_total, max_e * max_g);
-            // filterExposure.
-            let startup = self.frame_count <= u64::from(t.startup_frames);
-            let ratio = self.target / self.filtered.max(1e-9);
-            if startup {
-                self.filtered = self.target;
-            } else if (ratio - 1.0).abs() > 0.02 {
-                let speed = if (0.8..1.2).contains(&ratio) {
-                    t.speed.sqrt()
-                } else {
-                    t.speed
-                };
-                self.filtered = speed * self.target + (1.0 - speed) * self.filtered;
-            }
-            let err = (self.target - self.filtered).abs();
-            if err < 0.1 * self.target + 200.0 {
-                self.lock_count += 1;
-            } else {
-                self.lock_count = 0;
-            }
-        } else {
-            self.lock_count = 0;
-        }
-        let (e, g) = match (manual_e, manual_g) {
-            (Some(e), Some(g)) => {
-                self.filtered = e * g;
-                (e, g)
-            }
-            _ => self.divide(self.filtered),
-        };
-        let (lines, fl) = self.to_lines(e);
-        // Write only changes, as DelayedControls does.
-        if lines != self.exposure.current
-            || self.exposure.pending.back().is_some_and(|p| p.1 != lines)
-        {
-            self.exposure.write(frame, lines);
-        }
-        if (g - self.gain.current).abs() > 1e-6
-            || self
-                .gain
-                .pending
-                .back()
-                .is_some_and(|p| (p.1 - g).abs() > 1e-6)
-        {
-            self.gain.write(frame, g);
-        }
-        if fl != self.frame_length.current
-            || self.frame_length.pending.back().is_some_and(|p| p.1 != fl)
-        {
-            self.frame_length.write(frame, fl);
-        }
-    }
-
     fn awb(&mut self, stats: &SceneStats, scene_ct: f64) {
         self.awb_frames += 1;
         if !self.user.awb_enabled || self.user.colour_gains.is_some() {
@@ -812,78 +530,10 @@ impl Ipa {
     }
 }
 
-fn interp(curve: &[(f64, f64)], x: f64) -> f64 {
-    match curve {
-        [] => 0.16,
-        [(_, y)] => *y,
-        _ => {
-            for w in curve.windows(2) {
-                let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-                if x <= x1 {
-                    let t = ((x - x0) / (x1 - x0)).clamp(0.0, 1.0);
-                    return y0 + t * (y1 - y0);
-                }
-            }
-            curve.last().map(|c| c.1).unwrap_or(0.16)
-        }
-    }
-}
-
-/// Mean of the luma histogram between quantiles `lo` and `hi`, after scaling by `scale` and
-/// clipping at 1.
-fn quantile_mean(hist: &[u32], lo: f64, hi: f64, scale: f64) -> f64 {
-    let total: u64 = hist.iter().map(|&c| u64::from(c)).sum();
-    if total == 0 {
-        return 0.0;
-    }
-    let (a, b) = (lo * total as f64, hi * total as f64);
-    let (mut cum, mut s, mut n) = (0.0, 0.0, 0.0);
-    for (bin, &c) in hist.iter().enumerate() {
-        let c = f64::from(c);
-        let (start, end) = (cum, cum + c);
-        cum = end;
-        let overlap = (end.min(b) - start.max(a)).max(0.0);
-        if overlap > 0.0 {
-            s += overlap * ((bin as f64 + 0.5) / 255.0 * scale).min(1.0);
-            n += overlap;
-        }
-    }
-    if n > 0.0 {
-        s / n
-    } else {
-        0.0
-    }
-}
-
-/// Region weights over the 16x12 grid for metering modes centre-weighted (0), spot (1) and
-/// matrix (2).
-fn metering_weights(mode: usize) -> Vec<f64> {
-    let (w, h) = super::scene::REGIONS;
-    let mut v = Vec::with_capacity(w * h);
-    for y in 0..h {
-        for x in 0..w {
-            let dx = (x as f64 + 0.5) / w as f64 - 0.5;
-            let dy = (y as f64 + 0.5) / h as f64 - 0.5;
-            let r = (dx * dx + dy * dy).sqrt();
-            v.push(match mode {
-                1 => {
-                    if r < 0.12 {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                }
-                2 => 1.0,
-                _ => (4.0 - 6.0 * r).max(1.0),
-            });
-        }
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::controls::{ControlId, ControlList, ControlValue};
     use crate::camera::sensor;
 
     #[test]

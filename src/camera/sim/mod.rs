@@ -9,7 +9,10 @@
 //! next request and reach the sensor after its delays ([`ipa`]). The scene ([`scene`]) is
 //! rendered into the camera's own pooled buffers, which travel downstream without a copy.
 
+mod controls;
 pub mod ipa;
+pub mod options;
+mod render;
 pub mod scene;
 
 use std::any::Any;
@@ -19,19 +22,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::camera::backend::{
-    CameraBackend, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault, FrameBuffer,
-    FrameData, FrameStatus,
+    CameraBackend, CameraDescriptor, CameraError, CameraInfo, CameraStats, CompletedFrame, Fault,
+    FrameBuffer, FrameData, FrameStatus, OptionSpec, OptionValue,
 };
-use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
+use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig};
 use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue};
 use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
-use crate::camera::sensor::{SensorInfo, SensorMode};
+use crate::camera::sensor::{self, SensorInfo, SensorMode};
 use crate::sync::lock;
 
+pub use options::SceneOptions;
 pub use scene::{SceneKind, SceneSettings};
 
-use ipa::{FrameParams, Ipa};
+use ipa::Ipa;
+use render::{build_reflectances, render_key};
 use scene::{IspParams, Luts, Reflectance};
 
 fn thread_cpu_ns() -> u64 {
@@ -74,6 +79,7 @@ struct State {
     generation: u64,
     pending: ControlList,
     scene: SceneSettings,
+    options: SceneOptions,
     scene_generation: u64,
     image: scene::ImageCache,
     frame_errors: u32,
@@ -86,6 +92,28 @@ struct Shared {
     wake: Condvar,
     frames: Mutex<(VecDeque<CompletedFrame>, bool)>,
     frame_ready: Condvar,
+}
+
+/// The prefix of every simulated camera's name (`sim:imx219`, ...).
+pub const PREFIX: &str = "sim:";
+
+/// The simulated cameras, one per simulated sensor, in [`sensor::SIMULATED_SENSORS`] order.
+pub fn descriptors() -> Vec<CameraDescriptor> {
+    sensor::SIMULATED_SENSORS
+        .iter()
+        .map(|m| CameraDescriptor {
+            id: format!("{PREFIX}{m}"),
+            model: (*m).to_string(),
+            simulated: true,
+        })
+        .collect()
+}
+
+/// The simulated camera called `name` (`sim:<sensor>`), or `None` when no simulated sensor has
+/// that name.
+pub fn open_by_name(name: &str) -> Option<SimCamera> {
+    let model = name.strip_prefix(PREFIX)?;
+    sensor::by_model(model).map(SimCamera::new)
 }
 
 /// A simulated Raspberry Pi camera with one of the real sensors.
@@ -110,112 +138,40 @@ impl SimCamera {
         }
     }
 
+    /// Simulates `fault` (also reachable through the fault options, see [`options`]).
+    pub fn inject_fault(&self, fault: Fault) {
+        let mut st = lock(&self.shared.state);
+        match fault {
+            Fault::FrameError { count } => st.frame_errors += count,
+            Fault::Stall { duration } => st.stall = Some(duration),
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Sets the scene, also while streaming (the scene options, see [`options`], set it too).
+    ///
+    /// Errors: [`CameraError::Config`] for an image file that cannot be loaded, naming the
+    /// cause.
+    pub fn set_scene(&self, scene: &SceneSettings) -> Result<(), CameraError> {
+        if let SceneKind::Image(p) = &scene.kind {
+            // Fail early and clearly on a bad file.
+            let i = scene::load_image(p).map_err(CameraError::Config)?;
+            lock(&self.shared.state).image = Some((p.clone(), i));
+        }
+        let mut st = lock(&self.shared.state);
+        if st.scene.kind != scene.kind {
+            st.scene_generation += 1;
+        }
+        st.scene = scene.clone();
+        Ok(())
+    }
+
     fn control_infos(
         &self,
         mode: Option<&SensorMode>,
         fdl_max: Option<f64>,
     ) -> BTreeMap<ControlId, ControlInfo> {
-        use ControlValue::*;
-        let s = &self.sensor;
-        let mut m = BTreeMap::new();
-        let r = |a, b, c| ControlInfo::range(a, b, c);
-        let min_e = mode.map(|m| m.min_exposure_us()).unwrap_or_else(|| {
-            s.modes
-                .iter()
-                .map(|m| m.min_exposure_us())
-                .min()
-                .unwrap_or(1)
-        });
-        let max_fd = fdl_max.unwrap_or(s.max_frame_duration_us as f64);
-        let line = mode.map(|m| m.line_time_ns() / 1000.0).unwrap_or(0.0);
-        let max_e = (max_fd - f64::from(s.frame_integration_diff) * line).max(f64::from(min_e));
-        let min_fd = mode.map(|m| m.min_frame_duration_us()).unwrap_or_else(|| {
-            s.modes
-                .iter()
-                .map(|m| m.min_frame_duration_us())
-                .min()
-                .unwrap_or(1)
-        });
-        m.insert(ControlId::AeEnable, r(Bool(false), Bool(true), Bool(true)));
-        m.insert(ControlId::ExposureTimeMode, r(I32(0), I32(1), I32(0)));
-        m.insert(ControlId::AnalogueGainMode, r(I32(0), I32(1), I32(0)));
-        m.insert(
-            ControlId::ExposureTime,
-            r(
-                I32(min_e as i32),
-                I32(max_e.min(f64::from(i32::MAX)) as i32),
-                I32(20000),
-            ),
-        );
-        m.insert(
-            ControlId::AnalogueGain,
-            r(
-                F32(s.analogue_gain.0 as f32),
-                F32(s.analogue_gain.1 as f32),
-                F32(1.0),
-            ),
-        );
-        m.insert(ControlId::AeMeteringMode, r(I32(0), I32(3), I32(0)));
-        m.insert(
-            ControlId::AeConstraintMode,
-            r(
-                I32(0),
-                I32(s.tuning.constraint_modes.len() as i32 - 1),
-                I32(0),
-            ),
-        );
-        m.insert(ControlId::AeExposureMode, r(I32(0), I32(3), I32(0)));
-        m.insert(ControlId::ExposureValue, r(F32(-8.0), F32(8.0), F32(0.0)));
-        m.insert(ControlId::AeFlickerMode, r(I32(0), I32(1), I32(0)));
-        m.insert(
-            ControlId::AeFlickerPeriod,
-            r(I32(100), I32(1_000_000), I32(10_000)),
-        );
-        m.insert(ControlId::Brightness, r(F32(-1.0), F32(1.0), F32(0.0)));
-        m.insert(ControlId::Contrast, r(F32(0.0), F32(32.0), F32(1.0)));
-        m.insert(ControlId::Saturation, r(F32(0.0), F32(32.0), F32(1.0)));
-        m.insert(ControlId::Sharpness, r(F32(0.0), F32(16.0), F32(1.0)));
-        m.insert(ControlId::AwbEnable, r(Bool(false), Bool(true), Bool(true)));
-        m.insert(ControlId::AwbMode, r(I32(0), I32(7), I32(0)));
-        m.insert(ControlId::ColourGains, r(F32(0.0), F32(32.0), F32(0.0)));
-        m.insert(
-            ControlId::ColourCorrectionMatrix,
-            r(F32(-16.0), F32(16.0), F32(0.0)),
-        );
-        m.insert(ControlId::DigitalGain, r(F32(1.0), F32(4.0), F32(1.0)));
-        m.insert(ControlId::Gamma, r(F32(0.1), F32(10.0), F32(2.2)));
-        m.insert(ControlId::NoiseReductionMode, r(I32(0), I32(4), I32(1)));
-        m.insert(
-            ControlId::FrameDurationLimits,
-            r(
-                I64(min_fd as i64),
-                I64(s.max_frame_duration_us as i64),
-                I64(33333),
-            ),
-        );
-        let pa = s.pixel_array;
-        m.insert(
-            ControlId::ScalerCrop,
-            r(
-                Rect(crate::camera::format::Rect::new(0, 0, 64, 64)),
-                Rect(crate::camera::format::Rect::new(0, 0, pa.width, pa.height)),
-                Rect(crate::camera::format::Rect::new(0, 0, pa.width, pa.height)),
-            ),
-        );
-        if s.modes.iter().any(|m| m.hdr) {
-            m.insert(ControlId::HdrMode, r(I32(0), I32(4), I32(0)));
-        }
-        if let Some(l) = s.lens {
-            m.insert(ControlId::AfMode, r(I32(0), I32(2), I32(0)));
-            m.insert(ControlId::AfRange, r(I32(0), I32(2), I32(0)));
-            m.insert(ControlId::AfSpeed, r(I32(0), I32(1), I32(0)));
-            m.insert(ControlId::AfMetering, r(I32(0), I32(1), I32(0)));
-            m.insert(
-                ControlId::LensPosition,
-                r(F32(0.0), F32(l.max), F32(l.default)),
-            );
-        }
-        m
+        controls::control_infos(&self.sensor, mode, fdl_max)
     }
 
     fn stop_thread(&self) {
@@ -234,90 +190,6 @@ impl Drop for SimCamera {
     fn drop(&mut self) {
         self.stop_thread();
     }
-}
-
-/// Which frames are rendered identically: used to skip re-rendering a buffer that already holds
-/// the same picture (static scene, no noise, same settings).
-fn render_key(p: &FrameParams, scene_gen: u64, isp: &IspParams, offset: usize) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    scene_gen.hash(&mut h);
-    offset.hash(&mut h);
-    for v in [
-        isp.grey_signal,
-        isp.wb[0],
-        isp.wb[1],
-        isp.digital_gain,
-        isp.brightness,
-        isp.contrast,
-        isp.saturation,
-        isp.gamma,
-    ] {
-        v.to_bits().hash(&mut h);
-    }
-    p.sensor.exposure_lines.hash(&mut h);
-    h.finish() | 1
-}
-
-fn build_reflectances(
-    sensor: &SensorInfo,
-    mode: &SensorMode,
-    config: &CameraConfiguration,
-    st: &mut State,
-    scaler_crop: Option<Rect>,
-) -> Result<(Vec<Arc<Reflectance>>, scene::SceneStats), CameraError> {
-    let img = match &st.scene.kind {
-        SceneKind::Image(path) => {
-            let cached = st
-                .image
-                .as_ref()
-                .filter(|(p, _)| p == path)
-                .map(|(_, i)| i.clone());
-            match cached {
-                Some(i) => Some(i),
-                None => {
-                    let i = scene::load_image(path).map_err(CameraError::Config)?;
-                    st.image = Some((path.clone(), i.clone()));
-                    Some(i)
-                }
-            }
-        }
-        _ => None,
-    };
-    let mut crop = mode.crop;
-    if let Some(sc) = scaler_crop {
-        let c = crop.intersect(&sc);
-        if c.width >= 64 && c.height >= 64 {
-            crop = c;
-        }
-    }
-    let mut v = Vec::new();
-    let mut stats = None;
-    for s in &config.streams {
-        let size = if s.role == StreamRole::Raw {
-            mode.size
-        } else {
-            s.size
-        };
-        let view = if s.role == StreamRole::Raw {
-            mode.crop
-        } else {
-            scene::aspect_crop(crop, size)
-        };
-        let r = scene::reflectance(
-            &st.scene.kind,
-            img.as_deref(),
-            sensor.pixel_array,
-            view,
-            size,
-        );
-        if s.role == StreamRole::Main || stats.is_none() {
-            stats = Some(r.stats());
-        }
-        v.push(Arc::new(r));
-    }
-    let stats = stats.ok_or_else(|| CameraError::Config("no stream to render".into()))?;
-    Ok((v, stats))
 }
 
 impl CameraBackend for SimCamera {
@@ -469,27 +341,19 @@ impl CameraBackend for SimCamera {
         self.shared.frame_ready.notify_all();
     }
 
-    fn inject_fault(&self, fault: Fault) -> Result<(), CameraError> {
-        let mut st = lock(&self.shared.state);
-        match fault {
-            Fault::FrameError { count } => st.frame_errors += count,
-            Fault::Stall { duration } => st.stall = Some(duration),
-        }
-        self.shared.wake.notify_all();
-        Ok(())
+    fn options(&self) -> &'static [OptionSpec] {
+        options::OPTIONS
     }
 
-    fn set_scene(&self, scene: &SceneSettings) -> Result<(), CameraError> {
-        if let SceneKind::Image(p) = &scene.kind {
-            // Fail early and clearly on a bad file.
-            let i = scene::load_image(p).map_err(CameraError::Config)?;
-            lock(&self.shared.state).image = Some((p.clone(), i));
+    fn set_option(&self, name: &str, value: &OptionValue) -> Result<(), CameraError> {
+        let current = lock(&self.shared.state).options.clone();
+        match options::change(&current, name, value)? {
+            options::Change::Fault(f) => self.inject_fault(f),
+            options::Change::Scene(o) => {
+                self.set_scene(&o.settings())?;
+                lock(&self.shared.state).options = o;
+            }
         }
-        let mut st = lock(&self.shared.state);
-        if st.scene.kind != scene.kind {
-            st.scene_generation += 1;
-        }
-        st.scene = scene.clone();
         Ok(())
     }
 
@@ -771,144 +635,4 @@ fn capture_loop(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::camera::format::Size;
-    use crate::camera::sensor;
-
-    fn camera(fps: (u32, u32), size: Size) -> SimCamera {
-        let cam = SimCamera::new(sensor::imx219());
-        let mut cfg = CameraConfiguration {
-            streams: vec![StreamConfig::new(StreamRole::Main, size, PixelFormat::Nv12)],
-            framerate: Some(fps),
-            ..Default::default()
-        };
-        cam.validate(&mut cfg).unwrap();
-        cam.configure(&cfg).unwrap();
-        cam
-    }
-
-    fn mean_y(f: &CompletedFrame) -> f64 {
-        let b = &f.buffers[0].1;
-        let l = b.layout().planes[0];
-        let bytes = b.as_ref();
-        let mut s = 0u64;
-        let w = l.stride.min(640);
-        for y in 0..l.rows {
-            for x in 0..w {
-                s += u64::from(bytes[l.offset + y * l.stride + x]);
-            }
-        }
-        s as f64 / (w * l.rows) as f64
-    }
-
-    #[test]
-    fn frames_are_paced_and_sequenced() {
-        let cam = camera((90, 1), Size::new(640, 480));
-        cam.start(&ControlList::new()).unwrap();
-        let t0 = Instant::now();
-        let mut seqs = Vec::new();
-        let mut ts = Vec::new();
-        while seqs.len() < 20 {
-            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
-                seqs.push(f.metadata.sequence);
-                ts.push(f.metadata.sensor_timestamp_ns);
-            }
-        }
-        let el = t0.elapsed().as_secs_f64();
-        cam.stop();
-        assert_eq!(seqs, (0..20).collect::<Vec<_>>());
-        let period = (ts[19] - ts[1]) as f64 / 18.0 / 1e6;
-        assert!((period - 11.111).abs() < 0.2, "period {period} ms");
-        assert!(el > 0.18, "{el}");
-    }
-
-    #[test]
-    fn agc_converges_and_lowlight_manual_is_bright() {
-        let cam = camera((30, 1), Size::new(640, 480));
-        cam.start(&ControlList::new()).unwrap();
-        let mut last = None;
-        for _ in 0..40 {
-            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
-                last = Some(f);
-            }
-        }
-        cam.stop();
-        let f = last.unwrap();
-        assert_eq!(f.metadata.ae_state, crate::camera::AeState::Converged);
-        let y = mean_y(&f);
-        assert!((70.0..150.0).contains(&y), "mean Y {y}");
-        assert!(
-            f.metadata.lux > 200.0 && f.metadata.lux < 800.0,
-            "{}",
-            f.metadata.lux
-        );
-    }
-
-    #[test]
-    fn holding_every_buffer_loses_frames() {
-        let cam = camera((90, 1), Size::new(640, 480));
-        cam.start(&ControlList::new()).unwrap();
-        let mut held = Vec::new();
-        while held.len() < 6 {
-            if let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() {
-                held.push(f);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let lost = cam.stats().frames_without_buffer;
-        drop(held);
-        let f = cam.next_frame(Duration::from_secs(1)).unwrap().unwrap();
-        cam.stop();
-        assert!(lost >= 5, "lost {lost}");
-        assert!(f.metadata.sequence >= 6 + 5, "seq {}", f.metadata.sequence);
-    }
-}
-#[cfg(test)]
-mod delay_tests {
-    use super::*;
-    use crate::camera::controls::values;
-    use crate::camera::format::Size;
-    use crate::camera::sensor;
-
-    #[test]
-    fn exposure_change_reaches_metadata_after_the_sensor_delay() {
-        let cam = SimCamera::new(sensor::imx219());
-        let mut cfg = CameraConfiguration {
-            streams: vec![StreamConfig::new(
-                StreamRole::Main,
-                Size::new(640, 480),
-                PixelFormat::Nv12,
-            )],
-            framerate: Some((60, 1)),
-            ..Default::default()
-        };
-        cam.validate(&mut cfg).unwrap();
-        cam.configure(&cfg).unwrap();
-        cam.start(&ControlList::new()).unwrap();
-        let mut seen = Vec::new();
-        while seen.len() < 16 {
-            let Some(f) = cam.next_frame(Duration::from_secs(1)).unwrap() else {
-                continue;
-            };
-            if f.metadata.sequence == 8 {
-                let mut c = ControlList::new();
-                c.set(
-                    ControlId::ExposureTimeMode,
-                    ControlValue::I32(values::MODE_MANUAL),
-                );
-                c.set(ControlId::ExposureTime, ControlValue::I32(5000));
-                cam.set_controls(&c);
-            }
-            seen.push((f.metadata.sequence, f.metadata.exposure_time_us));
-        }
-        cam.stop();
-        let first = seen
-            .iter()
-            .find(|(_, e)| (4950..5050).contains(e))
-            .unwrap()
-            .0;
-        // Picked up by the request for frame 9, applied by the sensor 2 frames later.
-        assert_eq!(first, 11, "{seen:?}");
-    }
-}
+mod tests;

@@ -26,6 +26,13 @@ pub enum SceneKind {
     Image(String),
 }
 
+/// Default scene light, lux (an office).
+pub const DEFAULT_LUX: f64 = 400.0;
+/// Default colour temperature of the light, K.
+pub const DEFAULT_COLOUR_TEMPERATURE: f64 = 5000.0;
+/// Default subject distance, dioptres (1 m).
+pub const DEFAULT_FOCUS: f64 = 1.0;
+
 /// The scene settings of a simulated camera.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneSettings {
@@ -45,9 +52,9 @@ impl Default for SceneSettings {
     fn default() -> Self {
         Self {
             kind: SceneKind::Moving,
-            lux: 400.0,
-            colour_temperature: 5000.0,
-            focus_dioptres: 1.0,
+            lux: DEFAULT_LUX,
+            colour_temperature: DEFAULT_COLOUR_TEMPERATURE,
+            focus_dioptres: DEFAULT_FOCUS,
             noise: true,
         }
     }

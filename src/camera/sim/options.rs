@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The simulated camera's own options: its scene (what it looks at, the light, the subject
+//! distance, noise) and fault injection. The element offers the scene options as properties
+//! of the same names; the fault options are test hooks.
+
+use std::time::Duration;
+
+use crate::camera::backend::{
+    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS, FAULT_STALL_US,
+};
+use crate::camera::controls::Choice;
+
+use super::scene::{
+    SceneKind, SceneSettings, DEFAULT_COLOUR_TEMPERATURE, DEFAULT_FOCUS, DEFAULT_LUX,
+};
+
+/// `sim-scene`: what the camera looks at ([`SCENE_BARS`], [`SCENE_MOVING`], [`SCENE_IMAGE`]).
+pub const SCENE: &str = "sim-scene";
+/// `sim-image`: the JPEG or PNG file shown with `sim-scene=image`.
+pub const IMAGE: &str = "sim-image";
+/// `sim-lux`: light on the scene, lux.
+pub const LUX: &str = "sim-lux";
+/// `sim-colour-temperature`: colour temperature of the light, K.
+pub const COLOUR_TEMPERATURE: &str = "sim-colour-temperature";
+/// `sim-focus`: subject distance, dioptres.
+pub const FOCUS: &str = "sim-focus";
+/// `sim-noise`: sensor noise on or off.
+pub const NOISE: &str = "sim-noise";
+
+/// `sim-scene` value: 75% colour bars.
+pub const SCENE_BARS: i32 = 0;
+/// `sim-scene` value: a scrolling synthetic scene.
+pub const SCENE_MOVING: i32 = 1;
+/// `sim-scene` value: the image file in `sim-image`.
+pub const SCENE_IMAGE: i32 = 2;
+
+/// Every option of the simulated camera.
+pub static OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: SCENE,
+        nick: "Simulated scene",
+        blurb: "What a simulated camera looks at",
+        kind: OptionKind::Enum {
+            type_name: "SimScene",
+            choices: &[
+                Choice {
+                    value: SCENE_BARS,
+                    name: "Colour bars",
+                    nick: "bars",
+                },
+                Choice {
+                    value: SCENE_MOVING,
+                    name: "Moving synthetic scene",
+                    nick: "moving",
+                },
+                Choice {
+                    value: SCENE_IMAGE,
+                    name: "Still image file",
+                    nick: "image",
+                },
+            ],
+            default: SCENE_MOVING,
+        },
+        property: true,
+    },
+    OptionSpec {
+        name: IMAGE,
+        nick: "Simulated scene image",
+        blurb: "JPEG or PNG file a simulated camera looks at with sim-scene=image",
+        kind: OptionKind::Str,
+        property: true,
+    },
+    OptionSpec {
+        name: LUX,
+        nick: "Simulated scene illuminance",
+        blurb: "Light on the simulated scene, lux (1 dim room, 400 office, 10000 daylight)",
+        kind: OptionKind::Double {
+            min: 0.001,
+            max: 200_000.0,
+            default: DEFAULT_LUX,
+        },
+        property: true,
+    },
+    OptionSpec {
+        name: COLOUR_TEMPERATURE,
+        nick: "Simulated light colour temperature",
+        blurb: "Colour temperature of the simulated light, K",
+        kind: OptionKind::Double {
+            min: 1500.0,
+            max: 15000.0,
+            default: DEFAULT_COLOUR_TEMPERATURE,
+        },
+        property: true,
+    },
+    OptionSpec {
+        name: FOCUS,
+        nick: "Simulated subject distance",
+        blurb: "Subject distance for the simulated focus lens, dioptres (1/m)",
+        kind: OptionKind::Double {
+            min: 0.0,
+            max: 15.0,
+            default: DEFAULT_FOCUS,
+        },
+        property: true,
+    },
+    OptionSpec {
+        name: NOISE,
+        nick: "Simulated sensor noise",
+        blurb: "Add sensor noise that grows with gain (off lets a static scene skip re-rendering)",
+        kind: OptionKind::Bool { default: true },
+        property: true,
+    },
+    OptionSpec {
+        name: FAULT_FRAME_ERRORS,
+        nick: "Failed frames",
+        blurb: "The next N frames complete with an error status (test hook)",
+        kind: OptionKind::Int {
+            min: 0,
+            max: u32::MAX as i64,
+            default: 0,
+        },
+        property: false,
+    },
+    OptionSpec {
+        name: FAULT_STALL_US,
+        nick: "Sensor stall",
+        blurb: "The sensor delivers nothing for this long, µs (test hook)",
+        kind: OptionKind::Int {
+            min: 0,
+            max: i64::MAX,
+            default: 0,
+        },
+        property: false,
+    },
+];
+
+/// The scene options' values, as the camera holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneOptions {
+    /// `sim-scene`.
+    pub scene: i32,
+    /// `sim-image`.
+    pub image: Option<String>,
+    /// `sim-lux`, `sim-colour-temperature`, `sim-focus`, `sim-noise` (its `kind` is derived
+    /// from `scene` and `image` by [`SceneOptions::settings`]).
+    pub settings: SceneSettings,
+}
+
+impl Default for SceneOptions {
+    fn default() -> Self {
+        Self {
+            scene: SCENE_MOVING,
+            image: None,
+            settings: SceneSettings::default(),
+        }
+    }
+}
+
+impl SceneOptions {
+    /// The scene these values describe: `sim-scene=image` without a `sim-image` shows the
+    /// moving scene.
+    pub fn settings(&self) -> SceneSettings {
+        let mut s = self.settings.clone();
+        s.kind = match (self.scene, &self.image) {
+            (SCENE_BARS, _) => SceneKind::Bars,
+            (SCENE_IMAGE, Some(p)) => SceneKind::Image(p.clone()),
+            _ => SceneKind::Moving,
+        };
+        s
+    }
+}
+
+/// What setting one option asks of the camera.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// New scene values.
+    Scene(SceneOptions),
+    /// A fault to simulate.
+    Fault(Fault),
+}
+
+/// What setting option `name` to `value` changes, given the current scene values.
+///
+/// Errors: [`CameraError::Config`] for an unknown option or a value of the wrong type or out of
+/// range, naming the option, the value and the range.
+pub fn change(
+    current: &SceneOptions,
+    name: &str,
+    value: &OptionValue,
+) -> Result<Change, CameraError> {
+    let spec = OPTIONS
+        .iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| CameraError::Config(format!("the simulated camera has no option {name}")))?;
+    spec.check(value)?;
+    let mut o = current.clone();
+    match (spec.name, value) {
+        (SCENE, OptionValue::Enum(v)) => o.scene = *v,
+        (IMAGE, OptionValue::Str(v)) => o.image = v.clone(),
+        (LUX, OptionValue::Double(v)) => o.settings.lux = *v,
+        (COLOUR_TEMPERATURE, OptionValue::Double(v)) => o.settings.colour_temperature = *v,
+        (FOCUS, OptionValue::Double(v)) => o.settings.focus_dioptres = *v,
+        (NOISE, OptionValue::Bool(v)) => o.settings.noise = *v,
+        (FAULT_FRAME_ERRORS, OptionValue::Int(v)) => {
+            return Ok(Change::Fault(Fault::FrameError {
+                count: u32::try_from(*v).unwrap_or(u32::MAX),
+            }))
+        }
+        (FAULT_STALL_US, OptionValue::Int(v)) => {
+            return Ok(Change::Fault(Fault::Stall {
+                duration: Duration::from_micros(u64::try_from(*v).unwrap_or(0)),
+            }))
+        }
+        _ => {
+            return Err(CameraError::Config(format!(
+                "option {name} cannot take {value}"
+            )))
+        }
+    }
+    Ok(Change::Scene(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scene_follows_scene_and_image() {
+        let o = SceneOptions::default();
+        assert_eq!(o.settings(), SceneSettings::default());
+        let Change::Scene(o) = change(&o, SCENE, &OptionValue::Enum(SCENE_IMAGE)).unwrap() else {
+            panic!("a scene change");
+        };
+        assert_eq!(o.settings().kind, SceneKind::Moving, "no image yet");
+        let Change::Scene(o) = change(&o, IMAGE, &OptionValue::Str(Some("/x.png".into()))).unwrap()
+        else {
+            panic!("a scene change");
+        };
+        assert_eq!(o.settings().kind, SceneKind::Image("/x.png".into()));
+    }
+
+    #[test]
+    fn bad_values_name_the_option_and_range() {
+        let o = SceneOptions::default();
+        let e = change(&o, LUX, &OptionValue::Double(-1.0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sim-lux") && e.contains("0.001 to 200000"),
+            "{e}"
+        );
+        let e = change(&o, "sim-nope", &OptionValue::Bool(true))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sim-nope"), "{e}");
+        assert_eq!(
+            change(&o, FAULT_FRAME_ERRORS, &OptionValue::Int(2)).unwrap(),
+            Change::Fault(Fault::FrameError { count: 2 })
+        );
+    }
+}
