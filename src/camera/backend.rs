@@ -36,14 +36,15 @@ pub enum CameraError {
     /// The device or library failed.
     #[error("camera I/O error: {0}")]
     Io(String),
-    /// The sensor stopped delivering frames (injected stall or real timeout).
-    #[error("the sensor stalled: no frame for {0:?}")]
+    /// The sensor stopped delivering frames for this long (a stall that restarting the camera
+    /// did not cure; the element builds it when it gives up).
+    #[error("the sensor stalled: no frame for {:.1} s", .0.as_secs_f64())]
     Stalled(Duration),
 }
 
 /// Faults a backend can be told to simulate, for reliability tests, through its fault options
-/// ([`FAULT_FRAME_ERRORS`], [`FAULT_STALL_US`]; see `inject_fault` on `dyn CameraBackend`). Backends
-/// without them (real cameras) refuse with [`CameraError::Config`].
+/// ([`FAULT_FRAME_ERRORS`], [`FAULT_STALL_MS`], [`FAULT_PANIC`]; see `inject_fault` on
+/// `dyn CameraBackend`). Backends without them (real cameras) refuse with [`CameraError::Config`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
     /// The next `count` frames complete with an error status (no usable buffers).
@@ -51,19 +52,30 @@ pub enum Fault {
         /// How many frames.
         count: u32,
     },
-    /// The sensor delivers nothing for `duration`.
+    /// From now the sensor delivers nothing for `duration`, restarts of the camera included
+    /// (`None`: until a stall of zero ends it; `Some(ZERO)` ends a stall now).
     Stall {
-        /// How long.
-        duration: Duration,
+        /// How long; `None` for ever.
+        duration: Option<Duration>,
     },
+    /// The backend's own capture thread panics at its next frame; `next_frame` then answers
+    /// [`CameraError::Io`] naming the panic, until the camera starts again.
+    Panic,
 }
 
 /// Option of a backend that simulates faults: the next N frames (an [`OptionValue::Int`],
 /// 0 to 2^32 - 1) complete with an error status. A test hook, not an element property.
 pub const FAULT_FRAME_ERRORS: &str = "fault-frame-errors";
-/// Option of a backend that simulates faults: the sensor delivers nothing for this many µs
-/// (an [`OptionValue::Int`], 0 or more). A test hook, not an element property.
-pub const FAULT_STALL_US: &str = "fault-stall-us";
+/// Option of a backend that simulates faults: from now the sensor delivers nothing for this
+/// many ms, restarts included (an [`OptionValue::Int`], -1 to 2^31 - 1; -1: until set to 0, 0:
+/// end a stall now). An element property (`sim-stall-ms`), so that pipelines can stall a
+/// simulated camera while PLAYING.
+pub const FAULT_STALL_MS: &str = "sim-stall-ms";
+/// Option of a backend that simulates faults: its capture thread panics at the next frame (an
+/// [`OptionValue::Bool`]; true panics). A test hook, not an element property.
+pub const FAULT_PANIC: &str = "fault-panic";
+/// The longest stall [`FAULT_STALL_MS`] takes, ms (2^31 - 1, about 24.8 days).
+pub const STALL_MS_MAX: i64 = i32::MAX as i64;
 
 /// The value of a backend option ([`OptionSpec`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -446,7 +458,7 @@ pub trait CameraBackend: Send + Sync {
 
 impl dyn CameraBackend {
     /// Simulates `fault` through the camera's fault options ([`FAULT_FRAME_ERRORS`],
-    /// [`FAULT_STALL_US`]).
+    /// [`FAULT_STALL_MS`], [`FAULT_PANIC`]).
     ///
     /// Errors: [`CameraError::Config`] from a camera without them (real cameras).
     pub fn inject_fault(&self, fault: Fault) -> Result<(), CameraError> {
@@ -455,9 +467,14 @@ impl dyn CameraBackend {
                 self.set_option(FAULT_FRAME_ERRORS, &OptionValue::Int(i64::from(count)))
             }
             Fault::Stall { duration } => self.set_option(
-                FAULT_STALL_US,
-                &OptionValue::Int(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)),
+                FAULT_STALL_MS,
+                &OptionValue::Int(duration.map_or(-1, |d| {
+                    i64::try_from(d.as_millis())
+                        .unwrap_or(i64::MAX)
+                        .min(STALL_MS_MAX)
+                })),
             ),
+            Fault::Panic => self.set_option(FAULT_PANIC, &OptionValue::Bool(true)),
         }
     }
 }

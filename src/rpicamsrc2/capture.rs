@@ -1,21 +1,27 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The capture thread: negotiates, configures and starts the camera, and hands each completed
 //! frame's buffers to the pads that want it. It never pushes, so a slow pad cannot stall it or
-//! the other pads.
+//! the other pads. When the camera stalls it restarts it ([`super::watchdog`]): messages
+//! `rpicamsrc2-stall` and `rpicamsrc2-restarted`, DISCONT on each pad's first buffer after the
+//! gap, and an error after `max-restarts` failed restarts.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::camera::{self, CameraBackend, CompletedFrame, FrameStatus, StreamRole};
+use crate::camera::{
+    self, CameraBackend, CameraError, CompletedFrame, ControlId, ControlValue, FrameStatus,
+    StreamRole,
+};
 use crate::sync::lock;
 
 use super::imp::RpiCamSrc2;
 use super::meta;
 use super::negotiate::{self, Negotiated};
 use super::pad::Frame;
+use super::watchdog::{Recovered, Step, Watchdog};
 use super::HdrMode;
 use super::CAT;
 
@@ -121,7 +127,17 @@ impl RpiCamSrc2 {
         let Some(cam) = self.camera() else {
             return;
         };
-        loop {
+        let mut wd = Watchdog::new(Instant::now(), Duration::ZERO);
+        // Frames the camera captured (with or without a free buffer) when last looked at.
+        let mut captured = 0;
+        // Sequence numbers continue across restarts: the last one handed out, and what is added
+        // to the camera's since the last restart.
+        let mut last_seq: Option<u64> = None;
+        let mut seq_shift = 0;
+        let mut resync = false;
+        // Why the last restart failed to start the camera.
+        let mut start_error: Option<CameraError> = None;
+        'capture: loop {
             let (stop, eos, reneg, streaming) = {
                 let mut st = lock(&self.state);
                 (
@@ -145,15 +161,70 @@ impl RpiCamSrc2 {
                     self.queue_event_all(gst::event::Eos::new());
                     break;
                 }
+                wd = Watchdog::new(Instant::now(), self.floor_period());
+                captured = cam.stats().frames_captured;
+                (last_seq, seq_shift, resync) = (None, 0, false);
             }
             match cam.next_frame(FRAME_POLL) {
-                Ok(Some(f)) => {
+                Ok(Some(mut f)) => {
+                    if let Some(r) = wd.alive(Instant::now()) {
+                        self.post_restarted(&cam, r);
+                    }
+                    wd.set_frame_period(Duration::from_micros(f.metadata.frame_duration_us));
+                    if std::mem::take(&mut resync) {
+                        seq_shift =
+                            last_seq.map_or(0, |l| (l + 1).saturating_sub(f.metadata.sequence));
+                    }
+                    f.metadata.sequence += seq_shift;
+                    last_seq = Some(f.metadata.sequence);
                     if self.dispatch(f) {
                         self.queue_event_all(gst::event::Eos::new());
                         break;
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    let now = Instant::now();
+                    // Frames captured without a free buffer (downstream holds them all) are
+                    // life, not a stall.
+                    let c = cam.stats().frames_captured;
+                    if c != captured {
+                        captured = c;
+                        if let Some(r) = wd.alive(now) {
+                            self.post_restarted(&cam, r);
+                        }
+                        continue;
+                    }
+                    wd.set_floor_period(self.floor_period());
+                    let max = lock(&self.settings).max_restarts;
+                    loop {
+                        match wd.poll(now, max) {
+                            Step::Wait => break,
+                            Step::Stalled { since_last } => {
+                                self.post_stall(&cam, last_seq, since_last)
+                            }
+                            Step::Restart { attempt } => {
+                                gst::warning!(
+                                    CAT,
+                                    imp = self,
+                                    "restarting the camera (attempt {attempt})"
+                                );
+                                start_error = self.restart_camera(&cam).err();
+                                if let Some(e) = &start_error {
+                                    gst::warning!(CAT, imp = self, "restart {attempt} failed: {e}");
+                                }
+                                captured = cam.stats().frames_captured;
+                                resync = true;
+                                wd.restarted(Instant::now());
+                                break;
+                            }
+                            Step::GiveUp { failed, since_last } => {
+                                self.give_up(&cam, failed, max, since_last, start_error.take());
+                                self.queue_event_all(gst::event::Eos::new());
+                                break 'capture;
+                            }
+                        }
+                    }
+                }
                 Err(e) => {
                     gst::element_imp_error!(self, gst::ResourceError::Read, ("{}", e));
                     self.queue_event_all(gst::event::Eos::new());
@@ -163,6 +234,121 @@ impl RpiCamSrc2 {
         }
         cam.stop();
         lock(&self.state).streaming = false;
+    }
+
+    /// The shortest frame period the settings allow (a fixed frame rate, an exposure time or
+    /// minimum frame duration asked for): the stall window is at least 10 of them.
+    fn floor_period(&self) -> Duration {
+        let fixed = lock(&self.state)
+            .config
+            .as_ref()
+            .filter(|c| c.framerate.is_some())
+            .map_or(0, |c| c.frame_duration_us());
+        let s = lock(&self.settings);
+        let us = |id| match s.controls.list().get(id) {
+            Some(ControlValue::I32(v)) => u64::try_from(*v).unwrap_or(0),
+            Some(ControlValue::I64(v)) => u64::try_from(*v).unwrap_or(0),
+            Some(ControlValue::I64Array(v)) => {
+                v.first().map_or(0, |v| u64::try_from(*v).unwrap_or(0))
+            }
+            _ => 0,
+        };
+        let longest = fixed
+            .max(us(ControlId::ExposureTime))
+            .max(us(ControlId::FrameDurationLimits));
+        Duration::from_micros(longest)
+    }
+
+    /// Stops and starts the camera with the configuration and controls in use: no
+    /// renegotiation, no caps event; each pad flags its next buffer DISCONT.
+    ///
+    /// Errors: the camera's, when it does not start.
+    fn restart_camera(&self, cam: &Arc<dyn CameraBackend>) -> Result<(), CameraError> {
+        cam.stop();
+        let config = {
+            let mut st = lock(&self.state);
+            for p in st.pads.iter() {
+                p.mark_discont();
+            }
+            // Decimation counts from the first frame after the restart.
+            st.base_seq = None;
+            st.config.clone()
+        };
+        let config = config.ok_or_else(|| CameraError::State("is not configured".into()))?;
+        let controls = lock(&self.settings)
+            .controls
+            .start_controls(&config, cam.info().max_frame_duration_us);
+        cam.start(&controls)
+    }
+
+    /// Posts `s` as an element message.
+    fn post_element(&self, s: gst::Structure) {
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+    }
+
+    /// Posts `rpicamsrc2-stall`: camera-id, last-sequence (absent before the first frame),
+    /// seconds-since-last-frame.
+    fn post_stall(&self, cam: &Arc<dyn CameraBackend>, last_seq: Option<u64>, since: Duration) {
+        let id = cam.info().id;
+        gst::warning!(
+            CAT,
+            imp = self,
+            "camera {id} stalled: no frame for {:.2} s (last sequence {last_seq:?})",
+            since.as_secs_f64()
+        );
+        let s = gst::Structure::builder("rpicamsrc2-stall")
+            .field("camera-id", id)
+            .field_if_some("last-sequence", last_seq)
+            .field("seconds-since-last-frame", since.as_secs_f64())
+            .build();
+        self.post_element(s);
+    }
+
+    /// Posts `rpicamsrc2-restarted`: camera-id, restart-count (since the stream started),
+    /// attempts (this stall's), gap-ms (from the last frame before the stall).
+    fn post_restarted(&self, cam: &Arc<dyn CameraBackend>, r: Recovered) {
+        let id = cam.info().id;
+        let gap_ms = u64::try_from(r.gap.as_millis()).unwrap_or(u64::MAX);
+        gst::info!(
+            CAT,
+            imp = self,
+            "camera {id} back after {gap_ms} ms ({} restarts, {} in all)",
+            r.attempts,
+            r.restarts
+        );
+        let s = gst::Structure::builder("rpicamsrc2-restarted")
+            .field("camera-id", id)
+            .field("restart-count", r.restarts)
+            .field("attempts", r.attempts)
+            .field("gap-ms", gap_ms)
+            .build();
+        self.post_element(s);
+    }
+
+    /// Posts the error that ends the stream when restarts did not cure a stall.
+    fn give_up(
+        &self,
+        cam: &Arc<dyn CameraBackend>,
+        failed: u32,
+        max: i32,
+        since: Duration,
+        start_error: Option<CameraError>,
+    ) {
+        let stalled = CameraError::Stalled(since);
+        let restarts = if max == 0 {
+            "restarts are off (max-restarts=0)".to_string()
+        } else {
+            format!("{failed} restarts (max-restarts={max}) brought no frame")
+        };
+        let cause = start_error
+            .map(|e| format!("; the last restart failed: {e}"))
+            .unwrap_or_default();
+        gst::element_imp_error!(
+            self,
+            gst::ResourceError::Read,
+            ("Camera {}: {stalled}, and {restarts}{cause}", cam.info().id)
+        );
     }
 
     /// Turns one completed frame into buffers for the pads that want it. Returns true when
@@ -228,10 +414,7 @@ impl RpiCamSrc2 {
             );
         }
         if post {
-            let s = meta::to_structure("rpicamsrc2-metadata", &md);
-            let _ = self
-                .obj()
-                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+            self.post_element(meta::to_structure("rpicamsrc2-metadata", &md));
         }
         done
     }
@@ -250,11 +433,14 @@ impl RpiCamSrc2 {
                 // A panic must not leave the pads waiting for ever (nor reach the application).
                 let res =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| imp.capture_loop()));
-                if res.is_err() {
+                if let Err(p) = res {
                     gst::element_imp_error!(
                         imp,
                         gst::CoreError::Failed,
-                        ("the capture thread failed unexpectedly")
+                        (
+                            "the capture thread failed unexpectedly: {}",
+                            crate::sync::panic_message(p.as_ref())
+                        )
                     );
                     imp.queue_event_all(gst::event::Eos::new());
                 }

@@ -31,6 +31,7 @@ use super::negotiate::role_of;
 use super::pad::RpiCamSrcPad;
 use super::props;
 use super::stats;
+use super::watchdog;
 use super::{HdrMode, CAT};
 use crate::sync::lock;
 
@@ -64,6 +65,8 @@ pub(super) struct Settings {
     pub hdr_mode: HdrMode,
     pub num_buffers: i32,
     pub post_metadata: bool,
+    /// Failed camera restarts after a stall before the stream ends with an error (-1: no limit).
+    pub max_restarts: i32,
     /// Every control the user set, replayed when the camera starts.
     pub controls: UserControls,
     /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
@@ -81,6 +84,7 @@ impl Default for Settings {
             hdr_mode: HdrMode::Off,
             num_buffers: DEFAULT_NUM_BUFFERS,
             post_metadata: DEFAULT_POST_METADATA,
+            max_restarts: watchdog::DEFAULT_MAX_RESTARTS,
             controls: UserControls::default(),
             options: camera::OptionValues::default(),
         }
@@ -334,6 +338,13 @@ impl ObjectImpl for RpiCamSrc2 {
                     .default_value(DEFAULT_POST_METADATA)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecInt::builder("max-restarts")
+                    .nick("Maximum restarts")
+                    .blurb("Camera restarts after a stall (no frame for max(1 s, 10 frame periods)) that may fail, each given that long to bring a frame, before the stream ends with an error; 0 = a stall is an error at once, -1 = no limit")
+                    .minimum(-1)
+                    .default_value(watchdog::DEFAULT_MAX_RESTARTS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
                     .nick("Frames dropped")
                     .blurb("Main-stream frames lost since the stream started: sequence gaps, failed frames, no free camera buffer (downstream holds them all), or a full queue (downstream too slow)")
@@ -406,6 +417,7 @@ impl ObjectImpl for RpiCamSrc2 {
             "hdr-mode" => s.hdr_mode = value.get().expect("type checked upstream"),
             "num-buffers" => s.num_buffers = value.get().expect("type checked upstream"),
             "post-metadata" => s.post_metadata = value.get().expect("type checked upstream"),
+            "max-restarts" => s.max_restarts = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -442,6 +454,7 @@ impl ObjectImpl for RpiCamSrc2 {
                     "hdr-mode" => s.hdr_mode.to_value(),
                     "num-buffers" => s.num_buffers.to_value(),
                     "post-metadata" => s.post_metadata.to_value(),
+                    "max-restarts" => s.max_restarts.to_value(),
                     _ => pspec.default_value().clone(),
                 }
             }

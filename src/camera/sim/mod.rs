@@ -83,14 +83,38 @@ struct State {
     scene_generation: u64,
     image: scene::ImageCache,
     frame_errors: u32,
-    stall: Option<Duration>,
+    stall: Stall,
+    /// The capture thread panics at its next frame (fault injection).
+    panic: bool,
     stats: CameraStats,
+}
+
+/// A stalled sensor (fault injection): it delivers nothing until then. It outlives restarts,
+/// as a glitch in the sensor or its link would.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Stall {
+    #[default]
+    None,
+    /// Until this instant.
+    Until(Instant),
+    /// Until the stall is ended.
+    Forever,
+}
+
+/// Completed frames waiting for [`CameraBackend::next_frame`].
+#[derive(Default)]
+struct Frames {
+    queue: VecDeque<CompletedFrame>,
+    /// [`CameraBackend::unblock`] was called.
+    unblocked: bool,
+    /// The capture thread panicked with this message: `next_frame` fails until a restart.
+    failed: Option<String>,
 }
 
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    frames: Mutex<(VecDeque<CompletedFrame>, bool)>,
+    frames: Mutex<Frames>,
     frame_ready: Condvar,
 }
 
@@ -131,7 +155,7 @@ impl SimCamera {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 wake: Condvar::new(),
-                frames: Mutex::new((VecDeque::new(), false)),
+                frames: Mutex::new(Frames::default()),
                 frame_ready: Condvar::new(),
             }),
             thread: Mutex::new(None),
@@ -143,7 +167,14 @@ impl SimCamera {
         let mut st = lock(&self.shared.state);
         match fault {
             Fault::FrameError { count } => st.frame_errors += count,
-            Fault::Stall { duration } => st.stall = Some(duration),
+            Fault::Stall { duration } => {
+                st.stall = match duration {
+                    None => Stall::Forever,
+                    Some(d) if d.is_zero() => Stall::None,
+                    Some(d) => Stall::Until(Instant::now() + d),
+                }
+            }
+            Fault::Panic => st.panic = true,
         }
         self.shared.wake.notify_all();
     }
@@ -283,19 +314,27 @@ impl CameraBackend for SimCamera {
         st.generation += 1;
         st.stats = CameraStats::default();
         st.frame_errors = 0;
-        st.stall = None;
-        {
-            let mut f = lock(&self.shared.frames);
-            f.0.clear();
-            f.1 = false;
-        }
+        st.panic = false;
+        // A stall outlives the restart (see `Stall`).
+        *lock(&self.shared.frames) = Frames::default();
         let shared = self.shared.clone();
         let sensor = self.sensor.clone();
         let generation = st.generation;
         drop(st);
         let h = std::thread::Builder::new()
             .name(format!("sim-{}", self.sensor.model))
-            .spawn(move || capture_loop(shared, sensor, ipa, generation, notes))
+            .spawn(move || {
+                // A panic ends the stream with an error, never the process nor a silent hang.
+                let s = shared.clone();
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    capture_loop(s, sensor, ipa, generation, notes)
+                }));
+                if let Err(p) = r {
+                    let mut f = lock(&shared.frames);
+                    f.failed = Some(crate::sync::panic_message(p.as_ref()));
+                    shared.frame_ready.notify_all();
+                }
+            })
             .map_err(|e| CameraError::Io(format!("cannot start the capture thread: {e}")))?;
         *lock(&self.thread) = Some(h);
         Ok(())
@@ -303,7 +342,7 @@ impl CameraBackend for SimCamera {
 
     fn stop(&self) {
         self.stop_thread();
-        lock(&self.shared.frames).0.clear();
+        lock(&self.shared.frames).queue.clear();
     }
 
     fn set_controls(&self, controls: &ControlList) {
@@ -315,11 +354,16 @@ impl CameraBackend for SimCamera {
         let deadline = Instant::now() + timeout;
         let mut f = lock(&self.shared.frames);
         loop {
-            if f.1 {
-                f.1 = false;
+            if let Some(msg) = &f.failed {
+                return Err(CameraError::Io(format!(
+                    "the simulated camera's capture thread panicked: {msg}"
+                )));
+            }
+            if f.unblocked {
+                f.unblocked = false;
                 return Ok(None);
             }
-            if let Some(fr) = f.0.pop_front() {
+            if let Some(fr) = f.queue.pop_front() {
                 return Ok(Some(fr));
             }
             let now = Instant::now();
@@ -337,7 +381,7 @@ impl CameraBackend for SimCamera {
 
     fn unblock(&self) {
         let mut f = lock(&self.shared.frames);
-        f.1 = true;
+        f.unblocked = true;
         self.shared.frame_ready.notify_all();
     }
 
@@ -419,17 +463,28 @@ fn capture_loop(
             if !st.running || st.generation != generation {
                 return;
             }
-            if let Some(d) = st.stall.take() {
-                // A stalled sensor: nothing for `d`.
-                next_start += d;
+            if st.panic {
+                st.panic = false;
+                drop(st);
+                panic!("injected fault (fault-panic) at frame {sequence}");
             }
+            // A stalled sensor: nothing before the stall ends.
+            let start = match st.stall {
+                Stall::None => next_start,
+                Stall::Until(t) => next_start.max(t),
+                Stall::Forever => {
+                    st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            };
             let now = Instant::now();
-            if now >= next_start {
+            if now >= start {
+                next_start = start;
                 break;
             }
             st = shared
                 .wake
-                .wait_timeout(st, next_start - now)
+                .wait_timeout(st, start - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
@@ -629,7 +684,7 @@ fn capture_loop(
             notes: std::mem::take(&mut notes),
         };
         let mut f = lock(&shared.frames);
-        f.0.push_back(frame);
+        f.queue.push_back(frame);
         shared.frame_ready.notify_all();
     }
 }

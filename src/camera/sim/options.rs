@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The simulated camera's own options: its scene (what it looks at, the light, the subject
-//! distance, noise) and fault injection. The element offers the scene options as properties
-//! of the same names; the fault options are test hooks.
+//! distance, noise) and fault injection. The element offers the scene options and the stall
+//! (`sim-stall-ms`) as properties of the same names; the other fault options are test hooks.
 
 use std::time::Duration;
 
 use crate::camera::backend::{
-    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS, FAULT_STALL_US,
+    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS, FAULT_PANIC,
+    FAULT_STALL_MS, STALL_MS_MAX,
 };
 use crate::camera::controls::Choice;
 
@@ -122,14 +123,23 @@ pub static OPTIONS: &[OptionSpec] = &[
         property: false,
     },
     OptionSpec {
-        name: FAULT_STALL_US,
-        nick: "Sensor stall",
-        blurb: "The sensor delivers nothing for this long, µs (test hook)",
+        name: FAULT_STALL_MS,
+        nick: "Simulated sensor stall",
+        blurb: "Freeze a simulated sensor from now: no frame for this many ms, camera restarts \
+                included (-1: until set to 0; 0: end a stall now; also applied when the camera \
+                opens)",
         kind: OptionKind::Int {
-            min: 0,
-            max: i64::MAX,
+            min: -1,
+            max: STALL_MS_MAX,
             default: 0,
         },
+        property: true,
+    },
+    OptionSpec {
+        name: FAULT_PANIC,
+        nick: "Capture thread panic",
+        blurb: "The simulated camera's capture thread panics at its next frame (test hook)",
+        kind: OptionKind::Bool { default: false },
         property: false,
     },
 ];
@@ -206,11 +216,14 @@ pub fn change(
                 count: u32::try_from(*v).unwrap_or(u32::MAX),
             }))
         }
-        (FAULT_STALL_US, OptionValue::Int(v)) => {
+        (FAULT_STALL_MS, OptionValue::Int(v)) => {
             return Ok(Change::Fault(Fault::Stall {
-                duration: Duration::from_micros(u64::try_from(*v).unwrap_or(0)),
-            }))
+                // -1 (the only negative value in range): for ever.
+                duration: u64::try_from(*v).ok().map(Duration::from_millis),
+            }));
         }
+        (FAULT_PANIC, OptionValue::Bool(true)) => return Ok(Change::Fault(Fault::Panic)),
+        (FAULT_PANIC, OptionValue::Bool(false)) => return Ok(Change::Scene(o)),
         _ => {
             return Err(CameraError::Config(format!(
                 "option {name} cannot take {value}"
@@ -256,6 +269,32 @@ mod tests {
         assert_eq!(
             change(&o, FAULT_FRAME_ERRORS, &OptionValue::Int(2)).unwrap(),
             Change::Fault(Fault::FrameError { count: 2 })
+        );
+        let e = change(&o, FAULT_STALL_MS, &OptionValue::Int(-2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sim-stall-ms") && e.contains("-1 to 2147483647"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stall_takes_ms_or_for_ever() {
+        let o = SceneOptions::default();
+        let stall = |v| change(&o, FAULT_STALL_MS, &OptionValue::Int(v)).unwrap();
+        assert_eq!(
+            stall(5000),
+            Change::Fault(Fault::Stall {
+                duration: Some(Duration::from_secs(5))
+            })
+        );
+        assert_eq!(stall(-1), Change::Fault(Fault::Stall { duration: None }));
+        assert_eq!(
+            stall(0),
+            Change::Fault(Fault::Stall {
+                duration: Some(Duration::ZERO)
+            })
         );
     }
 }

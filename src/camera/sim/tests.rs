@@ -170,4 +170,77 @@ mod faults {
         assert_eq!(errors, 2, "{statuses:?}");
         assert_eq!(statuses[4].0, FrameStatus::Ok, "{statuses:?}");
     }
+
+    /// Takes frames for `d`: how many came.
+    fn frames_within(cam: &dyn CameraBackend, d: Duration) -> usize {
+        let end = Instant::now() + d;
+        let mut n = 0;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            if cam.next_frame(left).unwrap().is_some() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn a_stall_freezes_delivery_across_restarts_until_it_ends() {
+        let cam: Arc<dyn CameraBackend> =
+            Arc::new(super::basics::camera((90, 1), Size::new(320, 240)));
+        cam.start(&ControlList::new()).unwrap();
+        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        cam.inject_fault(Fault::Stall {
+            duration: Some(Duration::from_millis(600)),
+        })
+        .unwrap();
+        // A frame already completed may still be queued.
+        let _ = cam.next_frame(Duration::ZERO);
+        assert_eq!(frames_within(cam.as_ref(), Duration::from_millis(200)), 0);
+        // A restart does not end it.
+        cam.stop();
+        cam.start(&ControlList::new()).unwrap();
+        assert_eq!(frames_within(cam.as_ref(), Duration::from_millis(200)), 0);
+        // It ends on its own.
+        assert!(frames_within(cam.as_ref(), Duration::from_millis(800)) > 0);
+        // For ever, until ended.
+        cam.inject_fault(Fault::Stall { duration: None }).unwrap();
+        let _ = cam.next_frame(Duration::ZERO);
+        assert_eq!(frames_within(cam.as_ref(), Duration::from_millis(300)), 0);
+        cam.stop();
+        cam.start(&ControlList::new()).unwrap();
+        assert_eq!(frames_within(cam.as_ref(), Duration::from_millis(300)), 0);
+        cam.inject_fault(Fault::Stall {
+            duration: Some(Duration::ZERO),
+        })
+        .unwrap();
+        assert!(frames_within(cam.as_ref(), Duration::from_millis(500)) > 0);
+        cam.stop();
+    }
+
+    #[test]
+    fn a_panic_in_the_capture_thread_fails_next_frame_until_a_restart() {
+        let cam: Arc<dyn CameraBackend> =
+            Arc::new(super::basics::camera((90, 1), Size::new(320, 240)));
+        cam.start(&ControlList::new()).unwrap();
+        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        cam.inject_fault(Fault::Panic).unwrap();
+        let end = Instant::now() + Duration::from_secs(5);
+        let err = loop {
+            assert!(Instant::now() < end, "next_frame never failed");
+            match cam.next_frame(Duration::from_millis(100)) {
+                Err(e) => break e,
+                Ok(_) => {}
+            }
+        };
+        assert!(
+            err.to_string().contains("panicked") && err.to_string().contains("fault-panic"),
+            "{err}"
+        );
+        // Still failed: not a silent hang.
+        assert!(cam.next_frame(Duration::from_millis(10)).is_err());
+        cam.stop();
+        cam.start(&ControlList::new()).unwrap();
+        assert!(frames_within(cam.as_ref(), Duration::from_millis(500)) > 0);
+        cam.stop();
+    }
 }

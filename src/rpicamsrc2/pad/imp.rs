@@ -33,6 +33,8 @@ struct State {
     warned_starved: bool,
     /// The task must give up waiting (going to READY, or the pad was released).
     flushing: bool,
+    /// The next frame queued follows a gap: flag it DISCONT.
+    discont: bool,
 }
 
 #[derive(Default)]
@@ -81,6 +83,10 @@ impl RpiCamSrcPad {
             st.neg = None;
         }
         self.cond.notify_all();
+    }
+
+    pub(super) fn mark_discont(&self) {
+        lock(&self.state).discont = true;
     }
 
     pub(super) fn queue(&self, item: Item) {
@@ -154,10 +160,12 @@ impl RpiCamSrcPad {
             return out;
         };
         let (_, fb) = frame.buffers.swap_remove(i);
+        let discont = std::mem::take(&mut p.discont);
         p.queue.push_back(Item::Frame(Box::new(PendingFrame {
             buffer: fb,
             metadata: frame.metadata.clone(),
             pts: frame.pts,
+            discont,
         })));
         drop(p);
         self.cond.notify_all();
@@ -222,6 +230,9 @@ impl RpiCamSrcPad {
                         bm.set_offset(seq);
                         bm.set_offset_end(seq + 1);
                         bm.set_pts(f.pts);
+                        if f.discont {
+                            bm.set_flags(gst::BufferFlags::DISCONT);
+                        }
                         bm.set_duration(neg.frame_duration.or(Some(
                             gst::ClockTime::from_useconds(f.metadata.frame_duration_us),
                         )));

@@ -36,6 +36,8 @@ struct PendingFrame {
     buffer: camera::FrameBuffer,
     metadata: camera::FrameMetadata,
     pts: Option<gst::ClockTime>,
+    /// The first of this pad's frames after a gap (a camera restart): flagged DISCONT.
+    discont: bool,
 }
 
 /// What [`RpiCamSrcPad::offer`] did with a frame.
@@ -112,6 +114,11 @@ impl RpiCamSrcPad {
     /// segment events queued as needed.
     pub(super) fn configure(&self, neg: PadNeg, stream_id: &str, group: gst::GroupId) {
         self.imp().configure(neg, stream_id, group)
+    }
+
+    /// Flags the next frame this pad queues DISCONT (the camera restarted after a stall).
+    pub(super) fn mark_discont(&self) {
+        self.imp().mark_discont()
     }
 
     /// Queues an event after what the pad already holds.

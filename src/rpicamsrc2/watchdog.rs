@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The capture thread's stall watchdog, as a pure state machine over instants (no GStreamer,
+//! no camera): the capture thread tells it when the camera shows life and asks it what to do
+//! when no frame came.
+//!
+//! A stall is no frame for one stall window, max(1 s, 10 frame periods). The watchdog then
+//! asks for a restart of the camera; a restart that brings no frame within one window has
+//! failed, and another is asked for, up to `max-restarts` failed ones (-1: no limit), after
+//! which it gives up.
+
+use std::time::{Duration, Instant};
+
+/// `max-restarts`' default: failed restarts before a stall is an error.
+pub(super) const DEFAULT_MAX_RESTARTS: i32 = 3;
+/// The shortest stall window.
+pub(super) const MIN_WINDOW: Duration = Duration::from_secs(1);
+/// Frame periods in a stall window (when that is longer than [`MIN_WINDOW`]).
+pub(super) const WINDOW_FRAMES: u32 = 10;
+
+/// The stall window for frames of `period`: max([`MIN_WINDOW`], [`WINDOW_FRAMES`] periods).
+pub(super) fn window(period: Duration) -> Duration {
+    period.saturating_mul(WINDOW_FRAMES).max(MIN_WINDOW)
+}
+
+/// What the capture thread must do now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Step {
+    /// Nothing: frames flow, or the current restart still has time.
+    Wait,
+    /// A stall begins: nothing came for `since_last` (at least one window). Ask again.
+    Stalled {
+        /// Time since the last frame (or since the camera started).
+        since_last: Duration,
+    },
+    /// Restart the camera (attempt `attempt`, from 1), then call [`Watchdog::restarted`].
+    Restart {
+        /// Which attempt for this stall.
+        attempt: u32,
+    },
+    /// Give up: `failed` restarts brought no frame (0 when restarts are off).
+    GiveUp {
+        /// Failed restarts.
+        failed: u32,
+        /// Time since the last frame.
+        since_last: Duration,
+    },
+}
+
+/// A stall ended: the first sign of life after a restart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Recovered {
+    /// Restarts this stall took.
+    pub attempts: u32,
+    /// Restarts since the watchdog started (this stall's included).
+    pub restarts: u32,
+    /// Time from the last frame before the stall to this one.
+    pub gap: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Watching,
+    Stalled,
+    Restarting { attempt: u32, since: Instant },
+}
+
+/// The watchdog of one camera start (see the module documentation).
+#[derive(Debug, Clone)]
+pub(super) struct Watchdog {
+    last_alive: Instant,
+    /// The last frame's period (as the camera reported it).
+    frame_period: Duration,
+    /// The shortest period the settings allow (fixed frame rate, exposure time asked for).
+    floor_period: Duration,
+    phase: Phase,
+    restarts: u32,
+}
+
+impl Watchdog {
+    /// A watchdog for a camera started at `now`, whose frames are expected every `period` or
+    /// sooner.
+    pub fn new(now: Instant, period: Duration) -> Self {
+        Self {
+            last_alive: now,
+            frame_period: Duration::ZERO,
+            floor_period: period,
+            phase: Phase::Watching,
+            restarts: 0,
+        }
+    }
+
+    /// The stall window now.
+    pub fn window(&self) -> Duration {
+        window(self.frame_period.max(self.floor_period))
+    }
+
+    /// The period of the last frame, as the camera reported it.
+    pub fn set_frame_period(&mut self, period: Duration) {
+        self.frame_period = period;
+    }
+
+    /// The shortest period the settings allow (they can change while PLAYING).
+    pub fn set_floor_period(&mut self, period: Duration) {
+        self.floor_period = period;
+    }
+
+    /// The camera showed life at `now` (a frame, or a frame it captured without a free
+    /// buffer). Ends a stall: says how, when a restart did it.
+    pub fn alive(&mut self, now: Instant) -> Option<Recovered> {
+        let gap = now.saturating_duration_since(self.last_alive);
+        let phase = std::mem::replace(&mut self.phase, Phase::Watching);
+        self.last_alive = now;
+        match phase {
+            Phase::Restarting { attempt, .. } => Some(Recovered {
+                attempts: attempt,
+                restarts: self.restarts,
+                gap,
+            }),
+            Phase::Watching | Phase::Stalled => None,
+        }
+    }
+
+    /// What to do at `now`, the camera having shown no life since the last [`Watchdog::alive`];
+    /// `max_restarts` failed restarts are allowed (-1: any number). Call again after anything
+    /// but [`Step::Wait`] and [`Step::Restart`].
+    pub fn poll(&mut self, now: Instant, max_restarts: i32) -> Step {
+        let window = self.window();
+        let since_last = now.saturating_duration_since(self.last_alive);
+        match self.phase {
+            Phase::Watching if since_last >= window => {
+                self.phase = Phase::Stalled;
+                Step::Stalled { since_last }
+            }
+            Phase::Watching => Step::Wait,
+            Phase::Stalled => self.next_attempt(0, now, max_restarts, since_last),
+            Phase::Restarting { attempt, since } => {
+                if now.saturating_duration_since(since) < window {
+                    Step::Wait
+                } else {
+                    self.next_attempt(attempt, now, max_restarts, since_last)
+                }
+            }
+        }
+    }
+
+    fn next_attempt(&mut self, failed: u32, now: Instant, max: i32, since_last: Duration) -> Step {
+        if u32::try_from(max).is_ok_and(|max| failed >= max) {
+            return Step::GiveUp { failed, since_last };
+        }
+        let attempt = failed + 1;
+        self.restarts = self.restarts.saturating_add(1);
+        self.phase = Phase::Restarting {
+            attempt,
+            since: now,
+        };
+        Step::Restart { attempt }
+    }
+
+    /// The restart asked for was made (successfully or not) at `now`: it has one window from
+    /// then to bring a frame.
+    pub fn restarted(&mut self, now: Instant) {
+        if let Phase::Restarting { attempt, .. } = self.phase {
+            self.phase = Phase::Restarting {
+                attempt,
+                since: now,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_window_is_a_second_or_ten_frames() {
+        assert_eq!(window(MS * 33), Duration::from_secs(1));
+        assert_eq!(
+            window(Duration::from_millis(250)),
+            Duration::from_millis(2500)
+        );
+        let mut w = Watchdog::new(Instant::now(), MS * 33);
+        w.set_frame_period(Duration::from_millis(500));
+        assert_eq!(w.window(), Duration::from_secs(5));
+    }
+
+    /// Polls every 100 ms (the capture thread's poll) from `from` until a step other than Wait.
+    fn poll_until(w: &mut Watchdog, from: Instant, max: i32) -> (Duration, Step) {
+        let mut t = from;
+        loop {
+            t += MS * 100;
+            let s = w.poll(t, max);
+            if s != Step::Wait {
+                return (t - from, s);
+            }
+            assert!(t - from < Duration::from_secs(100), "never stopped waiting");
+        }
+    }
+
+    #[test]
+    fn a_stall_is_seen_within_two_seconds_and_a_restart_that_brings_a_frame_ends_it() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        assert_eq!(w.alive(t0 + MS * 33), None);
+        let last = t0 + MS * 33;
+        let (after, step) = poll_until(&mut w, last, 3);
+        assert!(after <= Duration::from_secs(2), "{after:?}");
+        assert!(matches!(step, Step::Stalled { since_last } if since_last >= MIN_WINDOW));
+        assert_eq!(w.phase, Phase::Stalled);
+        assert_eq!(w.poll(last + after, 3), Step::Restart { attempt: 1 });
+        w.restarted(last + after);
+        assert_eq!(w.poll(last + after + MS * 100, 3), Step::Wait);
+        let r = w.alive(last + after + MS * 200).unwrap();
+        assert_eq!((r.attempts, r.restarts), (1, 1));
+        assert_eq!(r.gap, after + MS * 200);
+        assert_eq!(w.phase, Phase::Watching);
+    }
+
+    #[test]
+    fn failed_restarts_are_retried_up_to_the_limit_then_given_up() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        let (t, step) = poll_until(&mut w, t0, 2);
+        assert!(matches!(step, Step::Stalled { .. }));
+        let mut now = t0 + t;
+        assert_eq!(w.poll(now, 2), Step::Restart { attempt: 1 });
+        w.restarted(now);
+        let (d, step) = poll_until(&mut w, now, 2);
+        assert_eq!(step, Step::Restart { attempt: 2 });
+        assert_eq!(d, Duration::from_secs(1));
+        now += d;
+        w.restarted(now);
+        let (d, step) = poll_until(&mut w, now, 2);
+        now += d;
+        assert_eq!(
+            step,
+            Step::GiveUp {
+                failed: 2,
+                since_last: now - t0
+            }
+        );
+    }
+
+    #[test]
+    fn no_restarts_gives_up_at_once_and_minus_one_never_does() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        let (d, _) = poll_until(&mut w, t0, 0);
+        assert!(matches!(w.poll(t0 + d, 0), Step::GiveUp { failed: 0, .. }));
+        let mut w = Watchdog::new(t0, MS * 33);
+        let (mut d, _) = poll_until(&mut w, t0, -1);
+        for attempt in 1..50 {
+            let s = w.poll(t0 + d, -1);
+            assert_eq!(s, Step::Restart { attempt });
+            w.restarted(t0 + d);
+            d += Duration::from_secs(1);
+        }
+        let r = w.alive(t0 + d).unwrap();
+        assert_eq!((r.attempts, r.restarts), (49, 49));
+    }
+}
