@@ -128,8 +128,10 @@ impl RpiCamSrc2 {
             return;
         };
         let mut wd = Watchdog::new(Instant::now(), Duration::ZERO);
-        // Frames the camera captured (with or without a free buffer) when last looked at.
+        // Frames the camera captured (with or without a free buffer) when last looked at, and
+        // whether frames came since (the count is then only brought up to date).
         let mut captured = 0;
+        let mut delivered = false;
         // Sequence numbers continue across restarts: the last one handed out, and what is added
         // to the camera's since the last restart.
         let mut last_seq: Option<u64> = None;
@@ -171,6 +173,7 @@ impl RpiCamSrc2 {
                         self.post_restarted(&cam, r);
                     }
                     wd.set_frame_period(Duration::from_micros(f.metadata.frame_duration_us));
+                    delivered = true;
                     if std::mem::take(&mut resync) {
                         seq_shift =
                             last_seq.map_or(0, |l| (l + 1).saturating_sub(f.metadata.sequence));
@@ -187,7 +190,9 @@ impl RpiCamSrc2 {
                     // Frames captured without a free buffer (downstream holds them all) are
                     // life, not a stall.
                     let c = cam.stats().frames_captured;
-                    if c != captured {
+                    if std::mem::take(&mut delivered) {
+                        captured = c;
+                    } else if c != captured {
                         captured = c;
                         if let Some(r) = wd.alive(now) {
                             self.post_restarted(&cam, r);

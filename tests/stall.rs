@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The stall watchdog through real pipelines: a simulated camera frozen while PLAYING
+//! (`sim-stall-ms`) is detected, restarted and recovers with its timestamps going on and DISCONT
+//! after the gap, also while an MP4 is recorded; a camera that stays frozen ends in an error
+//! after `max-restarts` failed restarts.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+/// One buffer as the appsink got it.
+#[derive(Debug, Clone, Copy)]
+struct Buf {
+    pts: gst::ClockTime,
+    offset: u64,
+    discont: bool,
+}
+
+fn pipeline(launch: &str) -> (gst::Pipeline, gst::Element) {
+    common::init();
+    let p = gst::parse::launch(launch)
+        .expect("pipeline parses")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let src = p.by_name("src").expect("an element named src");
+    (p, src)
+}
+
+/// The stall and restart messages, in the order posted.
+fn watchdog_messages(bus: &common::Bus) -> Vec<gst::Structure> {
+    bus.elements
+        .iter()
+        .filter(|s| s.name().starts_with("rpicamsrc2-stall") || s.name() == "rpicamsrc2-restarted")
+        .cloned()
+        .collect()
+}
+
+/// Counts the caps events reaching `pad`.
+fn count_caps(pad: &gst::Pad) -> Arc<AtomicU64> {
+    let n = Arc::new(AtomicU64::new(0));
+    let c = n.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data {
+            if e.type_() == gst::EventType::Caps {
+                c.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    n
+}
+
+#[test]
+fn max_restarts_defaults_to_three() {
+    common::init();
+    let src = gst::ElementFactory::make("rpicamsrc2").build().unwrap();
+    assert_eq!(src.property::<i32>("max-restarts"), 3);
+    assert_eq!(src.property::<i64>("sim-stall-ms"), 0);
+}
+
+/// A 5 s stall at 5 fps (stall window: 10 frame periods, 2 s). The stall outlasts the first
+/// restart (as a glitch in a sensor's link can), which fails; a later one brings frames back,
+/// within the default max-restarts.
+#[test]
+fn a_five_second_stall_recovers() {
+    let _serial = common::serial();
+    let (p, src) = pipeline(
+        "rpicamsrc2 name=src camera-name=sim:imx219 sim-scene=bars sim-noise=false ! \
+         video/x-raw,width=320,height=240,framerate=5/1 ! appsink name=sink sync=false",
+    );
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let caps_events = count_caps(&sink.static_pad("sink").unwrap());
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut bufs: Vec<Buf> = Vec::new();
+    let mut after_gap = 0;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline && after_gap < 5 && out.errors.is_empty() {
+        if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            let b = s.buffer().unwrap();
+            bufs.push(Buf {
+                pts: b.pts().expect("every buffer has a PTS"),
+                offset: b.offset(),
+                discont: b.flags().contains(gst::BufferFlags::DISCONT),
+            });
+            if bufs.len() == 5 {
+                src.set_property("sim-stall-ms", 5000i64);
+            }
+            if bufs.len() > 5 && bufs.iter().any(|b| b.discont) {
+                after_gap += 1;
+            }
+        }
+        common::collect(&bus, &mut out, Duration::ZERO);
+    }
+    common::collect(&bus, &mut out, Duration::from_millis(100));
+    p.set_state(gst::State::Null).unwrap();
+
+    assert!(out.errors.is_empty(), "no error: {:?}", out.errors);
+    assert_eq!(after_gap, 5, "frames after the stall: {bufs:?}");
+    let msgs = watchdog_messages(&out);
+    let names: Vec<&str> = msgs.iter().map(|s| s.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["rpicamsrc2-stall", "rpicamsrc2-restarted"],
+        "{msgs:?}"
+    );
+    let (stall, restarted) = (&msgs[0], &msgs[1]);
+
+    // The gap: the one step of PTS over a second, DISCONT on the buffer after it only.
+    let gap_at = bufs
+        .windows(2)
+        .position(|w| w[1].pts > w[0].pts + gst::ClockTime::from_seconds(1))
+        .expect("a gap in the PTS")
+        + 1;
+    assert!(
+        bufs[gap_at].pts - bufs[gap_at - 1].pts >= gst::ClockTime::from_mseconds(4900),
+        "the gap spans the 5 s stall: {bufs:?}"
+    );
+    for (i, b) in bufs.iter().enumerate().skip(1) {
+        assert!(b.pts > bufs[i - 1].pts, "PTS increase: {bufs:?}");
+        assert!(b.offset > bufs[i - 1].offset, "offsets increase: {bufs:?}");
+        assert_eq!(
+            b.discont,
+            i == gap_at,
+            "DISCONT only after the gap: {bufs:?}"
+        );
+    }
+    // Sequence numbers go on from the last one before the stall.
+    assert_eq!(bufs[gap_at].offset, bufs[gap_at - 1].offset + 1, "{bufs:?}");
+
+    assert_eq!(stall.get::<String>("camera-id").unwrap(), "sim:imx219");
+    assert_eq!(
+        stall.get::<u64>("last-sequence").unwrap(),
+        bufs[gap_at - 1].offset,
+        "{stall:?}"
+    );
+    // Ten frame periods at 5 fps.
+    let secs = stall.get::<f64>("seconds-since-last-frame").unwrap();
+    assert!(secs >= 2.0, "{stall:?}");
+    assert_eq!(restarted.get::<String>("camera-id").unwrap(), "sim:imx219");
+    let count = restarted.get::<u32>("restart-count").unwrap();
+    let attempts = restarted.get::<u32>("attempts").unwrap();
+    assert!(
+        (1..=3).contains(&count) && attempts == count,
+        "{restarted:?}"
+    );
+    assert!(
+        restarted.get::<u64>("gap-ms").unwrap() >= 5000,
+        "{restarted:?}"
+    );
+    // Restarting renegotiated nothing.
+    assert_eq!(caps_events.load(Ordering::SeqCst), 1);
+}
+
+/// A camera that never comes back: after max-restarts=2 failed restarts, an error naming them.
+#[test]
+fn a_permanent_stall_ends_in_an_error_after_max_restarts() {
+    let _serial = common::serial();
+    let (p, src) = pipeline(
+        "rpicamsrc2 name=src camera-name=sim:imx219 max-restarts=2 ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! appsink name=sink sync=false",
+    );
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && out.errors.is_empty() {
+        if sink
+            .try_pull_sample(gst::ClockTime::from_mseconds(50))
+            .is_some()
+        {
+            frames += 1;
+            if frames == 5 {
+                src.set_property("sim-stall-ms", -1i64);
+            }
+        }
+        common::collect(&bus, &mut out, Duration::ZERO);
+    }
+    p.set_state(gst::State::Null).unwrap();
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    let e = &out.errors[0];
+    assert!(
+        e.contains("sim:imx219")
+            && e.contains("stalled")
+            && e.contains("2 restarts")
+            && e.contains("max-restarts=2"),
+        "{e}"
+    );
+    let names: Vec<String> = watchdog_messages(&out)
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    assert_eq!(names, ["rpicamsrc2-stall"]);
+}
+
+/// A 1.5 s stall while recording: the MP4 (ended with EOS, as gst-launch-1.0 -e does) holds
+/// every frame, before and after the gap, and ffprobe decodes it end to end.
+#[test]
+fn a_stall_during_an_mp4_recording_leaves_a_whole_file() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stall.mp4");
+    let (p, src) = pipeline(&format!(
+        "rpicamsrc2 name=src camera-name=sim:imx219 ! \
+         video/x-raw,width=320,height=240,framerate=30/1 ! rpih264enc ! h264parse ! mp4mux ! \
+         filesink location={}",
+        path.display()
+    ));
+    let pushed = Arc::new(AtomicU64::new(0));
+    let pts = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (n, pts) = (pushed.clone(), pts.clone());
+        src.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    pts.lock().unwrap().push(b.pts());
+                }
+                gst::PadProbeReturn::Ok
+            });
+    }
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut stalled = false;
+    let mut resumed_at = None;
+    let mut eos_sent = false;
+    while Instant::now() < deadline && !out.eos && out.errors.is_empty() {
+        common::collect(&bus, &mut out, Duration::from_millis(20));
+        let n = pushed.load(Ordering::SeqCst);
+        if !stalled && n >= 15 {
+            src.set_property("sim-stall-ms", 1500i64);
+            stalled = true;
+        }
+        let restarted = out
+            .elements
+            .iter()
+            .any(|s| s.name() == "rpicamsrc2-restarted");
+        if restarted && resumed_at.is_none() {
+            resumed_at = Some(n);
+        }
+        if !eos_sent && resumed_at.is_some_and(|r| n >= r + 15) {
+            p.send_event(gst::event::Eos::new());
+            eos_sent = true;
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(out.eos, "the recording ended with EOS");
+    let pts = pts.lock().unwrap().clone();
+    let gap = pts
+        .windows(2)
+        .filter_map(|w| Some(w[1]? - w[0]?))
+        .max()
+        .unwrap();
+    assert!(gap >= gst::ClockTime::from_mseconds(1400), "{pts:?}");
+
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,duration",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs (Debian package ffmpeg)");
+    let stdout = String::from_utf8_lossy(&probe.stdout);
+    let stderr = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        probe.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+    let field = |k: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {stdout}"))
+    };
+    assert_eq!(
+        field("nb_read_frames") as usize,
+        pts.len(),
+        "every frame decodes: {stdout}"
+    );
+    assert!(field("duration") >= 1.4 + 29.0 / 30.0, "{stdout}");
+}
