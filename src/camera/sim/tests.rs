@@ -227,9 +227,8 @@ mod faults {
         let end = Instant::now() + Duration::from_secs(5);
         let err = loop {
             assert!(Instant::now() < end, "next_frame never failed");
-            match cam.next_frame(Duration::from_millis(100)) {
-                Err(e) => break e,
-                Ok(_) => {}
+            if let Err(e) = cam.next_frame(Duration::from_millis(100)) {
+                break e;
             }
         };
         assert!(
