@@ -30,6 +30,14 @@ fn pipeline(launch: &str) -> (gst::Pipeline, gst::Element) {
     (p, src)
 }
 
+/// The appsink named sink.
+fn appsink(p: &gst::Pipeline) -> gst_app::AppSink {
+    p.by_name("sink")
+        .expect("an appsink named sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("an appsink")
+}
+
 /// The stall and restart messages, in the order posted.
 fn watchdog_messages(bus: &common::Bus) -> Vec<gst::Structure> {
     bus.elements
@@ -72,11 +80,7 @@ fn a_five_second_stall_recovers() {
         "rpicamsrc2 name=src camera-name=sim:imx219 sim-scene=bars sim-noise=false ! \
          video/x-raw,width=320,height=240,framerate=5/1 ! appsink name=sink sync=false",
     );
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = appsink(&p);
     let caps_events = count_caps(&sink.static_pad("sink").unwrap());
     let bus = p.bus().unwrap();
     let mut out = common::Bus::default();
@@ -169,11 +173,7 @@ fn a_permanent_stall_ends_in_an_error_after_max_restarts() {
         "rpicamsrc2 name=src camera-name=sim:imx219 max-restarts=2 ! \
          video/x-raw,width=320,height=240,framerate=30/1 ! appsink name=sink sync=false",
     );
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = appsink(&p);
     let bus = p.bus().unwrap();
     let mut out = common::Bus::default();
     p.set_state(gst::State::Playing).unwrap();

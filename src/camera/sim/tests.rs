@@ -148,13 +148,18 @@ mod faults {
     use super::super::*;
     use crate::camera::format::Size;
 
+    /// A 90 fps camera of `size`, started and past the frames hidden at startup (which take
+    /// injected faults too).
+    fn streaming(size: Size) -> Arc<dyn CameraBackend> {
+        let cam: Arc<dyn CameraBackend> = Arc::new(super::basics::camera((90, 1), size));
+        cam.start(&ControlList::new()).unwrap();
+        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        cam
+    }
+
     #[test]
     fn injected_frame_errors_reach_the_next_frames_through_the_trait() {
-        let cam: Arc<dyn CameraBackend> =
-            Arc::new(super::basics::camera((90, 1), Size::new(640, 480)));
-        cam.start(&ControlList::new()).unwrap();
-        // After the frames hidden at startup (which take injected errors too).
-        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        let cam = streaming(Size::new(640, 480));
         cam.inject_fault(Fault::FrameError { count: 2 }).unwrap();
         let mut statuses = Vec::new();
         while statuses.len() < 5 {
@@ -185,10 +190,7 @@ mod faults {
 
     #[test]
     fn a_stall_freezes_delivery_across_restarts_until_it_ends() {
-        let cam: Arc<dyn CameraBackend> =
-            Arc::new(super::basics::camera((90, 1), Size::new(320, 240)));
-        cam.start(&ControlList::new()).unwrap();
-        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        let cam = streaming(Size::new(320, 240));
         cam.inject_fault(Fault::Stall {
             duration: Some(Duration::from_millis(600)),
         })
@@ -219,10 +221,7 @@ mod faults {
 
     #[test]
     fn a_panic_in_the_capture_thread_fails_next_frame_until_a_restart() {
-        let cam: Arc<dyn CameraBackend> =
-            Arc::new(super::basics::camera((90, 1), Size::new(320, 240)));
-        cam.start(&ControlList::new()).unwrap();
-        while cam.next_frame(Duration::from_secs(1)).unwrap().is_none() {}
+        let cam = streaming(Size::new(320, 240));
         cam.inject_fault(Fault::Panic).unwrap();
         let end = Instant::now() + Duration::from_secs(5);
         let err = loop {
