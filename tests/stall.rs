@@ -47,6 +47,30 @@ fn watchdog_messages(bus: &common::Bus) -> Vec<gst::Structure> {
         .collect()
 }
 
+/// Records the buffers that pass `pad`.
+fn record(pad: &gst::Pad) -> Arc<Mutex<Vec<Buf>>> {
+    let bufs = Arc::new(Mutex::new(Vec::new()));
+    let b = bufs.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buf)) = &info.data {
+            b.lock().unwrap().push(Buf {
+                pts: buf.pts().expect("every buffer has a PTS"),
+                offset: buf.offset(),
+                discont: buf.flags().contains(gst::BufferFlags::DISCONT),
+            });
+        }
+        gst::PadProbeReturn::Ok
+    });
+    bufs
+}
+
+/// Where the PTS steps by more than a second (the index of the buffer after the gap).
+fn gap_at(bufs: &[Buf]) -> Option<usize> {
+    bufs.windows(2)
+        .position(|w| w[1].pts > w[0].pts + gst::ClockTime::from_seconds(1))
+        .map(|i| i + 1)
+}
+
 /// Counts the caps events reaching `pad`.
 fn count_caps(pad: &gst::Pad) -> Arc<AtomicU64> {
     let n = Arc::new(AtomicU64::new(0));
@@ -120,11 +144,7 @@ fn a_five_second_stall_recovers() {
     let (stall, restarted) = (&msgs[0], &msgs[1]);
 
     // The gap: the one step of PTS over a second, DISCONT on the buffer after it only.
-    let gap_at = bufs
-        .windows(2)
-        .position(|w| w[1].pts > w[0].pts + gst::ClockTime::from_seconds(1))
-        .expect("a gap in the PTS")
-        + 1;
+    let gap_at = gap_at(&bufs).expect("a gap in the PTS");
     assert!(
         bufs[gap_at].pts - bufs[gap_at - 1].pts >= gst::ClockTime::from_mseconds(4900),
         "the gap spans the 5 s stall: {bufs:?}"
@@ -221,20 +241,7 @@ fn a_stall_during_an_mp4_recording_leaves_a_whole_file() {
          filesink location={}",
         path.display()
     ));
-    let pushed = Arc::new(AtomicU64::new(0));
-    let pts = Arc::new(Mutex::new(Vec::new()));
-    {
-        let (n, pts) = (pushed.clone(), pts.clone());
-        src.static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                    n.fetch_add(1, Ordering::SeqCst);
-                    pts.lock().unwrap().push(b.pts());
-                }
-                gst::PadProbeReturn::Ok
-            });
-    }
+    let bufs = record(&src.static_pad("src").unwrap());
     let bus = p.bus().unwrap();
     let mut out = common::Bus::default();
     p.set_state(gst::State::Playing).unwrap();
@@ -244,7 +251,7 @@ fn a_stall_during_an_mp4_recording_leaves_a_whole_file() {
     let mut eos_sent = false;
     while Instant::now() < deadline && !out.eos && out.errors.is_empty() {
         common::collect(&bus, &mut out, Duration::from_millis(20));
-        let n = pushed.load(Ordering::SeqCst);
+        let n = bufs.lock().unwrap().len();
         if !stalled && n >= 15 {
             src.set_property("sim-stall-ms", 1500i64);
             stalled = true;
@@ -264,13 +271,12 @@ fn a_stall_during_an_mp4_recording_leaves_a_whole_file() {
     p.set_state(gst::State::Null).unwrap();
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert!(out.eos, "the recording ended with EOS");
-    let pts = pts.lock().unwrap().clone();
-    let gap = pts
-        .windows(2)
-        .filter_map(|w| Some(w[1]? - w[0]?))
-        .max()
-        .unwrap();
-    assert!(gap >= gst::ClockTime::from_mseconds(1400), "{pts:?}");
+    let bufs = bufs.lock().unwrap().clone();
+    let at = gap_at(&bufs).expect("a gap in the PTS");
+    assert!(
+        bufs[at].pts - bufs[at - 1].pts >= gst::ClockTime::from_mseconds(1400),
+        "{bufs:?}"
+    );
 
     let probe = std::process::Command::new("ffprobe")
         .args([
@@ -302,8 +308,54 @@ fn a_stall_during_an_mp4_recording_leaves_a_whole_file() {
     };
     assert_eq!(
         field("nb_read_frames") as usize,
-        pts.len(),
+        bufs.len(),
         "every frame decodes: {stdout}"
     );
     assert!(field("duration") >= 1.4 + 29.0 / 30.0, "{stdout}");
+}
+
+/// Main at 30 fps and lores at 5 fps through a 1.5 s stall: each pad flags its own first buffer
+/// after the gap DISCONT, and only that one.
+#[test]
+fn each_pad_flags_its_first_buffer_after_the_gap() {
+    let _serial = common::serial();
+    let (p, src) = pipeline(
+        "rpicamsrc2 name=src camera-name=sim:imx219 \
+         src.src ! video/x-raw,width=320,height=240,framerate=30/1 ! fakesink \
+         src.lores ! video/x-raw,width=160,height=120,framerate=5/1 ! fakesink",
+    );
+    let main = record(&src.static_pad("src").unwrap());
+    let lores = record(
+        &src.static_pad("lores")
+            .expect("lores requested by the launch line"),
+    );
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stalled = false;
+    let after_gap = |b: &Arc<Mutex<Vec<Buf>>>| {
+        let b = b.lock().unwrap();
+        gap_at(&b).map_or(0, |i| b.len() - i)
+    };
+    while Instant::now() < deadline && out.errors.is_empty() && after_gap(&lores) < 3 {
+        common::collect(&bus, &mut out, Duration::from_millis(20));
+        if !stalled && lores.lock().unwrap().len() >= 3 {
+            src.set_property("sim-stall-ms", 1500i64);
+            stalled = true;
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    for (name, bufs) in [("main", main), ("lores", lores)] {
+        let bufs = bufs.lock().unwrap();
+        let at = gap_at(&bufs).unwrap_or_else(|| panic!("{name}: a gap: {bufs:?}"));
+        for (i, b) in bufs.iter().enumerate() {
+            assert_eq!(
+                b.discont,
+                i == at,
+                "{name}: DISCONT only after the gap: {bufs:?}"
+            );
+        }
+    }
 }
