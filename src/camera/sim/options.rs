@@ -255,27 +255,17 @@ mod tests {
     #[test]
     fn bad_values_name_the_option_and_range() {
         let o = SceneOptions::default();
-        let e = change(&o, LUX, &OptionValue::Double(-1.0))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("sim-lux") && e.contains("0.001 to 200000"),
-            "{e}"
-        );
-        let e = change(&o, "sim-nope", &OptionValue::Bool(true))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("sim-nope"), "{e}");
+        for (name, value, says) in [
+            (LUX, OptionValue::Double(-1.0), "0.001 to 200000"),
+            ("sim-nope", OptionValue::Bool(true), "sim-nope"),
+            (FAULT_STALL_MS, OptionValue::Int(-2), "-1 to 2147483647"),
+        ] {
+            let e = change(&o, name, &value).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(says), "{e}");
+        }
         assert_eq!(
             change(&o, FAULT_FRAME_ERRORS, &OptionValue::Int(2)).unwrap(),
             Change::Fault(Fault::FrameError { count: 2 })
-        );
-        let e = change(&o, FAULT_STALL_MS, &OptionValue::Int(-2))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("sim-stall-ms") && e.contains("-1 to 2147483647"),
-            "{e}"
         );
     }
 
