@@ -14,6 +14,8 @@ use gst::prelude::*;
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/rtsp.rs"]
+mod rtsp;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_rpicam-rtsp-server");
 
@@ -414,4 +416,45 @@ fn bad_options_fail_with_a_clear_error() {
         1,
         &["no element named pay0"],
     );
+}
+
+/// Issue 16, defect 3: a DESCRIBE sent right after the last client left got 503 (31 of 40
+/// tries) because it was handed the shared media while that media stopped. Each round plays
+/// briefly, sends TEARDOWN without waiting for its answer, closes, and at once DESCRIBEs on a
+/// new connection (odd rounds: DESCRIBE only, closed at once). All 20 must be answered 200.
+#[test]
+fn quick_reconnects_after_the_last_client_leaves() {
+    let server = Server::start(&[], &[]);
+    let url = server.url.clone();
+    let mut failures = Vec::new();
+    for round in 0..20 {
+        let mut c = rtsp::Conn::connect(&url, Duration::from_secs(10)).expect("connect");
+        if round % 2 == 0 {
+            match c.play(&[]) {
+                Ok(session) => {
+                    let got = c.pump(10, Duration::from_secs(10));
+                    assert!(got >= 10, "round {round}: {got} RTP packets");
+                    c.send("TEARDOWN", &url, &[&format!("Session: {session}")])
+                        .expect("TEARDOWN sent");
+                }
+                Err(e) => failures.push(format!("round {round}: {e}")),
+            }
+        } else {
+            let r = c
+                .request("DESCRIBE", &url, &["Accept: application/sdp"])
+                .expect("DESCRIBE answered");
+            if r.status != 200 {
+                failures.push(format!("round {round}: DESCRIBE {}", r.head));
+            }
+        }
+        drop(c);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 20 rounds failed: {failures:?}",
+        failures.len()
+    );
+    // Every round was served by a capture (a new one when the previous one had stopped).
+    assert!(server.said(" started ").len() >= 10, "{:?}", server.said("capture"));
+    assert!(server.stop().success());
 }

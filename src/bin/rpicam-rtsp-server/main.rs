@@ -23,6 +23,8 @@ use gst::prelude::*;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 
+mod factory;
+
 /// Frame size and rate of the default pipeline.
 const DEFAULT_WIDTH: u32 = 1280;
 const DEFAULT_HEIGHT: u32 = 720;
@@ -192,10 +194,9 @@ fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16)
     server.set_address(&args.address.to_string());
     server.set_service(&args.port.to_string());
 
-    let factory = gst_rtsp_server::RTSPMediaFactory::new();
+    // One capture for all clients; a new one for a client arriving while it stops.
+    let factory = factory::SharedFactory::new();
     factory.set_launch(&format!("( {launch} )"));
-    // One capture for all clients.
-    factory.set_shared(true);
     let captures = Arc::new(AtomicU32::new(0));
     factory.connect_media_configure(move |_, media| {
         let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
