@@ -147,7 +147,9 @@ impl Conn {
         let url = self.url.clone();
         let mut h = vec!["Accept: application/sdp"];
         h.extend_from_slice(headers);
-        let d = self.request("DESCRIBE", &url, &h).map_err(|e| format!("DESCRIBE: {e}"))?;
+        let d = self
+            .request("DESCRIBE", &url, &h)
+            .map_err(|e| format!("DESCRIBE: {e}"))?;
         if d.status != 200 {
             return Err(format!("DESCRIBE: {}", d.head));
         }
@@ -159,7 +161,9 @@ impl Conn {
             .ok_or_else(|| format!("no video control in the SDP: {}", d.body))?
             .trim()
             .to_string();
-        let base = d.header("Content-Base").unwrap_or_else(|| format!("{url}/"));
+        let base = d
+            .header("Content-Base")
+            .unwrap_or_else(|| format!("{url}/"));
         let setup_url = if control.starts_with("rtsp://") {
             control
         } else {
@@ -167,7 +171,9 @@ impl Conn {
         };
         let mut h = vec!["Transport: RTP/AVP/TCP;unicast;interleaved=0-1"];
         h.extend_from_slice(headers);
-        let s = self.request("SETUP", &setup_url, &h).map_err(|e| format!("SETUP: {e}"))?;
+        let s = self
+            .request("SETUP", &setup_url, &h)
+            .map_err(|e| format!("SETUP: {e}"))?;
         if s.status != 200 {
             return Err(format!("SETUP: {}", s.head));
         }
@@ -178,7 +184,9 @@ impl Conn {
         let sh = format!("Session: {session}");
         let mut h = vec![sh.as_str()];
         h.extend_from_slice(headers);
-        let p = self.request("PLAY", &url, &h).map_err(|e| format!("PLAY: {e}"))?;
+        let p = self
+            .request("PLAY", &url, &h)
+            .map_err(|e| format!("PLAY: {e}"))?;
         if p.status != 200 {
             return Err(format!("PLAY: {}", p.head));
         }

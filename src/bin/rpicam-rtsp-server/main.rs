@@ -24,6 +24,7 @@ use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 
 mod factory;
+mod hardening;
 
 /// Frame size and rate of the default pipeline.
 const DEFAULT_WIDTH: u32 = 1280;
@@ -76,19 +77,32 @@ struct Args {
     #[arg(long)]
     launch: Option<String>,
 
-    /// User name clients must give (RTSP basic authentication); needs --password.
-    #[arg(long, requires = "password")]
+    /// User name clients must give (RTSP basic authentication); needs a password
+    /// (--password-file, RPICAM_RTSP_PASSWORD or --password).
+    #[arg(long, requires = "secret")]
     user: Option<String>,
 
-    /// Password for --user. Prefer the RPICAM_RTSP_PASSWORD environment variable: a command
-    /// line is visible to every user of the machine.
+    /// Password for --user. Prefer --password-file or the RPICAM_RTSP_PASSWORD environment
+    /// variable: a command line is visible to every user of the machine (ps).
     #[arg(
         long,
         env = "RPICAM_RTSP_PASSWORD",
         hide_env_values = true,
-        requires = "user"
+        requires = "user",
+        group = "secret"
     )]
     password: Option<String>,
+
+    /// File holding the password for --user (its first line). It must be readable by its
+    /// owner only (mode 0600 or 0400), else the server refuses to start.
+    #[arg(long, requires = "user", group = "secret", conflicts_with = "password")]
+    password_file: Option<std::path::PathBuf>,
+
+    /// Seconds a connection may stay without a session and without completing a request
+    /// (a half-sent request, or nothing) before the server closes it (1-3600).
+    #[arg(long, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout: u64,
 }
 
 /// `--mount` must be a URL path: starts with '/', no spaces, not just "/".
@@ -142,6 +156,8 @@ enum Error {
         error: glib::Error,
         hint: &'static str,
     },
+    #[error("password file {path}: {reason}")]
+    PasswordFile { path: String, reason: String },
     #[error("cannot start the RTSP server: {0}")]
     Server(&'static str),
 }
@@ -185,9 +201,51 @@ fn check_launch(launch: &str) -> Result<(), Error> {
     }
 }
 
+/// Reads the password from the first line of `path`, which must be a regular file readable
+/// by its owner only (no permission bit for group or others: mode 0600 or 0400).
+///
+/// Errors: the file cannot be read, is not a regular file, has a group or other permission
+/// (the error gives the mode and the chmod that fixes it), or its first line is empty.
+fn read_password_file(path: &std::path::Path) -> Result<String, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |reason: String| Error::PasswordFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(bad(format!(
+            "mode {mode:04o} lets other users read it; it must be 0600 or 0400 \
+             (chmod 600 {})",
+            path.display()
+        )));
+    }
+    // A password is short: refuse anything large rather than read it.
+    if meta.len() > 4096 {
+        return Err(bad(format!(
+            "{} bytes; a password file holds one line",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(bad("the first line (the password) is empty".into()));
+    }
+    Ok(line.to_string())
+}
+
 /// Builds the server, binds the socket and attaches it to the default main context. Returns
 /// the port actually bound.
-fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
+fn start(
+    args: &Args,
+    launch: &str,
+    password: Option<&str>,
+) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
     check_launch(launch)?;
 
     let server = gst_rtsp_server::RTSPServer::new();
@@ -206,26 +264,52 @@ fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16)
         });
     });
 
-    if let (Some(user), Some(password)) = (&args.user, &args.password) {
-        let auth = gst_rtsp_server::RTSPAuth::new();
-        let token = gst_rtsp_server::RTSPToken::builder()
-            .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-            .build();
-        auth.add_basic(
-            &gst_rtsp_server::RTSPAuth::make_basic(user, password),
-            &token,
-        );
-        server.set_auth(Some(&auth));
-        factory.add_role_from_structure(
-            &gst::Structure::builder("viewer")
-                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                .build(),
-        );
-    }
+    let activity = Arc::new(hardening::Activity::default());
+    let guard = match (&args.user, password) {
+        (Some(user), Some(password)) => {
+            let basic = gst_rtsp_server::RTSPAuth::make_basic(user, password);
+            let guard = hardening::Guard::new(&basic, activity.clone());
+            let auth = hardening::Auth::new(guard.clone());
+            let token = gst_rtsp_server::RTSPToken::builder()
+                .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+                .build();
+            auth.add_basic(&basic, &token);
+            server.set_auth(Some(&auth));
+            factory.add_role_from_structure(
+                &gst::Structure::builder("viewer")
+                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+            Some(guard)
+        }
+        _ => None,
+    };
 
-    server.connect_client_connected(|_, _| {
+    let act = activity.clone();
+    server.connect_client_connected(move |_, client| {
         eprintln!("rpicam-rtsp-server: client connected");
+        hardening::watch_client(client, guard.clone(), act.clone());
+    });
+    // Close connections that hold no session and complete no request (slowloris).
+    let timeout = std::time::Duration::from_secs(args.request_timeout);
+    let srv = server.downgrade();
+    glib::timeout_add_local(std::time::Duration::from_millis(500), move || {
+        let Some(server) = srv.upgrade() else {
+            return glib::ControlFlow::Break;
+        };
+        // Sessions whose client stopped sending keep-alives (60 s) end here too.
+        if let Some(pool) = server.session_pool() {
+            pool.cleanup();
+        }
+        let n = hardening::reap_idle(&server, &activity, timeout);
+        if n > 0 {
+            eprintln!(
+                "rpicam-rtsp-server: closed {n} connection(s) idle for {} s without a session",
+                timeout.as_secs()
+            );
+        }
+        glib::ControlFlow::Continue
     });
 
     let Some(mounts) = server.mount_points() else {
@@ -320,7 +404,11 @@ fn run(args: Args) -> Result<(), Error> {
     gstrpicamsrc2::plugin_register_static().map_err(Error::Register)?;
 
     let launch = args.launch.clone().unwrap_or_else(|| default_launch(&args));
-    let (_server, port) = start(&args, &launch)?;
+    let password = match &args.password_file {
+        Some(path) => Some(read_password_file(path)?),
+        None => args.password.clone(),
+    };
+    let (_server, port) = start(&args, &launch, password.as_deref())?;
 
     let host = match args.address {
         IpAddr::V6(a) => format!("[{a}]"),
