@@ -97,9 +97,14 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status (10 s at most).
-    fn stop(mut self) -> std::process::ExitStatus {
+    fn stop(self) -> std::process::ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal`, then the exit status (10 s at most).
+    fn stop_with(mut self, signal: i32) -> std::process::ExitStatus {
         // SAFETY: kill(2) on our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
@@ -683,4 +688,108 @@ fn password_file_must_be_private() {
     assert_eq!(r.status, 401, "{}", r.head);
     assert!(server.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 17, item 7: the lores stream on a second mount, from the same camera at the same time:
+/// two clients at two resolutions decode simultaneously, and the camera is opened once.
+#[test]
+fn lores_mount_serves_a_second_resolution_from_one_camera() {
+    let server = Server::start(&["--lores-mount", "/cam/lores"], &[]);
+    let lores_url = format!("{}/lores", server.url);
+    let main = GstClient::start(&server.url, "");
+    let lores = GstClient::start(&lores_url, "");
+    main.wait_frames(10, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("main mount: {e}; server: {:?}", server.said("")));
+    lores
+        .wait_frames(10, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("lores mount: {e}; server: {:?}", server.said("")));
+    // Both keep decoding at the same time.
+    let (m0, l0) = (main.count(), lores.count());
+    main.wait_frames(m0 + 10, Duration::from_secs(30))
+        .expect("main goes on");
+    lores
+        .wait_frames(l0 + 10, Duration::from_secs(30))
+        .expect("lores goes on");
+    let (mf, lf) = (main.finish(), lores.finish());
+    assert!(mf.iter().all(|f| (f.1, f.2) == (640, 480)), "main sizes");
+    assert!(lf.iter().all(|f| (f.1, f.2) == (320, 240)), "lores sizes");
+    assert_eq!(
+        server.said("camera opened").len(),
+        1,
+        "{:?}",
+        server.said("")
+    );
+    assert!(server.stop().success());
+}
+
+/// Issue 17, item 7: --record FILE records the main stream while serving; after SIGINT the
+/// file is a complete (fragmented) MP4 that ffprobe decodes end to end.
+#[test]
+fn record_while_serving_survives_sigint() {
+    let dir = std::env::temp_dir().join(format!("rpicam-rtsp-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("rec.mp4");
+    let _ = std::fs::remove_file(&file);
+    let path = file.to_str().expect("utf-8 path");
+    let server = Server::start(&["--record", path], &[]);
+    let client = GstClient::start(&server.url, "");
+    client
+        .wait_frames(45, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("client while recording: {e}; {:?}", server.said("")));
+    client.finish();
+    let status = server.stop_with(libc::SIGINT);
+    assert!(status.success(), "exit after SIGINT: {status}");
+    let (status, out, err) = run_limited(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "json",
+            path,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(status, Some(0), "ffprobe {path}: {err}");
+    assert!(err.trim().is_empty(), "decode errors: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
+    let s = &v["streams"][0];
+    assert_eq!(s["codec_name"], "h264", "{out}");
+    assert_eq!(
+        (s["width"].as_i64(), s["height"].as_i64()),
+        (Some(640), Some(480))
+    );
+    let frames: i64 = s["nb_read_frames"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 45, "{frames} frames recorded: {out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The lores and record options are checked before the camera opens.
+#[test]
+fn lores_and_record_options_are_checked() {
+    fails_with(
+        &["--lores-mount", "/cam"],
+        1,
+        &["--lores-mount /cam is the same path as --mount"],
+    );
+    fails_with(
+        &["--lores-mount", "/small", "--lores-width", "2000"],
+        1,
+        &["lores 2000x240 is larger than the main stream 1280x720"],
+    );
+    fails_with(
+        &[
+            "--record",
+            "/tmp/x.mp4",
+            "--launch",
+            "videotestsrc ! rtph264pay name=pay0",
+        ],
+        2,
+        &["--record"],
+    );
 }

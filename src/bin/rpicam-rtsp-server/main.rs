@@ -23,6 +23,7 @@ use gst::prelude::*;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 
+mod camera;
 mod factory;
 mod hardening;
 
@@ -98,6 +99,28 @@ struct Args {
     #[arg(long, requires = "user", group = "secret", conflicts_with = "password")]
     password_file: Option<std::path::PathBuf>,
 
+    /// Also serve the camera's lores stream (a second, smaller H.264 stream of the same
+    /// capture) at this path, e.g. /cam/lores. The camera is then opened once at start and runs
+    /// until the server stops.
+    #[arg(long, value_parser = parse_mount, conflicts_with = "launch")]
+    lores_mount: Option<String>,
+
+    /// Frame width of the lores stream (at most --width).
+    #[arg(long, default_value_t = 320, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    lores_width: u32,
+
+    /// Frame height of the lores stream (at most --height).
+    #[arg(long, default_value_t = 240, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    lores_height: u32,
+
+    /// Record the main stream to FILE (fragmented MP4, readable up to its last second even if
+    /// the server is killed; finished properly on SIGINT/SIGTERM) while serving. The camera is
+    /// then opened once at start and runs until the server stops.
+    #[arg(long, value_name = "FILE", conflicts_with = "launch")]
+    record: Option<std::path::PathBuf>,
+
     /// Seconds a connection may stay without a session and without completing a request
     /// (a half-sent request, or nothing) before the server closes it (1-3600).
     #[arg(long, default_value_t = 10,
@@ -158,6 +181,8 @@ enum Error {
     },
     #[error("password file {path}: {reason}")]
     PasswordFile { path: String, reason: String },
+    #[error("{0}")]
+    Camera(String),
     #[error("cannot start the RTSP server: {0}")]
     Server(&'static str),
 }
@@ -245,24 +270,62 @@ fn start(
     args: &Args,
     launch: &str,
     password: Option<&str>,
+    cam: Option<&camera::Camera>,
 ) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
-    check_launch(launch)?;
+    if cam.is_none() {
+        check_launch(launch)?;
+    }
 
     let server = gst_rtsp_server::RTSPServer::new();
     server.set_address(&args.address.to_string());
     server.set_service(&args.port.to_string());
 
-    // One capture for all clients; a new one for a client arriving while it stops.
-    let factory = factory::SharedFactory::new();
-    factory.set_launch(&format!("( {launch} )"));
+    // One capture for all clients; a new one for a client arriving while it stops. With a
+    // camera pipeline of our own (--lores-mount, --record), each mount serves from it.
     let captures = Arc::new(AtomicU32::new(0));
-    factory.connect_media_configure(move |_, media| {
-        let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
-        eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
-        media.connect_unprepared(move |_| {
-            eprintln!("rpicam-rtsp-server: capture {n} stopped (no clients left)");
+    let make_factory = |launch: &str, fan: Option<Arc<camera::Fanout>>| {
+        let factory = factory::SharedFactory::new();
+        factory.set_launch(launch);
+        let captures = captures.clone();
+        factory.connect_media_configure(move |_, media| {
+            let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
+            eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
+            if let Some(fan) = &fan {
+                let src = media
+                    .element()
+                    .downcast::<gst::Bin>()
+                    .ok()
+                    .and_then(|b| b.by_name_recurse_up("src"));
+                match src {
+                    Some(src) => fan.attach(&src),
+                    None => eprintln!("rpicam-rtsp-server: error: the mount has no appsrc"),
+                }
+            }
+            media.connect_unprepared(move |_| {
+                eprintln!("rpicam-rtsp-server: capture {n} stopped (no clients left)");
+            });
         });
-    });
+        factory
+    };
+    let mut factories = Vec::new();
+    match cam {
+        None => factories.push((
+            args.mount.clone(),
+            make_factory(&format!("( {launch} )"), None),
+        )),
+        Some(cam) => {
+            factories.push((
+                args.mount.clone(),
+                make_factory(camera::MOUNT_LAUNCH, Some(cam.main.clone())),
+            ));
+            if let Some(m) = &args.lores_mount {
+                factories.push((
+                    m.clone(),
+                    make_factory(camera::MOUNT_LAUNCH, Some(cam.lores.clone())),
+                ));
+            }
+        }
+    }
 
     let activity = Arc::new(hardening::Activity::default());
     let guard = match (&args.user, password) {
@@ -275,12 +338,14 @@ fn start(
                 .build();
             auth.add_basic(&basic, &token);
             server.set_auth(Some(&auth));
-            factory.add_role_from_structure(
-                &gst::Structure::builder("viewer")
-                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                    .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                    .build(),
-            );
+            for (_, factory) in &factories {
+                factory.add_role_from_structure(
+                    &gst::Structure::builder("viewer")
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                        .build(),
+                );
+            }
             Some(guard)
         }
         _ => None,
@@ -316,7 +381,9 @@ fn start(
         // A new server always has mount points; keep a clear error rather than a panic.
         return Err(Error::Server("the RTSP server has no mount points"));
     };
-    mounts.add_factory(&args.mount, factory);
+    for (path, factory) in factories {
+        mounts.add_factory(&path, factory);
+    }
 
     // Bind here rather than through attach(), which only says that it failed: create_socket
     // gives the reason (e.g. "Address already in use").
@@ -408,7 +475,37 @@ fn run(args: Args) -> Result<(), Error> {
         Some(path) => Some(read_password_file(path)?),
         None => args.password.clone(),
     };
-    let (_server, port) = start(&args, &launch, password.as_deref())?;
+    // --lores-mount or --record: one camera pipeline of our own, opened now.
+    let cam = if args.lores_mount.is_some() || args.record.is_some() {
+        if args.lores_mount.as_deref() == Some(args.mount.as_str()) {
+            return Err(Error::Camera(format!(
+                "--lores-mount {} is the same path as --mount",
+                args.mount
+            )));
+        }
+        if args.lores_width > args.width || args.lores_height > args.height {
+            return Err(Error::Camera(format!(
+                "lores {}x{} is larger than the main stream {}x{}",
+                args.lores_width, args.lores_height, args.width, args.height
+            )));
+        }
+        let spec = camera::Spec {
+            camera_name: args.camera_name.as_deref(),
+            width: args.width,
+            height: args.height,
+            framerate: args.framerate,
+            bitrate: args.bitrate,
+            lores: args
+                .lores_mount
+                .as_ref()
+                .map(|_| (args.lores_width, args.lores_height)),
+            record: args.record.as_deref(),
+        };
+        Some(camera::Camera::start(&spec).map_err(Error::Camera)?)
+    } else {
+        None
+    };
+    let (_server, port) = start(&args, &launch, password.as_deref(), cam.as_ref())?;
 
     let host = match args.address {
         IpAddr::V6(a) => format!("[{a}]"),
@@ -424,7 +521,17 @@ fn run(args: Args) -> Result<(), Error> {
         args.mount
     );
 
+    if let Some(m) = &args.lores_mount {
+        println!("rpicam-rtsp-server: serving rtsp://{host}:{port}{m} (lores)");
+    }
+    if let Some(r) = &args.record {
+        eprintln!("rpicam-rtsp-server: recording to {}", r.display());
+    }
+
     main_loop.run();
+    if let Some(cam) = &cam {
+        cam.stop();
+    }
     eprintln!("rpicam-rtsp-server: stopped");
     Ok(())
 }
