@@ -792,4 +792,10 @@ fn lores_and_record_options_are_checked() {
         2,
         &["--record"],
     );
+    // A camera that cannot open: the element's own reason, exit 1.
+    fails_with(
+        &["--lores-mount", "/small", "--camera-name", "sim:nope"],
+        1,
+        &["camera pipeline cannot start", "no camera named 'sim:nope'"],
+    );
 }

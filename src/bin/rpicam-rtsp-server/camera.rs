@@ -108,6 +108,8 @@ pub fn launch(spec: &Spec) -> String {
 /// The running camera pipeline and the fan-outs of its streams.
 pub struct Camera {
     pub pipeline: gst::Pipeline,
+    /// Its launch line.
+    pub launch: String,
     pub main: Arc<Fanout>,
     pub lores: Arc<Fanout>,
 }
@@ -139,12 +141,23 @@ impl Camera {
                 Some(gst::FlowReturn::Ok.to_value())
             });
         }
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| format!("camera pipeline cannot start: {e}"))?;
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            // The element's error message says why (e.g. no such camera).
+            let why = pipeline
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                .and_then(|m| match m.view() {
+                    gst::MessageView::Error(err) => Some(err.error().to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| e.to_string());
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(format!("camera pipeline cannot start: {why}\n  launch: {desc}"));
+        }
         eprintln!("rpicam-rtsp-server: camera opened (one pipeline for every mount)");
         Ok(Camera {
             pipeline,
+            launch: desc,
             main,
             lores,
         })

@@ -514,7 +514,10 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(w) = exposure_warning(args.address, port, args.user.is_some()) {
         eprintln!("rpicam-rtsp-server: {w}");
     }
-    eprintln!("rpicam-rtsp-server: pipeline: {launch}");
+    match &cam {
+        None => eprintln!("rpicam-rtsp-server: pipeline: {launch}"),
+        Some(c) => eprintln!("rpicam-rtsp-server: camera pipeline: {}", c.launch),
+    }
     // Tests and scripts wait for this line (stdout, flushed by println!'s line buffering).
     println!(
         "rpicam-rtsp-server: serving rtsp://{host}:{port}{}",
@@ -528,11 +531,41 @@ fn run(args: Args) -> Result<(), Error> {
         eprintln!("rpicam-rtsp-server: recording to {}", r.display());
     }
 
+    // A camera pipeline of our own: its errors end the server (exit 1), they would otherwise
+    // only starve the clients.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = match &cam {
+        Some(c) => {
+            let (l, f) = (main_loop.clone(), failed.clone());
+            c.pipeline.bus().and_then(|bus| {
+                bus.add_watch_local(move |_, msg| {
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        eprintln!(
+                            "rpicam-rtsp-server: error: camera pipeline: {} ({:?})",
+                            e.error(),
+                            e.debug()
+                        );
+                        f.store(true, Ordering::SeqCst);
+                        l.quit();
+                    }
+                    glib::ControlFlow::Continue
+                })
+                .ok()
+            })
+        }
+        None => None,
+    };
+
     main_loop.run();
+    // The stop below reads the bus itself.
+    drop(watch);
     if let Some(cam) = &cam {
         cam.stop();
     }
     eprintln!("rpicam-rtsp-server: stopped");
+    if failed.load(Ordering::SeqCst) {
+        return Err(Error::Camera("the camera pipeline failed".into()));
+    }
     Ok(())
 }
 
