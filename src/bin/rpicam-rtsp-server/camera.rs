@@ -152,7 +152,9 @@ impl Camera {
                 })
                 .unwrap_or_else(|| e.to_string());
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(format!("camera pipeline cannot start: {why}\n  launch: {desc}"));
+            return Err(format!(
+                "camera pipeline cannot start: {why}\n  launch: {desc}"
+            ));
         }
         eprintln!("rpicam-rtsp-server: camera opened (one pipeline for every mount)");
         Ok(Camera {
