@@ -246,6 +246,23 @@ fn ffprobe_rtsp(url: &str) -> (Option<i32>, String, String) {
     )
 }
 
+/// Checks ffprobe's JSON `out` (one stream: codec_name, width, height, nb_read_frames) for
+/// H.264 at 640x480 and returns the frames it decoded.
+fn h264_640x480_frames(out: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(out).expect("ffprobe JSON");
+    let s = &v["streams"][0];
+    assert_eq!(s["codec_name"], "h264", "{out}");
+    assert_eq!(
+        (s["width"].as_i64(), s["height"].as_i64()),
+        (Some(640), Some(480)),
+        "{out}"
+    );
+    s["nb_read_frames"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn two_clients_at_once_share_one_capture() {
     let server = Server::start(&[], &[]);
@@ -260,17 +277,7 @@ fn two_clients_at_once_share_one_capture() {
     let t1 = Instant::now();
     let during = a.count() - before;
     assert_eq!(status, Some(0), "ffprobe: {err}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
-    let s = &v["streams"][0];
-    assert_eq!(s["codec_name"], "h264", "{out}");
-    assert_eq!(
-        (s["width"].as_i64(), s["height"].as_i64()),
-        (Some(640), Some(480))
-    );
-    let decoded: i64 = s["nb_read_frames"]
-        .as_str()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let decoded = h264_640x480_frames(&out);
     assert!(decoded >= 30, "ffprobe decoded {decoded} frames: {out}");
 
     let frames = a.finish();
@@ -754,17 +761,7 @@ fn record_while_serving_survives_sigint() {
     );
     assert_eq!(status, Some(0), "ffprobe {path}: {err}");
     assert!(err.trim().is_empty(), "decode errors: {err}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
-    let s = &v["streams"][0];
-    assert_eq!(s["codec_name"], "h264", "{out}");
-    assert_eq!(
-        (s["width"].as_i64(), s["height"].as_i64()),
-        (Some(640), Some(480))
-    );
-    let frames: i64 = s["nb_read_frames"]
-        .as_str()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let frames = h264_640x480_frames(&out);
     assert!(frames >= 45, "{frames} frames recorded: {out}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,12 +15,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::lock;
 use gst::glib;
 use gst::prelude::*;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The appsrcs of the medias that currently serve one encoded stream. (The appsink and
 /// appsrc are driven through their signals and properties: the crate depends on no

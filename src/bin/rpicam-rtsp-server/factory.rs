@@ -16,6 +16,8 @@
 
 use std::sync::Mutex;
 
+use crate::lock;
+
 use gst::glib;
 use gst_rtsp_server::prelude::*;
 use gst_rtsp_server::subclass::prelude::*;
@@ -45,12 +47,6 @@ impl Default for SharedFactory {
 pub fn usable(status: gst_rtsp_server::RTSPMediaStatus) -> bool {
     use gst_rtsp_server::RTSPMediaStatus as S;
     matches!(status, S::Preparing | S::Prepared | S::Suspended)
-}
-
-/// Locks `m`, also after a panic elsewhere (the data is a counter and a weak reference, valid
-/// at any time).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 mod imp {

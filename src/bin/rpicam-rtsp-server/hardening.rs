@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::lock;
 use gst::glib;
 use gst::glib::translate::*;
 use gst_rtsp_server::gst_rtsp;
@@ -36,10 +37,6 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(600);
 /// Addresses remembered at most (the oldest is forgotten first), so a flood of addresses
 /// cannot grow memory without bound.
 const MAX_ADDRESSES: usize = 4096;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// The delay before answering the `n`-th failure in a row (n >= 1) from one address:
 /// AUTH_DELAY * 2^(n-1), at most AUTH_DELAY_MAX.

@@ -128,6 +128,13 @@ struct Args {
     request_timeout: u64,
 }
 
+/// Locks `m`, also after a panic on another thread (the binary's shared data, counters, maps
+/// of times and weak references, is valid at any time). The binary cannot use the library's
+/// `crate::sync::lock`, which is private to it.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `--mount` must be a URL path: starts with '/', no spaces, not just "/".
 fn parse_mount(s: &str) -> Result<String, String> {
     if !s.starts_with('/') || s.len() < 2 {
