@@ -23,6 +23,10 @@ use gst::prelude::*;
 use gst_rtsp_server::gio;
 use gst_rtsp_server::prelude::*;
 
+mod camera;
+mod factory;
+mod hardening;
+
 /// Frame size and rate of the default pipeline.
 const DEFAULT_WIDTH: u32 = 1280;
 const DEFAULT_HEIGHT: u32 = 720;
@@ -74,19 +78,61 @@ struct Args {
     #[arg(long)]
     launch: Option<String>,
 
-    /// User name clients must give (RTSP basic authentication); needs --password.
-    #[arg(long, requires = "password")]
+    /// User name clients must give (RTSP basic authentication); needs a password
+    /// (--password-file, RPICAM_RTSP_PASSWORD or --password).
+    #[arg(long, requires = "secret")]
     user: Option<String>,
 
-    /// Password for --user. Prefer the RPICAM_RTSP_PASSWORD environment variable: a command
-    /// line is visible to every user of the machine.
+    /// Password for --user. Prefer --password-file or the RPICAM_RTSP_PASSWORD environment
+    /// variable: a command line is visible to every user of the machine (ps).
     #[arg(
         long,
         env = "RPICAM_RTSP_PASSWORD",
         hide_env_values = true,
-        requires = "user"
+        requires = "user",
+        group = "secret"
     )]
     password: Option<String>,
+
+    /// File holding the password for --user (its first line). It must be readable by its
+    /// owner only (mode 0600 or 0400), else the server refuses to start.
+    #[arg(long, requires = "user", group = "secret", conflicts_with = "password")]
+    password_file: Option<std::path::PathBuf>,
+
+    /// Also serve the camera's lores stream (a second, smaller H.264 stream of the same
+    /// capture) at this path, e.g. /cam/lores. The camera is then opened once at start and runs
+    /// until the server stops.
+    #[arg(long, value_parser = parse_mount, conflicts_with = "launch")]
+    lores_mount: Option<String>,
+
+    /// Frame width of the lores stream (at most --width).
+    #[arg(long, default_value_t = 320, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    lores_width: u32,
+
+    /// Frame height of the lores stream (at most --height).
+    #[arg(long, default_value_t = 240, conflicts_with = "launch",
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
+    lores_height: u32,
+
+    /// Record the main stream to FILE (fragmented MP4, readable up to its last second even if
+    /// the server is killed; finished properly on SIGINT/SIGTERM) while serving. The camera is
+    /// then opened once at start and runs until the server stops.
+    #[arg(long, value_name = "FILE", conflicts_with = "launch")]
+    record: Option<std::path::PathBuf>,
+
+    /// Seconds a connection may stay without a session and without completing a request
+    /// (a half-sent request, or nothing) before the server closes it (1-3600).
+    #[arg(long, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout: u64,
+}
+
+/// Locks `m`, also after a panic on another thread (the binary's shared data, counters, maps
+/// of times and weak references, is valid at any time). The binary cannot use the library's
+/// `crate::sync::lock`, which is private to it.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `--mount` must be a URL path: starts with '/', no spaces, not just "/".
@@ -140,6 +186,10 @@ enum Error {
         error: glib::Error,
         hint: &'static str,
     },
+    #[error("password file {path}: {reason}")]
+    PasswordFile { path: String, reason: String },
+    #[error("{0}")]
+    Camera(String),
     #[error("cannot start the RTSP server: {0}")]
     Server(&'static str),
 }
@@ -183,55 +233,164 @@ fn check_launch(launch: &str) -> Result<(), Error> {
     }
 }
 
+/// Reads the password from the first line of `path`, which must be a regular file readable
+/// by its owner only (no permission bit for group or others: mode 0600 or 0400).
+///
+/// Errors: the file cannot be read, is not a regular file, has a group or other permission
+/// (the error gives the mode and the chmod that fixes it), or its first line is empty.
+fn read_password_file(path: &std::path::Path) -> Result<String, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |reason: String| Error::PasswordFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(bad(format!(
+            "mode {mode:04o} lets other users read it; it must be 0600 or 0400 \
+             (chmod 600 {})",
+            path.display()
+        )));
+    }
+    // A password is short: refuse anything large rather than read it.
+    if meta.len() > 4096 {
+        return Err(bad(format!(
+            "{} bytes; a password file holds one line",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(bad("the first line (the password) is empty".into()));
+    }
+    Ok(line.to_string())
+}
+
 /// Builds the server, binds the socket and attaches it to the default main context. Returns
 /// the port actually bound.
-fn start(args: &Args, launch: &str) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
-    check_launch(launch)?;
+fn start(
+    args: &Args,
+    launch: &str,
+    password: Option<&str>,
+    cam: Option<&camera::Camera>,
+) -> Result<(gst_rtsp_server::RTSPServer, u16), Error> {
+    if cam.is_none() {
+        check_launch(launch)?;
+    }
 
     let server = gst_rtsp_server::RTSPServer::new();
     server.set_address(&args.address.to_string());
     server.set_service(&args.port.to_string());
 
-    let factory = gst_rtsp_server::RTSPMediaFactory::new();
-    factory.set_launch(&format!("( {launch} )"));
-    // One capture for all clients.
-    factory.set_shared(true);
+    // One capture for all clients; a new one for a client arriving while it stops. With a
+    // camera pipeline of our own (--lores-mount, --record), each mount serves from it.
     let captures = Arc::new(AtomicU32::new(0));
-    factory.connect_media_configure(move |_, media| {
-        let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
-        eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
-        media.connect_unprepared(move |_| {
-            eprintln!("rpicam-rtsp-server: capture {n} stopped (no clients left)");
+    let make_factory = |launch: &str, fan: Option<Arc<camera::Fanout>>| {
+        let factory = factory::SharedFactory::new();
+        factory.set_launch(launch);
+        let captures = captures.clone();
+        factory.connect_media_configure(move |_, media| {
+            let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
+            eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
+            if let Some(fan) = &fan {
+                let src = media
+                    .element()
+                    .downcast::<gst::Bin>()
+                    .ok()
+                    .and_then(|b| b.by_name_recurse_up("src"));
+                match src {
+                    Some(src) => fan.attach(&src),
+                    None => eprintln!("rpicam-rtsp-server: error: the mount has no appsrc"),
+                }
+            }
+            media.connect_unprepared(move |_| {
+                eprintln!("rpicam-rtsp-server: capture {n} stopped (no clients left)");
+            });
         });
-    });
-
-    if let (Some(user), Some(password)) = (&args.user, &args.password) {
-        let auth = gst_rtsp_server::RTSPAuth::new();
-        let token = gst_rtsp_server::RTSPToken::builder()
-            .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-            .build();
-        auth.add_basic(
-            &gst_rtsp_server::RTSPAuth::make_basic(user, password),
-            &token,
-        );
-        server.set_auth(Some(&auth));
-        factory.add_role_from_structure(
-            &gst::Structure::builder("viewer")
-                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
-                .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
-                .build(),
-        );
+        factory
+    };
+    let mut factories = Vec::new();
+    match cam {
+        None => factories.push((
+            args.mount.clone(),
+            make_factory(&format!("( {launch} )"), None),
+        )),
+        Some(cam) => {
+            factories.push((
+                args.mount.clone(),
+                make_factory(camera::MOUNT_LAUNCH, Some(cam.main.clone())),
+            ));
+            if let Some(m) = &args.lores_mount {
+                factories.push((
+                    m.clone(),
+                    make_factory(camera::MOUNT_LAUNCH, Some(cam.lores.clone())),
+                ));
+            }
+        }
     }
 
-    server.connect_client_connected(|_, _| {
+    let activity = Arc::new(hardening::Activity::default());
+    let guard = match (&args.user, password) {
+        (Some(user), Some(password)) => {
+            let basic = gst_rtsp_server::RTSPAuth::make_basic(user, password);
+            let guard = hardening::Guard::new(&basic, activity.clone());
+            let auth = hardening::Auth::new(guard.clone());
+            let token = gst_rtsp_server::RTSPToken::builder()
+                .field(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+                .build();
+            auth.add_basic(&basic, &token);
+            server.set_auth(Some(&auth));
+            for (_, factory) in &factories {
+                factory.add_role_from_structure(
+                    &gst::Structure::builder("viewer")
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                        .field(gst_rtsp_server::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                        .build(),
+                );
+            }
+            Some(guard)
+        }
+        _ => None,
+    };
+
+    let act = activity.clone();
+    server.connect_client_connected(move |_, client| {
         eprintln!("rpicam-rtsp-server: client connected");
+        hardening::watch_client(client, guard.clone(), act.clone());
+    });
+    // Close connections that hold no session and complete no request (slowloris).
+    let timeout = std::time::Duration::from_secs(args.request_timeout);
+    let srv = server.downgrade();
+    glib::timeout_add_local(std::time::Duration::from_millis(500), move || {
+        let Some(server) = srv.upgrade() else {
+            return glib::ControlFlow::Break;
+        };
+        // Sessions whose client stopped sending keep-alives (60 s) end here too.
+        if let Some(pool) = server.session_pool() {
+            pool.cleanup();
+        }
+        let n = hardening::reap_idle(&server, &activity, timeout);
+        if n > 0 {
+            eprintln!(
+                "rpicam-rtsp-server: closed {n} connection(s) idle for {} s without a session",
+                timeout.as_secs()
+            );
+        }
+        glib::ControlFlow::Continue
     });
 
     let Some(mounts) = server.mount_points() else {
         // A new server always has mount points; keep a clear error rather than a panic.
         return Err(Error::Server("the RTSP server has no mount points"));
     };
-    mounts.add_factory(&args.mount, factory);
+    for (path, factory) in factories {
+        mounts.add_factory(&path, factory);
+    }
 
     // Bind here rather than through attach(), which only says that it failed: create_socket
     // gives the reason (e.g. "Address already in use").
@@ -319,7 +478,41 @@ fn run(args: Args) -> Result<(), Error> {
     gstrpicamsrc2::plugin_register_static().map_err(Error::Register)?;
 
     let launch = args.launch.clone().unwrap_or_else(|| default_launch(&args));
-    let (_server, port) = start(&args, &launch)?;
+    let password = match &args.password_file {
+        Some(path) => Some(read_password_file(path)?),
+        None => args.password.clone(),
+    };
+    // --lores-mount or --record: one camera pipeline of our own, opened now.
+    let cam = if args.lores_mount.is_some() || args.record.is_some() {
+        if args.lores_mount.as_deref() == Some(args.mount.as_str()) {
+            return Err(Error::Camera(format!(
+                "--lores-mount {} is the same path as --mount",
+                args.mount
+            )));
+        }
+        if args.lores_width > args.width || args.lores_height > args.height {
+            return Err(Error::Camera(format!(
+                "lores {}x{} is larger than the main stream {}x{}",
+                args.lores_width, args.lores_height, args.width, args.height
+            )));
+        }
+        let spec = camera::Spec {
+            camera_name: args.camera_name.as_deref(),
+            width: args.width,
+            height: args.height,
+            framerate: args.framerate,
+            bitrate: args.bitrate,
+            lores: args
+                .lores_mount
+                .as_ref()
+                .map(|_| (args.lores_width, args.lores_height)),
+            record: args.record.as_deref(),
+        };
+        Some(camera::Camera::start(&spec).map_err(Error::Camera)?)
+    } else {
+        None
+    };
+    let (_server, port) = start(&args, &launch, password.as_deref(), cam.as_ref())?;
 
     let host = match args.address {
         IpAddr::V6(a) => format!("[{a}]"),
@@ -328,15 +521,58 @@ fn run(args: Args) -> Result<(), Error> {
     if let Some(w) = exposure_warning(args.address, port, args.user.is_some()) {
         eprintln!("rpicam-rtsp-server: {w}");
     }
-    eprintln!("rpicam-rtsp-server: pipeline: {launch}");
+    match &cam {
+        None => eprintln!("rpicam-rtsp-server: pipeline: {launch}"),
+        Some(c) => eprintln!("rpicam-rtsp-server: camera pipeline: {}", c.launch),
+    }
     // Tests and scripts wait for this line (stdout, flushed by println!'s line buffering).
     println!(
         "rpicam-rtsp-server: serving rtsp://{host}:{port}{}",
         args.mount
     );
 
+    if let Some(m) = &args.lores_mount {
+        println!("rpicam-rtsp-server: serving rtsp://{host}:{port}{m} (lores)");
+    }
+    if let Some(r) = &args.record {
+        eprintln!("rpicam-rtsp-server: recording to {}", r.display());
+    }
+
+    // A camera pipeline of our own: its errors end the server (exit 1), they would otherwise
+    // only starve the clients.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = match &cam {
+        Some(c) => {
+            let (l, f) = (main_loop.clone(), failed.clone());
+            c.pipeline.bus().and_then(|bus| {
+                bus.add_watch_local(move |_, msg| {
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        eprintln!(
+                            "rpicam-rtsp-server: error: camera pipeline: {} ({:?})",
+                            e.error(),
+                            e.debug()
+                        );
+                        f.store(true, Ordering::SeqCst);
+                        l.quit();
+                    }
+                    glib::ControlFlow::Continue
+                })
+                .ok()
+            })
+        }
+        None => None,
+    };
+
     main_loop.run();
+    // The stop below reads the bus itself.
+    drop(watch);
+    if let Some(cam) = &cam {
+        cam.stop();
+    }
     eprintln!("rpicam-rtsp-server: stopped");
+    if failed.load(Ordering::SeqCst) {
+        return Err(Error::Camera("the camera pipeline failed".into()));
+    }
     Ok(())
 }
 
