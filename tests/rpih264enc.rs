@@ -572,6 +572,110 @@ fn level_and_bitrate_out_of_range_warn_with_value_and_range() {
     assert_eq!(enc.property::<u32>("iperiod"), 60);
 }
 
+/// The Raspberry Pi documentation's `v4l2h264enc extra-controls="controls,repeat_sequence_header=1"
+/// ! 'video/x-h264,level=(string)4.1'` recipe with rpih264enc (pipelines/v4l2h264enc-dropin.txt):
+/// the level asked for downstream is encoded and signalled (4.1, 4), the extra control is
+/// mapped onto `inline-headers`, and a level too low for 1280x720 at 30/1 (3) is refused
+/// naming the level, its limit and the level needed.
+#[test]
+fn v4l2h264enc_recipe_honours_the_downstream_level() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let text = recipe("v4l2h264enc-dropin.txt");
+    assert!(text.contains("level=(string)4.1"), "{text}");
+    for (level, idc) in [("4.1", 41), ("4", 40)] {
+        let out = dir.path().join(format!("dropin-{level}.mkv"));
+        let desc = substitute(&text, &out, 30, false)
+            .replace("level=(string)4.1", &format!("level=(string){level}"));
+        let p = launch(&desc);
+        let bin = p.clone().dynamic_cast::<gst::Bin>().unwrap();
+        let enc = bin
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "rpih264enc"))
+            .expect("the recipe has rpih264enc");
+        assert!(
+            enc.property::<bool>("inline-headers"),
+            "repeat_sequence_header=1 mapped"
+        );
+        let run = run_pipeline(&p);
+        assert!(run.errors.is_empty(), "level {level}: {run:?}");
+        assert!(run.warnings.is_empty(), "level {level}: {run:?}");
+        let v = ffprobe(&out);
+        assert_eq!(v["streams"][0]["level"], idc, "level {level}");
+        assert_eq!(v["streams"][0]["width"], 1280);
+        assert_eq!(frames(&v).len(), 30, "level {level}");
+        // The file decodes end to end.
+        let dec = Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        assert!(
+            dec.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dec.stderr)
+        );
+    }
+    // Level 3 holds at most 40500 macroblocks/s; 1280x720 at 30/1 is 108000.
+    let out = dir.path().join("dropin-3.mkv");
+    let desc = substitute(&text, &out, 30, false).replace("level=(string)4.1", "level=(string)3");
+    let run = run_pipeline(&launch(&desc));
+    let all = run.errors.join("\n");
+    assert!(
+        all.contains("level 3")
+            && all.contains("40500 macroblocks/s")
+            && all.contains("needs level 3.1"),
+        "{run:?}"
+    );
+}
+
+/// Unknown extra controls are reported on the bus, naming the known ones; known ones set the
+/// properties.
+#[test]
+fn extra_controls_map_onto_properties() {
+    init();
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=320,height=240,framerate=30/1 ! rpih264enc name=enc extra-controls=\"controls,video_bitrate=500000,h264_i_frame_period=15,h264_level=11,h264_profile=2,video_bitrate_mode=1,h264_8x8_transform_enable=1\" ! fakesink",
+        source(2)
+    ));
+    let enc = p
+        .clone()
+        .dynamic_cast::<gst::Bin>()
+        .unwrap()
+        .by_name("enc")
+        .unwrap();
+    assert_eq!(enc.property::<u32>("bitrate"), 500_000);
+    assert_eq!(enc.property::<u32>("iperiod"), 15);
+    assert_eq!(
+        enc.property_value("level")
+            .get::<gstrpicamsrc2::rpih264enc::Level>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::Level::L4
+    );
+    assert_eq!(
+        enc.property_value("profile")
+            .get::<gstrpicamsrc2::rpih264enc::Profile>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::Profile::Main
+    );
+    assert_eq!(
+        enc.property_value("bitrate-mode")
+            .get::<gstrpicamsrc2::rpih264enc::BitrateMode>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::BitrateMode::Cbr
+    );
+    let run = run_pipeline(&p);
+    assert!(run.errors.is_empty(), "{run:?}");
+    let w = run.warnings.join("\n");
+    assert!(
+        w.contains("h264_8x8_transform_enable") && w.contains("video_bitrate, h264_i_frame_period, repeat_sequence_header, h264_level, h264_profile, video_bitrate_mode"),
+        "{run:?}"
+    );
+}
+
 // ---- pipelines/ recipes ----
 
 fn recipe(name: &str) -> String {

@@ -20,6 +20,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::engine::{self, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT};
+use super::extra_controls::{self, Mapped};
 use super::level::{self, H264Profile};
 use super::{Backend, BitrateMode, Level, Profile};
 use crate::sync::lock;
@@ -44,6 +45,10 @@ struct Settings {
     device: String,
     threads: u32,
     qp: u32,
+    /// The last `extra-controls` structure set (already applied to the fields above).
+    extra_controls: Option<gst::Structure>,
+    /// Warnings about `extra-controls`, posted on the bus when the element opens.
+    extra_warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -59,6 +64,8 @@ impl Default for Settings {
             device: DEFAULT_DEVICE.into(),
             threads: DEFAULT_THREADS,
             qp: 0,
+            extra_controls: None,
+            extra_warnings: Vec::new(),
         }
     }
 }
@@ -120,6 +127,60 @@ impl RpiH264Enc {
             }
         }
         Some(out)
+    }
+
+    /// Levels downstream accepts (its caps' `level` field), or None when it accepts any.
+    fn downstream_levels(&self) -> Option<Vec<&'static level::LevelLimits>> {
+        let allowed = self.obj().src_pad().allowed_caps()?;
+        if allowed.is_any() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for s in allowed.iter() {
+            let v = s.value("level").ok()?;
+            if let Ok(l) = v.get::<&str>() {
+                out.extend(level::level_by_name(l));
+            } else if let Ok(list) = v.get::<gst::List>() {
+                out.extend(
+                    list.iter()
+                        .filter_map(|x| x.get::<&str>().ok())
+                        .filter_map(level::level_by_name),
+                );
+            } else {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    /// Applies an `extra-controls` structure to the settings, warning about what it cannot.
+    fn apply_extra_controls(&self, st: Option<gst::Structure>) {
+        let (mapped, warnings) = st
+            .as_ref()
+            .map(|st| extra_controls::map(st))
+            .unwrap_or_default();
+        {
+            let mut s = lock(&self.settings);
+            for m in mapped {
+                gst::debug!(CAT, imp = self, "extra-controls: {m:?}");
+                match m {
+                    Mapped::Bitrate(b) => {
+                        s.bitrate = b;
+                        self.bitrate_changed.store(true, Ordering::SeqCst);
+                    }
+                    Mapped::Iperiod(p) => s.iperiod = p,
+                    Mapped::InlineHeaders(b) => s.inline_headers = b,
+                    Mapped::Level(l) => s.level = l,
+                    Mapped::Profile(p) => s.profile = p,
+                    Mapped::BitrateMode(m) => s.bitrate_mode = m,
+                }
+            }
+            s.extra_controls = st;
+            for w in &warnings {
+                gst::warning!(CAT, imp = self, "{w}");
+            }
+            s.extra_warnings = warnings;
+        }
     }
 
     fn pick_profile(&self, prop: Profile) -> Result<H264Profile, String> {
@@ -383,6 +444,11 @@ impl ObjectImpl for RpiH264Enc {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-controls")
+                    .nick("Extra controls")
+                    .blurb("v4l2h264enc's controls, mapped onto this element's properties: video_bitrate, h264_i_frame_period, repeat_sequence_header, h264_level, h264_profile, video_bitrate_mode (e.g. \"controls,repeat_sequence_header=1\")")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("active-backend")
                     .nick("Active backend")
                     .blurb("The backend in use: none, software or v4l2")
@@ -394,6 +460,13 @@ impl ObjectImpl for RpiH264Enc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "extra-controls" {
+            let st = value
+                .get::<Option<gst::Structure>>()
+                .expect("type checked upstream");
+            self.apply_extra_controls(st);
+            return;
+        }
         let mut s = lock(&self.settings);
         // `expect`s below: GLib has checked the value type against the pspec.
         match pspec.name() {
@@ -434,6 +507,7 @@ impl ObjectImpl for RpiH264Enc {
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "qp" => s.qp.to_value(),
+            "extra-controls" => s.extra_controls.to_value(),
             "active-backend" => lock(&self.active).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -490,6 +564,9 @@ impl ElementImpl for RpiH264Enc {
 impl VideoEncoderImpl for RpiH264Enc {
     fn open(&self) -> Result<(), gst::ErrorMessage> {
         let s = lock(&self.settings).clone();
+        for w in std::mem::take(&mut lock(&self.settings).extra_warnings) {
+            self.warn(w);
+        }
         let chosen = self.choose_backend(&s)?;
         let msg = chosen.describe(s.backend, &s.device);
         gst::info!(CAT, imp = self, "{msg}");
@@ -548,31 +625,32 @@ impl VideoEncoderImpl for RpiH264Enc {
             None => {}
         }
 
-        let auto_level =
-            level::choose_level(w, h, fps, u64::from(bitrate), profile).map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ["Cannot encode this input: {e}"]
-                );
-                gst::loggable_error!(CAT, "{e}")
-            })?;
-        let level_idc = match s.level {
-            Level::Auto => auto_level.level_idc,
-            l => {
-                let want = l as u32 as u8;
-                let wl = level::level_by_idc(want).unwrap_or(auto_level);
-                if !level::fits(wl, w, h, fps, u64::from(bitrate), profile) {
-                    self.warn(format!(
-                        "level={} is too low for {w}x{h} at {fps:.2} frames/s and {bitrate} bits/s (level {} allows at most {} macroblocks/s, {} macroblocks per frame and {} bits/s); using level {}",
-                        wl.name, wl.name, wl.max_mbps, wl.max_fs, wl.max_br * profile.cpb_br_vcl_factor(), auto_level.name
-                    ));
-                    auto_level.level_idc
-                } else {
-                    want
-                }
-            }
+        let requested = match s.level {
+            Level::Auto => None,
+            l => level::level_by_idc(l as u32 as u8),
         };
+        let downstream = self.downstream_levels();
+        let (chosen_level, warning) = level::pick_level(
+            requested,
+            downstream.as_deref(),
+            w,
+            h,
+            fps,
+            u64::from(bitrate),
+            profile,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("Cannot encode this input: {}", e)
+            );
+            gst::loggable_error!(CAT, "{e}")
+        })?;
+        if let Some(w) = warning {
+            self.warn(w);
+        }
+        let level_idc = chosen_level.level_idc;
 
         let cfg = EngineConfig {
             info: &info,

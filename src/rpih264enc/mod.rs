@@ -15,6 +15,7 @@ use gst::glib;
 use gst::prelude::*;
 
 pub mod engine;
+pub mod extra_controls;
 mod imp;
 pub mod level;
 pub mod nal;
