@@ -676,6 +676,37 @@ fn extra_controls_map_onto_properties() {
     );
 }
 
+/// Issue 16 defect 6: bitrates OpenH264 cannot take are refused before it starts, naming the
+/// value and the range (not "InitializeExt failed"); its limits are the property's range.
+#[test]
+fn bitrate_outside_openh264s_range_is_refused_naming_it() {
+    init();
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=640,height=480,framerate=30/1 ! rpih264enc bitrate=1 ! fakesink",
+        source(2)
+    ));
+    let run = run_pipeline(&p);
+    let all = run.errors.join("\n");
+    assert!(
+        all.contains("bitrate 1 bits/s") && all.contains("30..") && !all.contains("InitializeExt"),
+        "{run:?}"
+    );
+    // The largest bitrate OpenH264 takes (level 5.2 MaxBR x 1200) encodes.
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=640,height=480,framerate=30/1 ! rpih264enc bitrate=288000000 ! fakesink",
+        source(2)
+    ));
+    let run = run_pipeline(&p);
+    assert!(run.errors.is_empty(), "{run:?}");
+    let pspec = gst::ElementFactory::make("rpih264enc")
+        .build()
+        .unwrap()
+        .find_property("bitrate")
+        .unwrap();
+    let range = pspec.downcast::<glib::ParamSpecUInt>().unwrap();
+    assert_eq!(range.maximum(), 288_000_000);
+}
+
 // ---- pipelines/ recipes ----
 
 fn recipe(name: &str) -> String {

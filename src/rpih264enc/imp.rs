@@ -27,8 +27,9 @@ use crate::sync::lock;
 
 /// 0 = automatic (Picamera2 `Quality.MEDIUM` scaling, see `level::auto_bitrate`).
 const DEFAULT_BITRATE: u32 = 0;
-/// Level 5.2 MaxBR for High: 240000 x 1250 bits/s (H.264 Table ).
-const MAX_BITRATE: u32 = 300_000_000;
+/// The largest bitrate an engine encodes: level 5.2 MaxBR 240000 (H.264 Table A-1) x
+/// OpenH264's CpbBrNalFactor 1200 (`software::bitrate_limits`); the hardware stops at 25 Mbit/s.
+const MAX_BITRATE: u32 = 288_000_000;
 const DEFAULT_IPERIOD: u32 = 60;
 const DEFAULT_DEVICE: &str = "/dev/video11";
 const DEFAULT_THREADS: u32 = 0;
