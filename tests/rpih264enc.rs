@@ -38,7 +38,8 @@ fn source(n: u32) -> String {
     SOURCE.replace("{N}", &n.to_string())
 }
 
-/// Messages of one pipeline run: errors, warnings and infos as "TYPE: text (debug)".
+/// Messages of one pipeline run: errors, warnings and infos as "TYPE: text (debug)"; infos
+/// include the description of rpih264enc's `rpih264enc-backend` element message.
 #[derive(Debug, Default)]
 struct Run {
     errors: Vec<String>,
@@ -79,6 +80,14 @@ fn run_pipeline(pipeline: &gst::Element) -> Run {
                 .warnings
                 .push(describe(w.error().to_string(), w.debug())),
             MessageView::Info(i) => run.infos.push(describe(i.error().to_string(), i.debug())),
+            // rpih264enc says which engine it uses in an element message (not an INFO
+            // message, which gst-launch-1.0 prints on every run).
+            MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rpih264enc-backend") {
+                    let text = s.get::<String>("description").unwrap_or_default();
+                    run.infos.push(text);
+                }
+            }
             _ => {}
         }
     }
@@ -705,6 +714,62 @@ fn bitrate_outside_openh264s_range_is_refused_naming_it() {
         .unwrap();
     let range = pspec.downcast::<glib::ParamSpecUInt>().unwrap();
     assert_eq!(range.maximum(), 288_000_000);
+}
+
+/// Issue 17 item 8: `gst-launch-1.0` runs of rpicamsrc2 alone and with rpih264enc print
+/// nothing of ours (GST_DEBUG unset): every line of stdout and stderr is one of gst-launch's
+/// own, and none names our elements, plugin or a Rust source file.
+#[test]
+fn gst_launch_runs_are_quiet_by_default() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = child::plugin_dir(dir.path()).expect("this build's plugin");
+    const GST_LAUNCH_LINES: &[&str] = &[
+        "Setting pipeline to ",
+        "Pipeline is live and does not need PREROLL",
+        "Pipeline is PREROLLING",
+        "Pipeline is PREROLLED",
+        "Prerolled, waiting for ",
+        "New clock: ",
+        "Redistribute latency...",
+        "Got EOS from element ",
+        "Execution ended after ",
+        "Freeing pipeline ...",
+    ];
+    for desc in [
+        "rpicamsrc2 num-buffers=3 ! fakesink",
+        "rpicamsrc2 num-buffers=3 ! rpih264enc ! fakesink",
+    ] {
+        let out = Command::new("gst-launch-1.0")
+            .args(desc.split_whitespace())
+            .env("GST_PLUGIN_PATH", &plugins)
+            .env("GST_REGISTRY", dir.path().join("registry.bin"))
+            .env_remove("GST_DEBUG")
+            .env_remove("GST_DEBUG_FILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("gst-launch-1.0 runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{desc}: {text}");
+        assert!(text.contains("Got EOS from element"), "{desc}: {text}");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let lower = line.to_lowercase();
+            assert!(
+                !lower.contains("rpicamsrc2")
+                    && !lower.contains("rpih264enc")
+                    && !line.contains(".rs"),
+                "{desc}: a line of ours: {line:?}\n{text}"
+            );
+            assert!(
+                GST_LAUNCH_LINES.iter().any(|p| line.starts_with(p)),
+                "{desc}: not a gst-launch-1.0 line: {line:?}\n{text}"
+            );
+        }
+    }
 }
 
 // ---- pipelines/ recipes ----

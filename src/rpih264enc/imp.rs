@@ -570,8 +570,27 @@ impl VideoEncoderImpl for RpiH264Enc {
         }
         let chosen = self.choose_backend(&s)?;
         let msg = chosen.describe(s.backend, &s.device);
+        // A debug-log line and an element message, not an INFO message: gst-launch-1.0 prints
+        // every INFO message (with our source path), and a run should be quiet unless
+        // GST_DEBUG asks (issue 17 item 8). Applications read the element message or the
+        // `active-backend` property.
         gst::info!(CAT, imp = self, "{msg}");
-        gst::element_imp_info!(self, gst::LibraryError::Settings, ("{}", msg));
+        let structure = gst::Structure::builder("rpih264enc-backend")
+            .field(
+                "backend",
+                match chosen {
+                    Choice::Software => "software",
+                    Choice::V4l2 { .. } => "v4l2",
+                },
+            )
+            .field("device", s.device.as_str())
+            .field("description", msg.as_str())
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
         *lock(&self.chosen) = Some((chosen, s.backend));
         Ok(())
     }
