@@ -104,54 +104,44 @@ impl RpiH264Enc {
         gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
     }
 
-    /// Profiles downstream accepts, or None when it accepts any.
-    fn downstream_profiles(&self) -> Option<Vec<H264Profile>> {
+    /// The values of the string field `field` (one string or a list) over downstream's
+    /// allowed caps, parsed by `parse` (unknown strings left out); None when downstream accepts
+    /// any value (ANY caps, or a structure without the field or with another type).
+    fn downstream_values<T>(
+        &self,
+        field: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let allowed = self.obj().src_pad().allowed_caps()?;
         if allowed.is_any() {
             return None;
         }
         let mut out = Vec::new();
         for s in allowed.iter() {
-            match s.value("profile") {
-                Err(_) => return None,
-                Ok(v) => {
-                    if let Ok(p) = v.get::<&str>() {
-                        out.extend(H264Profile::from_caps_name(p));
-                    } else if let Ok(list) = v.get::<gst::List>() {
-                        out.extend(
-                            list.iter()
-                                .filter_map(|x| x.get::<&str>().ok())
-                                .filter_map(H264Profile::from_caps_name),
-                        );
-                    }
-                }
-            }
-        }
-        Some(out)
-    }
-
-    /// Levels downstream accepts (its caps' `level` field), or None when it accepts any.
-    fn downstream_levels(&self) -> Option<Vec<&'static level::LevelLimits>> {
-        let allowed = self.obj().src_pad().allowed_caps()?;
-        if allowed.is_any() {
-            return None;
-        }
-        let mut out = Vec::new();
-        for s in allowed.iter() {
-            let v = s.value("level").ok()?;
-            if let Ok(l) = v.get::<&str>() {
-                out.extend(level::level_by_name(l));
+            let v = s.value(field).ok()?;
+            if let Ok(one) = v.get::<&str>() {
+                out.extend(parse(one));
             } else if let Ok(list) = v.get::<gst::List>() {
                 out.extend(
                     list.iter()
                         .filter_map(|x| x.get::<&str>().ok())
-                        .filter_map(level::level_by_name),
+                        .filter_map(&parse),
                 );
             } else {
                 return None;
             }
         }
         Some(out)
+    }
+
+    /// Profiles downstream accepts, or None when it accepts any.
+    fn downstream_profiles(&self) -> Option<Vec<H264Profile>> {
+        self.downstream_values("profile", H264Profile::from_caps_name)
+    }
+
+    /// Levels downstream accepts (its caps' `level` field), or None when it accepts any.
+    fn downstream_levels(&self) -> Option<Vec<&'static level::LevelLimits>> {
+        self.downstream_values("level", level::level_by_name)
     }
 
     /// Applies an `extra-controls` structure to the settings, warning about what it cannot.
