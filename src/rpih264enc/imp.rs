@@ -261,7 +261,8 @@ impl RpiH264Enc {
                 gst::FlowError::Error
             }
             EngineError::Unsupported(m) => {
-                gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{m}"]);
+                // The text says which limit: it is the message, not only its debug part.
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ("{}", m));
                 gst::FlowError::NotNegotiated
             }
             EngineError::Map => {

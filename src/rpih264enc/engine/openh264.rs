@@ -127,7 +127,10 @@ impl Engine for Openh264Engine {
             colour: vui_colour(info),
         };
         if sw.qp == 0 {
-            check_bitrate(sw.bitrate, sw.fps, sw.level_idc).map_err(EngineError::Unsupported)?;
+            // `openh264_level` has raised the level where the bitrate needs it, so only the
+            // floor and level 5.2's ceiling are left to fail.
+            let top = level::LEVELS[level::LEVELS.len() - 1].level_idc;
+            check_bitrate(sw.bitrate, sw.fps, top).map_err(EngineError::Unsupported)?;
         }
         gst::debug!(CAT, "software config {sw:?}");
         let enc = SoftwareEncoder::new(sw)
