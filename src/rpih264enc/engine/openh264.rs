@@ -271,6 +271,36 @@ mod tests {
     }
 
     #[test]
+    fn level_is_raised_where_openh264s_bitrate_factor_needs_it() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(VideoFormat::I420, 1280, 720)
+            .fps(gst::Fraction::new(30, 1))
+            .build()
+            .unwrap();
+        // Level 3.1 holds 17 Mbit/s in High by H.264's factor 1250 (17.5 Mbit/s), not by
+        // OpenH264's 1200 (16.8 Mbit/s): OpenH264 gets 3.2 and the caps say so.
+        let mut cfg = EngineConfig::for_test(&info, H264Profile::High);
+        cfg.level_idc = 31;
+        cfg.bitrate = 17_000_000;
+        let e = Openh264Engine::configure(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(e.stream().level, "3.2");
+        cfg.bitrate = 16_000_000;
+        let e = Openh264Engine::configure(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(e.stream().level, "3.1");
+        // Below one bit per frame: refused naming the value and the range.
+        cfg.bitrate = 29;
+        match Openh264Engine::configure(&cfg, &mut |_| {}) {
+            Err(EngineError::Unsupported(m)) => {
+                assert!(
+                    m.contains("bitrate 29 bits/s") && m.contains("30..288000000"),
+                    "{m}"
+                )
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
     fn stream_names_come_from_the_sps() {
         gst::init().unwrap();
         // profile_idc 66 + constraint_set1, level_idc 11 + constraint_set3 = level 1b.
