@@ -33,6 +33,7 @@ const COVERED_BY_RPIH264ENC: &[&str] = &[
     "record-mp4.txt",
     "record-segments.txt",
     "record-ts.txt",
+    "v4l2h264enc-dropin.txt",
 ];
 
 /// The Debian package that provides each element the recipes and their checks use, for the

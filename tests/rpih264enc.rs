@@ -38,7 +38,8 @@ fn source(n: u32) -> String {
     SOURCE.replace("{N}", &n.to_string())
 }
 
-/// Messages of one pipeline run: errors, warnings and infos as "TYPE: text (debug)".
+/// Messages of one pipeline run: errors, warnings and infos as "TYPE: text (debug)"; infos
+/// include the description of rpih264enc's `rpih264enc-backend` element message.
 #[derive(Debug, Default)]
 struct Run {
     errors: Vec<String>,
@@ -79,6 +80,14 @@ fn run_pipeline(pipeline: &gst::Element) -> Run {
                 .warnings
                 .push(describe(w.error().to_string(), w.debug())),
             MessageView::Info(i) => run.infos.push(describe(i.error().to_string(), i.debug())),
+            // rpih264enc says which engine it uses in an element message (not an INFO
+            // message, which gst-launch-1.0 prints on every run).
+            MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rpih264enc-backend") {
+                    let text = s.get::<String>("description").unwrap_or_default();
+                    run.infos.push(text);
+                }
+            }
             _ => {}
         }
     }
@@ -570,6 +579,197 @@ fn level_and_bitrate_out_of_range_warn_with_value_and_range() {
         .unwrap();
     assert_eq!(enc.property::<u32>("bitrate"), 0);
     assert_eq!(enc.property::<u32>("iperiod"), 60);
+}
+
+/// The Raspberry Pi documentation's `v4l2h264enc extra-controls="controls,repeat_sequence_header=1"
+/// ! 'video/x-h264,level=(string)4.1'` recipe with rpih264enc (pipelines/v4l2h264enc-dropin.txt):
+/// the level asked for downstream is encoded and signalled (4.1, 4), the extra control is
+/// mapped onto `inline-headers`, and a level too low for 1280x720 at 30/1 (3) is refused
+/// naming the level, its limit and the level needed.
+#[test]
+fn v4l2h264enc_recipe_honours_the_downstream_level() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let text = recipe("v4l2h264enc-dropin.txt");
+    assert!(text.contains("level=(string)4.1"), "{text}");
+    for (level, idc) in [("4.1", 41), ("4", 40)] {
+        let out = dir.path().join(format!("dropin-{level}.mkv"));
+        let desc = substitute(&text, &out, 30, false)
+            .replace("level=(string)4.1", &format!("level=(string){level}"));
+        let p = launch(&desc);
+        let bin = p.clone().dynamic_cast::<gst::Bin>().unwrap();
+        let enc = bin
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "rpih264enc"))
+            .expect("the recipe has rpih264enc");
+        assert!(
+            enc.property::<bool>("inline-headers"),
+            "repeat_sequence_header=1 mapped"
+        );
+        let run = run_pipeline(&p);
+        assert!(run.errors.is_empty(), "level {level}: {run:?}");
+        assert!(run.warnings.is_empty(), "level {level}: {run:?}");
+        let v = ffprobe(&out);
+        assert_eq!(v["streams"][0]["level"], idc, "level {level}");
+        assert_eq!(v["streams"][0]["width"], 1280);
+        assert_eq!(frames(&v).len(), 30, "level {level}");
+        // The file decodes end to end.
+        let dec = Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        assert!(
+            dec.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dec.stderr)
+        );
+    }
+    // Level 3 holds at most 40500 macroblocks/s; 1280x720 at 30/1 is 108000.
+    let out = dir.path().join("dropin-3.mkv");
+    let desc = substitute(&text, &out, 30, false).replace("level=(string)4.1", "level=(string)3");
+    let run = run_pipeline(&launch(&desc));
+    let all = run.errors.join("\n");
+    assert!(
+        all.contains("level 3")
+            && all.contains("40500 macroblocks/s")
+            && all.contains("needs level 3.1"),
+        "{run:?}"
+    );
+}
+
+/// Unknown extra controls are reported on the bus, naming the known ones; known ones set the
+/// properties.
+#[test]
+fn extra_controls_map_onto_properties() {
+    init();
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=320,height=240,framerate=30/1 ! rpih264enc name=enc extra-controls=\"controls,video_bitrate=500000,h264_i_frame_period=15,h264_level=11,h264_profile=2,video_bitrate_mode=1,h264_8x8_transform_enable=1\" ! fakesink",
+        source(2)
+    ));
+    let enc = p
+        .clone()
+        .dynamic_cast::<gst::Bin>()
+        .unwrap()
+        .by_name("enc")
+        .unwrap();
+    assert_eq!(enc.property::<u32>("bitrate"), 500_000);
+    assert_eq!(enc.property::<u32>("iperiod"), 15);
+    assert_eq!(
+        enc.property_value("level")
+            .get::<gstrpicamsrc2::rpih264enc::Level>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::Level::L4
+    );
+    assert_eq!(
+        enc.property_value("profile")
+            .get::<gstrpicamsrc2::rpih264enc::Profile>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::Profile::Main
+    );
+    assert_eq!(
+        enc.property_value("bitrate-mode")
+            .get::<gstrpicamsrc2::rpih264enc::BitrateMode>()
+            .unwrap(),
+        gstrpicamsrc2::rpih264enc::BitrateMode::Cbr
+    );
+    let run = run_pipeline(&p);
+    assert!(run.errors.is_empty(), "{run:?}");
+    let w = run.warnings.join("\n");
+    assert!(
+        w.contains("h264_8x8_transform_enable") && w.contains("video_bitrate, h264_i_frame_period, repeat_sequence_header, h264_level, h264_profile, video_bitrate_mode"),
+        "{run:?}"
+    );
+}
+
+/// Issue 16 defect 6: bitrates OpenH264 cannot take are refused before it starts, naming the
+/// value and the range (not "InitializeExt failed"); its limits are the property's range.
+#[test]
+fn bitrate_outside_openh264s_range_is_refused_naming_it() {
+    init();
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=640,height=480,framerate=30/1 ! rpih264enc bitrate=1 ! fakesink",
+        source(2)
+    ));
+    let run = run_pipeline(&p);
+    let all = run.errors.join("\n");
+    assert!(
+        all.contains("bitrate 1 bits/s") && all.contains("30..") && !all.contains("InitializeExt"),
+        "{run:?}"
+    );
+    // The largest bitrate OpenH264 takes (level 5.2 MaxBR x 1200) encodes.
+    let p = launch(&format!(
+        "{} ! video/x-raw,width=640,height=480,framerate=30/1 ! rpih264enc bitrate=288000000 ! fakesink",
+        source(2)
+    ));
+    let run = run_pipeline(&p);
+    assert!(run.errors.is_empty(), "{run:?}");
+    let pspec = gst::ElementFactory::make("rpih264enc")
+        .build()
+        .unwrap()
+        .find_property("bitrate")
+        .unwrap();
+    let range = pspec.downcast::<glib::ParamSpecUInt>().unwrap();
+    assert_eq!(range.maximum(), 288_000_000);
+}
+
+/// Issue 17 item 8: `gst-launch-1.0` runs of rpicamsrc2 alone and with rpih264enc print
+/// nothing of ours (GST_DEBUG unset): every line of stdout and stderr is one of gst-launch's
+/// own, and none names our elements, plugin or a Rust source file.
+#[test]
+fn gst_launch_runs_are_quiet_by_default() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = child::plugin_dir(dir.path()).expect("this build's plugin");
+    const GST_LAUNCH_LINES: &[&str] = &[
+        "Setting pipeline to ",
+        "Pipeline is live and does not need PREROLL",
+        "Pipeline is PREROLLING",
+        "Pipeline is PREROLLED",
+        "Prerolled, waiting for ",
+        "New clock: ",
+        "Redistribute latency...",
+        "Got EOS from element ",
+        "Execution ended after ",
+        "Freeing pipeline ...",
+    ];
+    for desc in [
+        "rpicamsrc2 num-buffers=3 ! fakesink",
+        "rpicamsrc2 num-buffers=3 ! rpih264enc ! fakesink",
+    ] {
+        let out = Command::new("gst-launch-1.0")
+            .args(desc.split_whitespace())
+            .env("GST_PLUGIN_PATH", &plugins)
+            .env("GST_REGISTRY", dir.path().join("registry.bin"))
+            .env_remove("GST_DEBUG")
+            .env_remove("GST_DEBUG_FILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("gst-launch-1.0 runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{desc}: {text}");
+        assert!(text.contains("Got EOS from element"), "{desc}: {text}");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let lower = line.to_lowercase();
+            assert!(
+                !lower.contains("rpicamsrc2")
+                    && !lower.contains("rpih264enc")
+                    && !line.contains(".rs"),
+                "{desc}: a line of ours: {line:?}\n{text}"
+            );
+            assert!(
+                GST_LAUNCH_LINES.iter().any(|p| line.starts_with(p)),
+                "{desc}: not a gst-launch-1.0 line: {line:?}\n{text}"
+            );
+        }
+    }
 }
 
 // ---- pipelines/ recipes ----

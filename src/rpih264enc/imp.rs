@@ -20,14 +20,16 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::engine::{self, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT};
+use super::extra_controls::{self, Mapped};
 use super::level::{self, H264Profile};
 use super::{Backend, BitrateMode, Level, Profile};
 use crate::sync::lock;
 
 /// 0 = automatic (Picamera2 `Quality.MEDIUM` scaling, see `level::auto_bitrate`).
 const DEFAULT_BITRATE: u32 = 0;
-/// Level 5.2 MaxBR for High: 240000 x 1250 bits/s (H.264 Table ).
-const MAX_BITRATE: u32 = 300_000_000;
+/// The largest bitrate an engine encodes: level 5.2 MaxBR 240000 (H.264 Table A-1) x
+/// OpenH264's CpbBrNalFactor 1200 (`software::bitrate_limits`); the hardware stops at 25 Mbit/s.
+const MAX_BITRATE: u32 = 288_000_000;
 const DEFAULT_IPERIOD: u32 = 60;
 const DEFAULT_DEVICE: &str = "/dev/video11";
 const DEFAULT_THREADS: u32 = 0;
@@ -44,6 +46,10 @@ struct Settings {
     device: String,
     threads: u32,
     qp: u32,
+    /// The last `extra-controls` structure set (already applied to the fields above).
+    extra_controls: Option<gst::Structure>,
+    /// Warnings about `extra-controls`, posted on the bus when the element opens.
+    extra_warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -59,6 +65,8 @@ impl Default for Settings {
             device: DEFAULT_DEVICE.into(),
             threads: DEFAULT_THREADS,
             qp: 0,
+            extra_controls: None,
+            extra_warnings: Vec::new(),
         }
     }
 }
@@ -96,30 +104,74 @@ impl RpiH264Enc {
         gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
     }
 
-    /// Profiles downstream accepts, or None when it accepts any.
-    fn downstream_profiles(&self) -> Option<Vec<H264Profile>> {
+    /// The values of the string field `field` (one string or a list) over downstream's
+    /// allowed caps, parsed by `parse` (unknown strings left out); None when downstream accepts
+    /// any value (ANY caps, or a structure without the field or with another type).
+    fn downstream_values<T>(
+        &self,
+        field: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let allowed = self.obj().src_pad().allowed_caps()?;
         if allowed.is_any() {
             return None;
         }
         let mut out = Vec::new();
         for s in allowed.iter() {
-            match s.value("profile") {
-                Err(_) => return None,
-                Ok(v) => {
-                    if let Ok(p) = v.get::<&str>() {
-                        out.extend(H264Profile::from_caps_name(p));
-                    } else if let Ok(list) = v.get::<gst::List>() {
-                        out.extend(
-                            list.iter()
-                                .filter_map(|x| x.get::<&str>().ok())
-                                .filter_map(H264Profile::from_caps_name),
-                        );
-                    }
-                }
+            let v = s.value(field).ok()?;
+            if let Ok(one) = v.get::<&str>() {
+                out.extend(parse(one));
+            } else if let Ok(list) = v.get::<gst::List>() {
+                out.extend(
+                    list.iter()
+                        .filter_map(|x| x.get::<&str>().ok())
+                        .filter_map(&parse),
+                );
+            } else {
+                return None;
             }
         }
         Some(out)
+    }
+
+    /// Profiles downstream accepts, or None when it accepts any.
+    fn downstream_profiles(&self) -> Option<Vec<H264Profile>> {
+        self.downstream_values("profile", H264Profile::from_caps_name)
+    }
+
+    /// Levels downstream accepts (its caps' `level` field), or None when it accepts any.
+    fn downstream_levels(&self) -> Option<Vec<&'static level::LevelLimits>> {
+        self.downstream_values("level", level::level_by_name)
+    }
+
+    /// Applies an `extra-controls` structure to the settings, warning about what it cannot.
+    fn apply_extra_controls(&self, st: Option<gst::Structure>) {
+        let (mapped, warnings) = st
+            .as_ref()
+            .map(|st| extra_controls::map(st))
+            .unwrap_or_default();
+        {
+            let mut s = lock(&self.settings);
+            for m in mapped {
+                gst::debug!(CAT, imp = self, "extra-controls: {m:?}");
+                match m {
+                    Mapped::Bitrate(b) => {
+                        s.bitrate = b;
+                        self.bitrate_changed.store(true, Ordering::SeqCst);
+                    }
+                    Mapped::Iperiod(p) => s.iperiod = p,
+                    Mapped::InlineHeaders(b) => s.inline_headers = b,
+                    Mapped::Level(l) => s.level = l,
+                    Mapped::Profile(p) => s.profile = p,
+                    Mapped::BitrateMode(m) => s.bitrate_mode = m,
+                }
+            }
+            s.extra_controls = st;
+            for w in &warnings {
+                gst::warning!(CAT, imp = self, "{w}");
+            }
+            s.extra_warnings = warnings;
+        }
     }
 
     fn pick_profile(&self, prop: Profile) -> Result<H264Profile, String> {
@@ -209,7 +261,8 @@ impl RpiH264Enc {
                 gst::FlowError::Error
             }
             EngineError::Unsupported(m) => {
-                gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{m}"]);
+                // The text says which limit: it is the message, not only its debug part.
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ("{}", m));
                 gst::FlowError::NotNegotiated
             }
             EngineError::Map => {
@@ -383,6 +436,11 @@ impl ObjectImpl for RpiH264Enc {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("extra-controls")
+                    .nick("Extra controls")
+                    .blurb("v4l2h264enc's controls, mapped onto this element's properties: video_bitrate, h264_i_frame_period, repeat_sequence_header, h264_level, h264_profile, video_bitrate_mode (e.g. \"controls,repeat_sequence_header=1\")")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("active-backend")
                     .nick("Active backend")
                     .blurb("The backend in use: none, software or v4l2")
@@ -394,6 +452,13 @@ impl ObjectImpl for RpiH264Enc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "extra-controls" {
+            let st = value
+                .get::<Option<gst::Structure>>()
+                .expect("type checked upstream");
+            self.apply_extra_controls(st);
+            return;
+        }
         let mut s = lock(&self.settings);
         // `expect`s below: GLib has checked the value type against the pspec.
         match pspec.name() {
@@ -434,6 +499,7 @@ impl ObjectImpl for RpiH264Enc {
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "qp" => s.qp.to_value(),
+            "extra-controls" => s.extra_controls.to_value(),
             "active-backend" => lock(&self.active).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -490,10 +556,32 @@ impl ElementImpl for RpiH264Enc {
 impl VideoEncoderImpl for RpiH264Enc {
     fn open(&self) -> Result<(), gst::ErrorMessage> {
         let s = lock(&self.settings).clone();
+        for w in std::mem::take(&mut lock(&self.settings).extra_warnings) {
+            self.warn(w);
+        }
         let chosen = self.choose_backend(&s)?;
         let msg = chosen.describe(s.backend, &s.device);
+        // A debug-log line and an element message, not an INFO message: gst-launch-1.0 prints
+        // every INFO message (with our source path), and a run should be quiet unless
+        // GST_DEBUG asks (issue 17 item 8). Applications read the element message or the
+        // `active-backend` property.
         gst::info!(CAT, imp = self, "{msg}");
-        gst::element_imp_info!(self, gst::LibraryError::Settings, ("{}", msg));
+        let structure = gst::Structure::builder("rpih264enc-backend")
+            .field(
+                "backend",
+                match chosen {
+                    Choice::Software => "software",
+                    Choice::V4l2 { .. } => "v4l2",
+                },
+            )
+            .field("device", s.device.as_str())
+            .field("description", msg.as_str())
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
         *lock(&self.chosen) = Some((chosen, s.backend));
         Ok(())
     }
@@ -548,31 +636,32 @@ impl VideoEncoderImpl for RpiH264Enc {
             None => {}
         }
 
-        let auto_level =
-            level::choose_level(w, h, fps, u64::from(bitrate), profile).map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ["Cannot encode this input: {e}"]
-                );
-                gst::loggable_error!(CAT, "{e}")
-            })?;
-        let level_idc = match s.level {
-            Level::Auto => auto_level.level_idc,
-            l => {
-                let want = l as u32 as u8;
-                let wl = level::level_by_idc(want).unwrap_or(auto_level);
-                if !level::fits(wl, w, h, fps, u64::from(bitrate), profile) {
-                    self.warn(format!(
-                        "level={} is too low for {w}x{h} at {fps:.2} frames/s and {bitrate} bits/s (level {} allows at most {} macroblocks/s, {} macroblocks per frame and {} bits/s); using level {}",
-                        wl.name, wl.name, wl.max_mbps, wl.max_fs, wl.max_br * profile.cpb_br_vcl_factor(), auto_level.name
-                    ));
-                    auto_level.level_idc
-                } else {
-                    want
-                }
-            }
+        let requested = match s.level {
+            Level::Auto => None,
+            l => level::level_by_idc(l as u32 as u8),
         };
+        let downstream = self.downstream_levels();
+        let (chosen_level, warning) = level::pick_level(
+            requested,
+            downstream.as_deref(),
+            w,
+            h,
+            fps,
+            u64::from(bitrate),
+            profile,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("Cannot encode this input: {}", e)
+            );
+            gst::loggable_error!(CAT, "{e}")
+        })?;
+        if let Some(w) = warning {
+            self.warn(w);
+        }
+        let level_idc = chosen_level.level_idc;
 
         let cfg = EngineConfig {
             info: &info,

@@ -315,6 +315,97 @@ pub fn choose_level(
     }
 }
 
+/// Position of a level in [`LEVELS`] (1 < 1b < 1.1 < ... < 5.2).
+fn rank(l: &LevelLimits) -> usize {
+    LEVELS
+        .iter()
+        .position(|x| x.level_idc == l.level_idc)
+        .unwrap_or(usize::MAX)
+}
+
+/// The limits of `l` as a user reads them: "level 3 allows at most 40500 macroblocks/s,
+/// 1620 macroblocks per frame and 12500000 bits/s" (bits/s for `profile`).
+pub fn describe_limits(l: &LevelLimits, profile: H264Profile) -> String {
+    format!(
+        "level {} allows at most {} macroblocks/s, {} macroblocks per frame and {} bits/s",
+        l.name,
+        l.max_mbps,
+        l.max_fs,
+        l.max_br * profile.cpb_br_vcl_factor()
+    )
+}
+
+/// The level to encode at, from the `level` property (`requested`, `None` = auto) and the
+/// levels downstream caps accept (`allowed`, `None` = any), for a stream of
+/// `width` x `height` pixels at `fps` frames/s and `bitrate` bits/s.
+///
+/// - Auto, any level downstream: [`choose_level`].
+/// - Auto, levels from downstream: the automatic level if downstream accepts it, else the
+///   lowest accepted level that holds the stream (a higher level than needed is still
+///   conforming; it is what `v4l2h264enc ! video/x-h264,level=(string)4.1` does).
+/// - Requested: that level when it holds the stream. Too low: with any level downstream a
+///   warning (second value) and the automatic level; with levels from downstream an error.
+///
+/// Errors name the stream, the level and its limits.
+pub fn pick_level(
+    requested: Option<&'static LevelLimits>,
+    allowed: Option<&[&'static LevelLimits]>,
+    width: u32,
+    height: u32,
+    fps: f64,
+    bitrate: u64,
+    profile: H264Profile,
+) -> Result<(&'static LevelLimits, Option<String>), String> {
+    let stream = format!("{width}x{height} at {fps:.2} frames/s and {bitrate} bits/s");
+    let auto = choose_level(width, height, fps, bitrate, profile).map_err(|e| e.to_string())?;
+    let accepted =
+        |l: &LevelLimits| allowed.is_none_or(|a| a.iter().any(|x| x.level_idc == l.level_idc));
+    let names = |a: &[&LevelLimits]| a.iter().map(|l| l.name).collect::<Vec<_>>().join(", ");
+    if let Some(want) = requested {
+        if !accepted(want) {
+            return Err(format!(
+                "level={} was asked for but downstream accepts only level {}",
+                want.name,
+                names(allowed.unwrap_or_default())
+            ));
+        }
+        if fits(want, width, height, fps, bitrate, profile) {
+            return Ok((want, None));
+        }
+        let why = format!(
+            "level={} is too low for {stream} ({}); it needs level {}",
+            want.name,
+            describe_limits(want, profile),
+            auto.name
+        );
+        return match allowed {
+            None => Ok((auto, Some(format!("{why}; using level {}", auto.name)))),
+            Some(_) => Err(why),
+        };
+    }
+    let Some(list) = allowed else {
+        return Ok((auto, None));
+    };
+    if accepted(auto) {
+        return Ok((auto, None));
+    }
+    let mut sorted: Vec<&'static LevelLimits> = list.to_vec();
+    sorted.sort_by_key(|l| rank(l));
+    if let Some(l) = sorted
+        .iter()
+        .find(|l| rank(l) >= rank(auto) && fits(l, width, height, fps, bitrate, profile))
+    {
+        return Ok((l, None));
+    }
+    let top = sorted.last().copied().unwrap_or(auto);
+    Err(format!(
+        "downstream caps ask for level {} but {stream} needs level {} ({})",
+        names(&sorted),
+        auto.name,
+        describe_limits(top, profile)
+    ))
+}
+
 /// The automatic bitrate when the `bitrate` property is 0: Picamera2's `Quality.MEDIUM`
 /// (6 Mbit/s at 1920x1080 and 30 frames/s, `encoders/encoder.py`), scaled by
 /// width x height x frame rate, at least 25 kbit/s. Returns bits/s.
@@ -421,6 +512,76 @@ mod tests {
         );
         assert_eq!(H264Profile::from_sps(100, false), Some(H264Profile::High));
         assert_eq!(H264Profile::from_caps_name("main"), Some(H264Profile::Main));
+    }
+
+    #[test]
+    fn level_from_property_and_downstream() {
+        let l = |n| level_by_name(n).unwrap();
+        let hp = H264Profile::High;
+        // Auto, downstream any: the automatic level.
+        let (got, w) = pick_level(None, None, 1280, 720, 30.0, 2_000_000, hp).unwrap();
+        assert_eq!((got.name, w), ("3.1", None));
+        // Auto, downstream 4.1 (the Raspberry Pi documentation's v4l2h264enc recipe): 4.1.
+        let (got, _) = pick_level(None, Some(&[l("4.1")]), 1280, 720, 30.0, 2_000_000, hp).unwrap();
+        assert_eq!(got.name, "4.1");
+        // A list: the automatic level when listed, else the lowest listed that holds.
+        let (got, _) = pick_level(
+            None,
+            Some(&[l("4"), l("3.1")]),
+            1280,
+            720,
+            30.0,
+            2_000_000,
+            hp,
+        )
+        .unwrap();
+        assert_eq!(got.name, "3.1");
+        let (got, _) = pick_level(
+            None,
+            Some(&[l("5"), l("3"), l("4")]),
+            1280,
+            720,
+            30.0,
+            2_000_000,
+            hp,
+        )
+        .unwrap();
+        assert_eq!(got.name, "4");
+        // Too low downstream: an error naming the level, its limit and the level needed.
+        let e = pick_level(None, Some(&[l("3")]), 1280, 720, 30.0, 2_000_000, hp).unwrap_err();
+        assert!(
+            e.contains("level 3")
+                && e.contains("40500 macroblocks/s")
+                && e.contains("needs level 3.1"),
+            "{e}"
+        );
+        // Property too low: warning and the automatic level, or an error if downstream insists.
+        let (got, w) = pick_level(Some(l("3")), None, 1280, 720, 30.0, 2_000_000, hp).unwrap();
+        assert_eq!(got.name, "3.1");
+        assert!(w.unwrap().contains("level=3 is too low"));
+        let e = pick_level(
+            Some(l("3")),
+            Some(&[l("3")]),
+            1280,
+            720,
+            30.0,
+            2_000_000,
+            hp,
+        )
+        .unwrap_err();
+        assert!(e.contains("level=3 is too low"), "{e}");
+        // Property not accepted downstream.
+        let e = pick_level(
+            Some(l("4")),
+            Some(&[l("4.1")]),
+            640,
+            480,
+            30.0,
+            1_000_000,
+            hp,
+        )
+        .unwrap_err();
+        assert!(e.contains("level=4") && e.contains("only level 4.1"), "{e}");
     }
 
     #[test]

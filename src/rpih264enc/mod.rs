@@ -8,13 +8,15 @@
 //! The element (`imp`) drives one [`engine::Engine`]: [`engine::openh264`] or
 //! [`engine::v4l2`], picked when it opens. The engines own their input handling; below them
 //! the pure logic lives in submodules that know nothing of GStreamer: [`level`] (H.264
-//! Annex A level choice), [`nal`] (byte-stream helpers), [`software`] (OpenH264) and [`v4l2`]
-//! (formats, strides, controls and the M2M buffer state machine).
+//! Annex A level choice, from the property and downstream caps), [`nal`] (byte-stream helpers), [`software`] (OpenH264) and [`v4l2`]
+//! (formats, strides, controls and the M2M buffer state machine). [`extra_controls`] maps
+//! `v4l2h264enc`'s `extra-controls` names onto the element's properties.
 
 use gst::glib;
 use gst::prelude::*;
 
 pub mod engine;
+pub mod extra_controls;
 mod imp;
 pub mod level;
 pub mod nal;

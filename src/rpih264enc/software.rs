@@ -18,6 +18,35 @@ use super::nal;
 /// `codec/encoder/core/inc/wels_const.h`).
 pub const MAX_THREADS: u16 = 4;
 
+/// OpenH264's `CpbBrNalFactor` (`codec/common/inc/wels_common_defs.h`): it limits the bitrate
+/// at a level to MaxBR (H.264 Table A-1) x 1200 bits/s for every profile.
+pub const CPB_BR_NAL_FACTOR: u64 = 1200;
+
+/// The bitrates OpenH264 accepts at `fps` frames/s and level `level_idc`, bits/s (inclusive):
+/// at least one bit per frame (`WelsBitRateVerification`: bitrate >= frame rate), at most
+/// the level's MaxBR x [`CPB_BR_NAL_FACTOR`] (InitializeExt fails above it; 288000000 at 5.2).
+pub fn bitrate_limits(fps: f32, level_idc: u8) -> (u32, u32) {
+    let max_br = super::level::level_by_idc(level_idc)
+        .unwrap_or(&super::level::LEVELS[super::level::LEVELS.len() - 1])
+        .max_br;
+    (
+        fps.max(1.0).ceil() as u32,
+        (max_br * CPB_BR_NAL_FACTOR).min(u64::from(u32::MAX)) as u32,
+    )
+}
+
+/// Checks `bitrate` against [`bitrate_limits`]; the error names the value and the range.
+pub fn check_bitrate(bitrate: u32, fps: f32, level_idc: u8) -> Result<(), String> {
+    let (min, max) = bitrate_limits(fps, level_idc);
+    if (min..=max).contains(&bitrate) {
+        return Ok(());
+    }
+    let level = super::level::level_by_idc(level_idc).map_or("5.2", |l| l.name);
+    Err(format!(
+        "bitrate {bitrate} bits/s is outside what OpenH264 encodes at {fps:.2} frames/s and level {level}: {min}..{max} bits/s (at least one bit per frame, at most the level's MaxBR x {CPB_BR_NAL_FACTOR})"
+    ))
+}
+
 /// Everything the software encoder needs to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftwareConfig {
@@ -500,6 +529,31 @@ mod tests {
             qp: 0,
             inline_headers: false,
             colour: Some((1, 1, 1, false)),
+        }
+    }
+
+    #[test]
+    fn bitrate_limits_are_openh264s() {
+        assert_eq!(bitrate_limits(30.0, 52), (30, 288_000_000));
+        assert_eq!(bitrate_limits(29.97, 31), (30, 16_800_000));
+        let e = check_bitrate(1, 30.0, 52).unwrap_err();
+        assert!(
+            e.contains("bitrate 1 bits/s") && e.contains("30..288000000"),
+            "{e}"
+        );
+        assert!(check_bitrate(288_000_001, 30.0, 52).is_err());
+        // The limits are OpenH264's own: just inside starts, just outside does not.
+        for (bitrate, ok) in [
+            (30, true),
+            (29, false),
+            (288_000_000, true),
+            (288_000_001, false),
+        ] {
+            let mut c = config(64, 48);
+            c.level_idc = 52;
+            c.bitrate = bitrate;
+            assert_eq!(SoftwareEncoder::new(c).is_ok(), ok, "{bitrate}");
+            assert_eq!(check_bitrate(bitrate, 30.0, 52).is_ok(), ok, "{bitrate}");
         }
     }
 

@@ -159,15 +159,18 @@ pub enum Choice {
         path: String,
         /// `VIDIOC_QUERYCAP` card name.
         card: String,
+        /// The frame sizes the driver reports (`VIDIOC_ENUM_FRAMESIZES`), if it does.
+        sizes: Option<super::v4l2::device::FrameSizes>,
     },
 }
 
 impl Choice {
     /// The hardware engine when `device` is an H.264 M2M encoder; the error says why not.
     pub fn probe_hardware(device: &str) -> Result<Choice, String> {
-        v4l2::probe(device).map(|card| Choice::V4l2 {
+        v4l2::probe(device).map(|(card, sizes)| Choice::V4l2 {
             path: device.to_string(),
             card,
+            sizes,
         })
     }
 
@@ -182,7 +185,7 @@ impl Choice {
                     format!("; {device} is not an H.264 V4L2 encoder")
                 }
             ),
-            Choice::V4l2 { path, card } => {
+            Choice::V4l2 { path, card, .. } => {
                 format!("rpih264enc: using the V4L2 hardware encoder {path} ({card})")
             }
         }
@@ -208,14 +211,14 @@ impl Choice {
         }
     }
 
-    /// Raw caps the chosen engine takes; with `backend=auto` on hardware, also those the
-    /// software fallback takes.
+    /// Raw caps the chosen engine takes (the hardware's narrowed to the sizes its driver
+    /// reports); with `backend=auto` on hardware, also those the software fallback takes.
     pub fn sink_caps(&self, backend: Backend) -> gst::Caps {
         match (self, backend) {
             (Choice::Software, _) => openh264::sink_caps(),
-            (Choice::V4l2 { .. }, Backend::V4l2) => v4l2::sink_caps(),
-            (Choice::V4l2 { .. }, _) => {
-                let mut c = v4l2::sink_caps();
+            (Choice::V4l2 { sizes, .. }, Backend::V4l2) => v4l2::sink_caps_reported(sizes.as_ref()),
+            (Choice::V4l2 { sizes, .. }, _) => {
+                let mut c = v4l2::sink_caps_reported(sizes.as_ref());
                 c.merge(openh264::sink_caps());
                 c
             }

@@ -10,7 +10,9 @@ use super::{
 };
 use crate::rpih264enc::level::{self, H264Profile};
 use crate::rpih264enc::nal;
-use crate::rpih264enc::software::{Planes, SoftwareConfig, SoftwareEncoder, MAX_THREADS};
+use crate::rpih264enc::software::{
+    bitrate_limits, check_bitrate, Planes, SoftwareConfig, SoftwareEncoder, MAX_THREADS,
+};
 
 /// Raw formats OpenH264 is fed (all 4:2:0; semi-planar ones are split into I420 planes).
 pub const FORMATS: &[&str] = &["I420", "NV12", "YV12", "NV21"];
@@ -64,6 +66,32 @@ fn stream_of(sps: &[u8], requested: H264Profile) -> StreamInfo {
     StreamInfo { profile, level }
 }
 
+/// The level to give OpenH264: the one asked for, or the next level up whose bitrate limit
+/// under OpenH264's factor (MaxBR x 1200, `software::bitrate_limits`) holds the bitrate when
+/// the level was chosen with High's factor 1250 (H.264 Table A-2). The caps follow the SPS.
+fn openh264_level(cfg: &EngineConfig<'_>) -> u8 {
+    let fps = fps_of(cfg.info) as f32;
+    if cfg.qp > 0 || bitrate_limits(fps, cfg.level_idc).1 >= cfg.bitrate {
+        return cfg.level_idc;
+    }
+    let from = level::LEVELS
+        .iter()
+        .position(|l| l.level_idc == cfg.level_idc)
+        .unwrap_or(0);
+    level::LEVELS[from..]
+        .iter()
+        .find(|l| bitrate_limits(fps, l.level_idc).1 >= cfg.bitrate)
+        .map_or(cfg.level_idc, |l| {
+            gst::debug!(
+                CAT,
+                "level {} for {} bits/s in OpenH264",
+                l.name,
+                cfg.bitrate
+            );
+            l.level_idc
+        })
+}
+
 /// OpenH264 as an [`Engine`].
 pub struct Openh264Engine {
     enc: SoftwareEncoder,
@@ -92,12 +120,18 @@ impl Engine for Openh264Engine {
             cbr: cfg.cbr,
             iperiod: cfg.iperiod,
             profile: cfg.profile,
-            level_idc: cfg.level_idc,
+            level_idc: openh264_level(cfg),
             threads: threads.min(MAX_THREADS),
             qp: cfg.qp,
             inline_headers: cfg.inline_headers,
             colour: vui_colour(info),
         };
+        if sw.qp == 0 {
+            // `openh264_level` has raised the level where the bitrate needs it, so only the
+            // floor and level 5.2's ceiling are left to fail.
+            let top = level::LEVELS[level::LEVELS.len() - 1].level_idc;
+            check_bitrate(sw.bitrate, sw.fps, top).map_err(EngineError::Unsupported)?;
+        }
         gst::debug!(CAT, "software config {sw:?}");
         let enc = SoftwareEncoder::new(sw)
             .map_err(|e| EngineError::Init(format!("OpenH264 could not start: {e}")))?;
@@ -124,6 +158,9 @@ impl Engine for Openh264Engine {
     }
 
     fn set_bitrate(&mut self, bitrate: u32, _warn: &mut dyn FnMut(String)) -> Result<(), String> {
+        // While running OpenH264 raises the level itself when the new bitrate needs it, up
+        // to 5.2.
+        check_bitrate(bitrate, self.enc.config().fps, 52)?;
         self.enc.set_bitrate(bitrate).map_err(|e| e.to_string())
     }
 
@@ -231,6 +268,36 @@ mod tests {
             assert_eq!(nal::has_sps(data), id == 0);
         }
         assert!(e.drain().unwrap().is_empty());
+    }
+
+    #[test]
+    fn level_is_raised_where_openh264s_bitrate_factor_needs_it() {
+        gst::init().unwrap();
+        let info = gst_video::VideoInfo::builder(VideoFormat::I420, 1280, 720)
+            .fps(gst::Fraction::new(30, 1))
+            .build()
+            .unwrap();
+        // Level 3.1 holds 17 Mbit/s in High by H.264's factor 1250 (17.5 Mbit/s), not by
+        // OpenH264's 1200 (16.8 Mbit/s): OpenH264 gets 3.2 and the caps say so.
+        let mut cfg = EngineConfig::for_test(&info, H264Profile::High);
+        cfg.level_idc = 31;
+        cfg.bitrate = 17_000_000;
+        let e = Openh264Engine::configure(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(e.stream().level, "3.2");
+        cfg.bitrate = 16_000_000;
+        let e = Openh264Engine::configure(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(e.stream().level, "3.1");
+        // Below one bit per frame: refused naming the value and the range.
+        cfg.bitrate = 29;
+        match Openh264Engine::configure(&cfg, &mut |_| {}) {
+            Err(EngineError::Unsupported(m)) => {
+                assert!(
+                    m.contains("bitrate 29 bits/s") && m.contains("30..288000000"),
+                    "{m}"
+                )
+            }
+            other => panic!("{:?}", other.err()),
+        }
     }
 
     #[test]

@@ -13,25 +13,47 @@ use super::{raw_caps, Encoded, Engine, EngineConfig, EngineError, Note, Picture,
 use crate::rpih264enc::level::{self, H264Profile};
 use crate::rpih264enc::nal;
 use crate::rpih264enc::v4l2::controls::{self, HwSettings};
-use crate::rpih264enc::v4l2::device::{M2mDevice, Memory};
+use crate::rpih264enc::v4l2::device::{ControlRange, FrameSizes, M2mDevice, Memory};
 use crate::rpih264enc::v4l2::format::{self as hwformat, RawFormat};
 use crate::rpih264enc::v4l2::machine::{self, Input, M2mConfig, M2mEncoder, M2mOutput};
 use crate::rpih264enc::v4l2::sys::Device;
 use crate::rpih264enc::Profile;
 
-/// The raw caps the hardware engine takes.
+/// The raw caps the hardware engine takes (the firmware's known limits, 32..1920 per side).
 pub fn sink_caps() -> gst::Caps {
-    let names: Vec<&str> = hwformat::ALL.iter().map(|f| f.gst_name()).collect();
-    raw_caps(&names, hwformat::MIN_DIM as i32, hwformat::MAX_DIM as i32)
+    sink_caps_reported(None)
 }
 
-/// Opens `path` and checks that it is an H.264 M2M encoder; returns its card name, or why not.
-pub fn probe(path: &str) -> Result<String, String> {
-    Device::open(Path::new(path))
-        .map_err(|e| machine::M2mError::NotEncoder(format!("cannot open {path}: {e}")))
-        .and_then(|mut d| machine::probe(&mut d, path))
-        .map(|cap| cap.card)
-        .map_err(|e| e.to_string())
+/// The raw caps the hardware engine takes, narrowed to the frame sizes the driver reports
+/// (VIDIOC_ENUM_FRAMESIZES) when it reports them.
+pub fn sink_caps_reported(sizes: Option<&FrameSizes>) -> gst::Caps {
+    let names: Vec<&str> = hwformat::ALL.iter().map(|f| f.gst_name()).collect();
+    let (min, max) = (hwformat::MIN_DIM, hwformat::MAX_DIM);
+    let Some(r) = sizes else {
+        return raw_caps(&names, min as i32, max as i32);
+    };
+    let clamp = |lo: u32, hi: u32| (lo.max(min) as i32, hi.min(max).max(lo.max(min)) as i32);
+    let (w0, w1) = clamp(r.min_width, r.max_width);
+    let (h0, h1) = clamp(r.min_height, r.max_height);
+    let mut caps = raw_caps(&names, w0, w1);
+    for s in caps.make_mut().iter_mut() {
+        s.set("height", gst::IntRange::new(h0, h1));
+    }
+    caps
+}
+
+/// Opens `path` and checks that it is an H.264 M2M encoder; returns its card name and the
+/// frame sizes it reports for I420 (None when it reports none), or why not.
+pub fn probe(path: &str) -> Result<(String, Option<FrameSizes>), String> {
+    let mut dev = Device::open(Path::new(path)).map_err(|e| {
+        format!(
+            "{}",
+            machine::M2mError::NotEncoder(format!("cannot open {path}: {e}"))
+        )
+    })?;
+    let cap = machine::probe(&mut dev, path).map_err(|e| e.to_string())?;
+    let sizes = dev.frame_sizes(RawFormat::I420.fourcc()).ok();
+    Ok((cap.card, sizes))
 }
 
 /// The bcm2835 firmware cannot do CBR with CABAC (raspberrypi/firmware #250): with
@@ -91,6 +113,8 @@ impl OpenDevice for Device {
 pub struct V4l2Engine<D: M2mDevice = Device> {
     enc: M2mEncoder<D>,
     format: RawFormat,
+    /// The bitrate range in use ([`controls::bitrate_range`]), bits/s.
+    brange: ControlRange,
     info: gst_video::VideoInfo,
     stream: StreamInfo,
     /// SPS/PPS last written by the hardware (Annex B).
@@ -142,9 +166,10 @@ impl<D: OpenDevice> Engine for V4l2Engine<D> {
         let path = cfg.device;
         let mut dev = D::open(Path::new(path))
             .map_err(|e| EngineError::Unsupported(format!("cannot open {path}: {e}")))?;
-        let brange = dev
-            .query_control(controls::CID_BITRATE)
-            .unwrap_or(controls::BITRATE_RANGE);
+        let sizes = dev.frame_sizes(format.fourcc()).ok();
+        hwformat::check_reported_size(info.width(), info.height(), sizes.as_ref())
+            .map_err(EngineError::Unsupported)?;
+        let brange = controls::bitrate_range(dev.query_control(controls::CID_BITRATE).ok());
         let lrange = dev.query_control(controls::CID_H264_LEVEL).ok();
         let hw = HwSettings {
             bitrate: cfg.bitrate,
@@ -183,6 +208,7 @@ impl<D: OpenDevice> Engine for V4l2Engine<D> {
         Ok(V4l2Engine {
             enc,
             format,
+            brange,
             info: info.clone(),
             stream: StreamInfo {
                 profile: cfg.profile,
@@ -206,7 +232,7 @@ impl<D: OpenDevice> Engine for V4l2Engine<D> {
     }
 
     fn set_bitrate(&mut self, bitrate: u32, warn: &mut dyn FnMut(String)) -> Result<(), String> {
-        let (v, w) = controls::bitrate_value(bitrate, &controls::BITRATE_RANGE);
+        let (v, w) = controls::bitrate_value(bitrate, &self.brange);
         if let Some(w) = w {
             warn(w);
         }
@@ -300,9 +326,33 @@ mod tests {
     use super::*;
     use crate::rpih264enc::v4l2::fake::FakeDevice;
 
+    thread_local! {
+        /// Whether the next fake devices opened report ranges (a bitrate range of
+        /// 25000..20000000 bits/s and widths up to 1280).
+        static REPORTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     impl OpenDevice for FakeDevice {
         fn open(_path: &Path) -> std::io::Result<Self> {
-            Ok(FakeDevice::new())
+            let mut d = FakeDevice::new();
+            if REPORTING.get() {
+                d.ranges.push((
+                    controls::CID_BITRATE,
+                    ControlRange {
+                        min: 25_000,
+                        max: 20_000_000,
+                        step: 25_000,
+                        default: 10_000_000,
+                    },
+                ));
+                d.frame_sizes = Some(crate::rpih264enc::v4l2::device::FrameSizes {
+                    min_width: 32,
+                    max_width: 1280,
+                    min_height: 32,
+                    max_height: 1920,
+                });
+            }
+            Ok(d)
         }
     }
 
@@ -386,6 +436,93 @@ mod tests {
         assert!(e.contains("GRAY8"), "{e}");
         let e = refusal(gst_video::VideoFormat::Nv12, 4056, 3040);
         assert!(e.contains("32..1920"), "{e}");
+    }
+
+    #[test]
+    fn guards_the_pi4_limits_against_what_the_driver_reports() {
+        gst::init().unwrap();
+        let info = |w, h| {
+            gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, w, h)
+                .fps(gst::Fraction::new(30, 1))
+                .build()
+                .unwrap()
+        };
+        let small = info(640, 480);
+        REPORTING.set(true);
+        // Below 100 kbit/s (hangs, rpicam-apps #664): raised to 100000 with a warning.
+        let mut cfg = config(&small);
+        cfg.bitrate = 50_000;
+        let mut warnings = Vec::new();
+        let mut e = V4l2Engine::<FakeDevice>::configure(&cfg, &mut |w| warnings.push(w)).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("50000") && w.contains("100000..20000000")),
+            "{warnings:?}"
+        );
+        assert!(e
+            .enc
+            .device()
+            .controls
+            .contains(&(controls::CID_BITRATE, 100_000)));
+        // Above what the driver reports (20 Mbit/s here, under the 25 Mbit/s limit), also
+        // while running.
+        let mut warnings = Vec::new();
+        e.set_bitrate(24_000_000, &mut |w| warnings.push(w))
+            .unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("100000..20000000")),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            e.enc.device().controls.last(),
+            Some(&(controls::CID_BITRATE, 20_000_000))
+        );
+        // Wider than the driver reports: refused naming the reported range.
+        let wide = info(1920, 1080);
+        match V4l2Engine::<FakeDevice>::configure(&config(&wide), &mut |_| {}) {
+            Err(EngineError::Unsupported(m)) => {
+                assert!(
+                    m.contains("1920x1080") && m.contains("width 32..1280"),
+                    "{m}"
+                )
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("1920x1080 accepted by a driver reporting 1280"),
+        }
+        // Without reported ranges: the known limits (25 Mbit/s at most).
+        REPORTING.set(false);
+        let mut cfg = config(&small);
+        cfg.bitrate = 30_000_000;
+        let mut warnings = Vec::new();
+        let e = V4l2Engine::<FakeDevice>::configure(&cfg, &mut |w| warnings.push(w)).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("100000..25000000")),
+            "{warnings:?}"
+        );
+        assert!(e
+            .enc
+            .device()
+            .controls
+            .contains(&(controls::CID_BITRATE, 25_000_000)));
+    }
+
+    #[test]
+    fn sink_caps_follow_the_reported_sizes() {
+        gst::init().unwrap();
+        let caps = |s: &str| s.parse::<gst::Caps>().unwrap();
+        let s = sink_caps();
+        assert!(s.can_intersect(&caps("video/x-raw,format=I420,width=1920,height=1080")));
+        let r = FrameSizes {
+            min_width: 32,
+            max_width: 1280,
+            min_height: 32,
+            max_height: 4096,
+        };
+        let s = sink_caps_reported(Some(&r));
+        assert!(s.can_intersect(&caps("video/x-raw,format=I420,width=1280,height=1920")));
+        assert!(!s.can_intersect(&caps("video/x-raw,format=I420,width=1281,height=720")));
+        assert!(!s.can_intersect(&caps("video/x-raw,format=I420,width=640,height=1921")));
     }
 
     #[test]

@@ -38,6 +38,29 @@ pub const BITRATE_RANGE: ControlRange = ControlRange {
     default: 10_000_000,
 };
 
+/// The bitrates the Pi 4 encoder handles, bits/s: below about 100 kbit/s it hangs
+/// (raspberrypi/rpicam-apps #664), above 25 Mbit/s it fails (the firmware's and the driver's
+/// maximum).
+pub const SAFE_BITRATE: (i32, i32) = (100_000, 25_000_000);
+
+/// The bitrate range to use: the driver's reported range (QUERYCTRL; [`BITRATE_RANGE`] when it
+/// does not answer) narrowed to [`SAFE_BITRATE`].
+pub fn bitrate_range(reported: Option<ControlRange>) -> ControlRange {
+    let r = reported.unwrap_or(BITRATE_RANGE);
+    let step = r.step.max(1);
+    // The smallest multiple of the step from the driver's minimum at or above the safe floor.
+    let floor = if r.min >= SAFE_BITRATE.0 {
+        r.min
+    } else {
+        r.min + ((SAFE_BITRATE.0 - r.min + step - 1) / step) * step
+    };
+    ControlRange {
+        min: floor,
+        max: r.max.min(SAFE_BITRATE.1).max(floor),
+        ..r
+    }
+}
+
 /// `enum v4l2_mpeg_video_h264_level` index for a `level_idc` (9 = level 1b).
 pub fn level_menu(level_idc: u8) -> Option<i32> {
     Some(match level_idc {
@@ -252,6 +275,40 @@ mod tests {
             "{w}"
         );
         assert_eq!(bitrate_value(1000, &BITRATE_RANGE).0, 25_000);
+    }
+
+    #[test]
+    fn bitrate_range_is_the_drivers_narrowed_to_what_works() {
+        // Not reported: 25000..25000000 narrowed to 100000 (rpicam-apps #664).
+        let r = bitrate_range(None);
+        assert_eq!((r.min, r.max, r.step), (100_000, 25_000_000, 25_000));
+        let (v, w) = bitrate_value(50_000, &r);
+        assert_eq!(v, 100_000);
+        assert!(w.unwrap().contains("100000..25000000"));
+        assert_eq!(bitrate_value(30_000_000, &r).0, 25_000_000);
+        // A driver reporting less than the known limits wins.
+        let small = ControlRange {
+            min: 200_000,
+            max: 20_000_000,
+            step: 1,
+            default: 1_000_000,
+        };
+        let r = bitrate_range(Some(small));
+        assert_eq!((r.min, r.max), (200_000, 20_000_000));
+        let (v, w) = bitrate_value(24_000_000, &r);
+        assert_eq!(v, 20_000_000);
+        assert!(w.unwrap().contains("200000..20000000"));
+        // ... and one reporting more is narrowed.
+        let big = ControlRange {
+            min: 1,
+            max: 100_000_000,
+            step: 1,
+            default: 1,
+        };
+        assert_eq!(
+            (bitrate_range(Some(big)).min, bitrate_range(Some(big)).max),
+            (100_000, 25_000_000)
+        );
     }
 
     #[test]

@@ -65,6 +65,20 @@ pub struct ControlRange {
     pub default: i32,
 }
 
+/// The frame sizes the driver reports for a raw format (VIDIOC_ENUM_FRAMESIZES: a stepwise
+/// or continuous range, or the largest of its discrete sizes), pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSizes {
+    /// Smallest width.
+    pub min_width: u32,
+    /// Largest width.
+    pub max_width: u32,
+    /// Smallest height.
+    pub min_height: u32,
+    /// Largest height.
+    pub max_height: u32,
+}
+
 /// How a buffer's data is given at QBUF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BufferIo {
@@ -111,6 +125,9 @@ pub trait M2mDevice: Send {
     fn set_frame_rate(&mut self, num: u32, den: u32) -> io::Result<()>;
     /// VIDIOC_QUERYCTRL.
     fn query_control(&mut self, id: u32) -> io::Result<ControlRange>;
+    /// VIDIOC_ENUM_FRAMESIZES for the raw (OUTPUT) format `fourcc`; an error when the driver
+    /// does not report sizes.
+    fn frame_sizes(&mut self, fourcc: u32) -> io::Result<FrameSizes>;
     /// VIDIOC_S_CTRL.
     fn set_control(&mut self, id: u32, value: i32) -> io::Result<()>;
     /// VIDIOC_REQBUFS (and mapping for MMAP); returns the count granted.

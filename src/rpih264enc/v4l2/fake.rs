@@ -9,7 +9,8 @@ use std::io;
 
 use super::controls;
 use super::device::{
-    BufferIo, Capability, ControlRange, DequeuedBuffer, M2mDevice, Memory, PixFormat, QueueType,
+    BufferIo, Capability, ControlRange, DequeuedBuffer, FrameSizes, M2mDevice, Memory, PixFormat,
+    QueueType,
 };
 use super::sys;
 
@@ -34,6 +35,10 @@ pub struct FakeDevice {
     pub stopping: bool,
     pub stalled: bool,
     pub controls: Vec<(u32, i32)>,
+    /// What VIDIOC_QUERYCTRL reports, by control id (others: EINVAL).
+    pub ranges: Vec<(u32, ControlRange)>,
+    /// What VIDIOC_ENUM_FRAMESIZES reports (None: ENOTTY).
+    pub frame_sizes: Option<FrameSizes>,
 }
 
 impl FakeDevice {
@@ -114,8 +119,16 @@ impl M2mDevice for FakeDevice {
         self.log.push(format!("S_PARM {num}/{den}"));
         Ok(())
     }
-    fn query_control(&mut self, _id: u32) -> io::Result<ControlRange> {
-        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    fn query_control(&mut self, id: u32) -> io::Result<ControlRange> {
+        self.ranges
+            .iter()
+            .find(|r| r.0 == id)
+            .map(|r| r.1)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+    }
+    fn frame_sizes(&mut self, _fourcc: u32) -> io::Result<FrameSizes> {
+        self.frame_sizes
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTTY))
     }
     fn set_control(&mut self, id: u32, value: i32) -> io::Result<()> {
         self.log.push(format!("S_CTRL 0x{id:08x}={value}"));

@@ -252,6 +252,29 @@ pub fn check_size(width: u32, height: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a size against what the driver reports (VIDIOC_ENUM_FRAMESIZES), when it reports
+/// it; the static limits of [`check_size`] hold in any case (firmware differs: some fail above
+/// 1920 pixels wide, others above 2032, so 1920 is kept even when the driver says more).
+pub fn check_reported_size(
+    width: u32,
+    height: u32,
+    reported: Option<&super::device::FrameSizes>,
+) -> Result<(), String> {
+    check_size(width, height)?;
+    if let Some(r) = reported {
+        if !(r.min_width..=r.max_width).contains(&width)
+            || !(r.min_height..=r.max_height).contains(&height)
+        {
+            return Err(format!(
+                "{width}x{height} is outside the sizes the hardware encoder's driver reports: \
+                 width {}..{}, height {}..{} pixels",
+                r.min_width, r.max_width, r.min_height, r.max_height
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a buffer with these plane offsets and strides can be handed to the device as is
 /// (zero-copy DMABUF import): its planes must sit exactly where the driver expects them for
 /// `stride`, and `stride` must meet the format's alignment.
@@ -397,6 +420,26 @@ mod tests {
         let e = check_size(4056, 3040).unwrap_err();
         assert!(e.contains("4056x3040") && e.contains("32..1920"), "{e}");
         assert!(check_size(16, 16).is_err());
+        let reported = super::super::device::FrameSizes {
+            min_width: 32,
+            max_width: 1280,
+            min_height: 32,
+            max_height: 1920,
+        };
+        assert!(check_reported_size(1280, 720, Some(&reported)).is_ok());
+        let e = check_reported_size(1920, 1080, Some(&reported)).unwrap_err();
+        assert!(
+            e.contains("1920x1080") && e.contains("width 32..1280"),
+            "{e}"
+        );
+        // The driver saying more does not lift the firmware's limit.
+        let big = super::super::device::FrameSizes {
+            max_width: 4096,
+            ..reported
+        };
+        assert!(check_reported_size(2032, 1080, Some(&big))
+            .unwrap_err()
+            .contains("32..1920"));
     }
 
     #[test]

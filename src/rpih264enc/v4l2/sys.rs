@@ -16,7 +16,8 @@ use std::path::Path;
 use libc::{c_int, c_ulong, c_void};
 
 use super::device::{
-    BufferIo, Capability, ControlRange, DequeuedBuffer, M2mDevice, Memory, PixFormat, QueueType,
+    BufferIo, Capability, ControlRange, DequeuedBuffer, FrameSizes, M2mDevice, Memory, PixFormat,
+    QueueType,
 };
 
 /// `V4L2_CAP_VIDEO_M2M_MPLANE`.
@@ -253,6 +254,26 @@ pub struct v4l2_streamparm {
     pub parm: v4l2_streamparm_parm,
 }
 
+/// `struct v4l2_frmsizeenum` (the union as its stepwise member; a discrete size is its first
+/// two words).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct v4l2_frmsizeenum {
+    pub index: u32,
+    pub pixel_format: u32,
+    pub type_: u32,
+    pub min_width: u32,
+    pub max_width: u32,
+    pub step_width: u32,
+    pub min_height: u32,
+    pub max_height: u32,
+    pub step_height: u32,
+    pub reserved: [u32; 2],
+}
+
+/// `V4L2_FRMSIZE_TYPE_DISCRETE`.
+pub const FRMSIZE_TYPE_DISCRETE: u32 = 1;
+
 const IOC_WRITE: c_ulong = 1;
 const IOC_READ: c_ulong = 2;
 
@@ -278,6 +299,8 @@ pub mod ioctl {
     pub const VIDIOC_S_CTRL: c_ulong = ioc(IOC_READ | IOC_WRITE, 28, size_of::<v4l2_control>());
     pub const VIDIOC_QUERYCTRL: c_ulong =
         ioc(IOC_READ | IOC_WRITE, 36, size_of::<v4l2_queryctrl>());
+    pub const VIDIOC_ENUM_FRAMESIZES: c_ulong =
+        ioc(IOC_READ | IOC_WRITE, 74, size_of::<v4l2_frmsizeenum>());
     pub const VIDIOC_ENCODER_CMD: c_ulong =
         ioc(IOC_READ | IOC_WRITE, 77, size_of::<v4l2_encoder_cmd>());
 }
@@ -433,6 +456,44 @@ impl M2mDevice for Device {
             step: q.step,
             default: q.default_value,
         })
+    }
+
+    fn frame_sizes(&mut self, fourcc: u32) -> io::Result<FrameSizes> {
+        let mut sizes: Option<FrameSizes> = None;
+        for index in 0..64 {
+            let mut f: v4l2_frmsizeenum = zeroed();
+            f.index = index;
+            f.pixel_format = fourcc;
+            if let Err(e) = xioctl(self.fd(), ioctl::VIDIOC_ENUM_FRAMESIZES, &mut f) {
+                return sizes.ok_or(e);
+            }
+            if f.type_ != FRMSIZE_TYPE_DISCRETE {
+                // Stepwise or continuous: one entry holds the whole range.
+                return Ok(FrameSizes {
+                    min_width: f.min_width,
+                    max_width: f.max_width,
+                    min_height: f.min_height,
+                    max_height: f.max_height,
+                });
+            }
+            // Discrete: width and height are the union's first two words.
+            let (w, h) = (f.min_width, f.max_width);
+            sizes = Some(match sizes {
+                None => FrameSizes {
+                    min_width: w,
+                    max_width: w,
+                    min_height: h,
+                    max_height: h,
+                },
+                Some(s) => FrameSizes {
+                    min_width: s.min_width.min(w),
+                    max_width: s.max_width.max(w),
+                    min_height: s.min_height.min(h),
+                    max_height: s.max_height.max(h),
+                },
+            });
+        }
+        sizes.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
     }
 
     fn set_control(&mut self, id: u32, value: i32) -> io::Result<()> {
@@ -619,6 +680,7 @@ mod tests {
         assert_eq!(size_of::<v4l2_queryctrl>(), 68);
         assert_eq!(size_of::<v4l2_encoder_cmd>(), 40);
         assert_eq!(size_of::<v4l2_streamparm>(), 204);
+        assert_eq!(size_of::<v4l2_frmsizeenum>(), 44);
     }
 
     #[test]
@@ -637,6 +699,7 @@ mod tests {
         assert_eq!(ioctl::VIDIOC_S_CTRL, 0xc008_561c);
         assert_eq!(ioctl::VIDIOC_QUERYCTRL, 0xc044_5624);
         assert_eq!(ioctl::VIDIOC_ENCODER_CMD, 0xc028_564d);
+        assert_eq!(ioctl::VIDIOC_ENUM_FRAMESIZES, 0xc02c_564a);
     }
 
     #[test]
