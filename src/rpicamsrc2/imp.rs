@@ -68,6 +68,9 @@ pub(super) struct Settings {
     pub controls: UserControls,
     /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
     options: camera::OptionValues,
+    /// Warnings about values set while the element had no bus (gst-launch-1.0 sets properties
+    /// before the element joins its pipeline), posted when it goes to READY.
+    pub deferred_warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             post_metadata: DEFAULT_POST_METADATA,
             controls: UserControls::default(),
             options: camera::OptionValues::default(),
+            deferred_warnings: Vec::new(),
         }
     }
 }
@@ -262,6 +266,17 @@ impl RpiCamSrc2 {
             if let Err(e) = options.apply_one(cam.as_ref(), name) {
                 gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", e));
             }
+        }
+    }
+
+    /// Warns that a value set was refused (`text` names it): at once when the element is in a
+    /// pipeline, else when it goes to READY (a message posted without a bus is lost).
+    pub(super) fn warn_setting(&self, text: String) {
+        if self.obj().parent().is_none() {
+            gst::warning!(CAT, imp = self, "{text}");
+            lock(&self.settings).deferred_warnings.push(text);
+        } else {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", text));
         }
     }
 
@@ -611,6 +626,10 @@ impl ElementImpl for RpiCamSrc2 {
         gst::debug!(CAT, imp = self, "{transition:?}");
         match transition {
             gst::StateChange::NullToReady => {
+                let deferred = std::mem::take(&mut lock(&self.settings).deferred_warnings);
+                for text in deferred {
+                    gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", text));
+                }
                 if let Err(e) = self.open() {
                     self.post_error_message(e);
                     return Err(gst::StateChangeError);
