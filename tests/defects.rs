@@ -8,6 +8,8 @@ mod common;
 mod child;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -93,5 +95,109 @@ fn nested_arrays_do_not_crash_gst_launch() {
         assert_eq!(code, Some(0), "{name}={value}: {out}\n{err}");
         let all = format!("{out}{err}");
         assert!(all.contains(name) && all.contains("ignored"), "{all}");
+    }
+}
+
+/// Counts the buffers reaching the sink pad of `sink`.
+fn count(sink: &gst::Element) -> Arc<AtomicU64> {
+    let n = Arc::new(AtomicU64::new(0));
+    let c = n.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    n
+}
+
+/// Requests `lores` while PLAYING and links `caps ! fakesink` to it `delay` later (linked
+/// before its state is synced when `link_first`); returns (main buffers before, main after,
+/// lores buffers, bus, the link's refusal if refused) after a second.
+fn lores_while_playing(
+    caps: &str,
+    delay: Duration,
+    link_first: bool,
+) -> (u64, u64, u64, common::Bus, Option<gst::PadLinkError>) {
+    common::init();
+    let p = gst::parse::launch(
+        "rpicamsrc2 name=cam camera-name=sim:imx219 \
+         ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let main = count(&p.by_name("m").unwrap());
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    common::collect(&bus, &mut out, Duration::from_millis(500));
+    let cam = p.by_name("cam").unwrap();
+    let lores = cam.request_pad_simple("lores").unwrap();
+    std::thread::sleep(delay);
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", caps.parse::<gst::Caps>().unwrap())
+        .build()
+        .unwrap();
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    let got = count(&sink);
+    p.add_many([&filter, &sink]).unwrap();
+    filter.link(&sink).unwrap();
+    let sync = || {
+        sink.sync_state_with_parent().unwrap();
+        filter.sync_state_with_parent().unwrap();
+    };
+    if !link_first {
+        sync();
+    }
+    let link = lores.link(&filter.static_pad("sink").unwrap()).err();
+    if link_first {
+        sync();
+    }
+    common::collect(&bus, &mut out, Duration::from_millis(300));
+    let before = main.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        common::collect(&bus, &mut out, Duration::from_millis(100));
+    }
+    let after = main.load(Ordering::Relaxed);
+    let lores_n = got.load(Ordering::Relaxed);
+    p.set_state(gst::State::Null).unwrap();
+    (before, after, lores_n, out, link)
+}
+
+#[test]
+fn lores_requested_while_playing_links_later_and_negotiates() {
+    let _serial = common::serial();
+    for (delay, link_first) in [(50, true), (50, false), (20, true), (200, true)] {
+        let (before, after, lores, bus, link) = lores_while_playing(
+            "video/x-raw,width=320,height=240",
+            Duration::from_millis(delay),
+            link_first,
+        );
+        let what = format!("linked {delay} ms after the request, link first {link_first}");
+        assert_eq!(link, None, "{what}: link refused");
+        assert!(bus.errors.is_empty(), "{what}: {:?}", bus.errors);
+        assert!(after >= before + 10, "{what}: main {before} -> {after}");
+        assert!(lores >= 10, "{what}: lores pushed {lores}");
+    }
+}
+
+#[test]
+fn a_lores_branch_that_cannot_be_negotiated_is_refused_alone() {
+    let _serial = common::serial();
+    // Larger than main: the link is refused (the pad's caps are no larger than main's), or
+    // the pad with a warning naming it; main goes on, no error.
+    let (before, after, lores, bus, link) = lores_while_playing(
+        "video/x-raw,width=800,height=600",
+        Duration::from_millis(50),
+        true,
+    );
+    assert!(bus.errors.is_empty(), "{:?}", bus.errors);
+    assert!(after >= before + 10, "main {before} -> {after}");
+    assert_eq!(lores, 0);
+    if link.is_none() {
+        let w = bus.warnings.join("\n");
+        assert!(w.contains("lores refused") && w.contains("no larger than main"), "{w}");
     }
 }

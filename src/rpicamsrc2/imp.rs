@@ -150,6 +150,40 @@ impl ObjectSubclass for RpiCamSrc2 {
 
 impl RpiCamSrc2 {
     fn make_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
+        let pad = Self::new_pad(templ, role);
+        if role != StreamRole::Main {
+            // A request pad takes part in negotiation only while linked (as tee's pads do):
+            // requested while PLAYING, it is negotiated when it is linked, however late.
+            let relink = |pad: &RpiCamSrcPad, _: &gst::Pad| {
+                if let Some(imp) = pad
+                    .parent()
+                    .and_then(|p| p.downcast::<super::RpiCamSrc2>().ok())
+                {
+                    imp.imp().pad_link_changed(pad);
+                }
+            };
+            pad.connect_linked(relink);
+            pad.connect_unlinked(relink);
+        }
+        pad
+    }
+
+    /// A request pad was linked or unlinked: while streaming, renegotiate with it (linked) or
+    /// without it (unlinked); the other pads keep their caps.
+    fn pad_link_changed(&self, pad: &RpiCamSrcPad) {
+        gst::debug!(CAT, imp = self, "{} linked: {}", pad.name(), pad.is_linked());
+        let mut st = lock(&self.state);
+        if !st.streaming && !st.playing {
+            return;
+        }
+        st.renegotiate = true;
+        drop(st);
+        if let Some(c) = self.camera() {
+            c.unblock();
+        }
+    }
+
+    fn new_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
         RpiCamSrcPad::new(
             templ,
             role,
@@ -180,6 +214,14 @@ impl RpiCamSrc2 {
         let combined = lock(&self.combiner).update_pad_flow(pad, res);
         match combined {
             Ok(_) => {}
+            Err(gst::FlowError::Flushing)
+                if res == Err(gst::FlowError::Flushing)
+                    && !pad.pad_flags().contains(gst::PadFlags::FLUSHING) =>
+            {
+                // Downstream of this pad is flushing (a branch linked before its state was
+                // synced, say), not the pad: the frame is lost, the stream goes on.
+                gst::debug!(CAT, imp = self, "{}: downstream flushing", pad.name());
+            }
             Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                 let _ = pad.pause_task();
             }
@@ -545,10 +587,8 @@ impl ElementImpl for RpiCamSrc2 {
         }
         let pad = Self::make_pad(templ, role);
         st.pads.push(pad.clone());
+        // Not renegotiated now: the pad takes part once it is linked (`pad_link_changed`).
         let running = st.playing;
-        if st.streaming {
-            st.renegotiate = true;
-        }
         drop(st);
         lock(&self.combiner).add_pad(&pad);
         let obj = self.obj();
