@@ -201,3 +201,33 @@ fn a_lores_branch_that_cannot_be_negotiated_is_refused_alone() {
         assert!(w.contains("lores refused") && w.contains("no larger than main"), "{w}");
     }
 }
+
+#[test]
+fn frames_lost_while_downstream_holds_every_buffer_are_dropped() {
+    let _serial = common::serial();
+    common::init();
+    // The appsink keeps every buffer (nobody pulls): after buffer-count frames the camera has
+    // no buffer left, and every later frame is lost for the pad.
+    let p = gst::parse::launch(
+        "rpicamsrc2 name=cam camera-name=sim:imx219 buffer-count=3 \
+         ! video/x-raw,width=320,height=240,framerate=60/1 \
+         ! appsink name=sink max-buffers=1000 sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let cam = p.by_name("cam").unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped: u64 = cam.property("frames-dropped");
+    let stats = cam.property::<gst::Structure>("statistics");
+    p.set_state(gst::State::Null).unwrap();
+    let get = |f: &str| stats.get::<u64>(f).unwrap();
+    // Downstream holds the camera's 3 buffers; everything after is lost, and said so now (not
+    // only when a frame arrives again).
+    assert_eq!(get("frames-pushed"), 3, "{stats}");
+    assert!(dropped >= 30, "frames-dropped {dropped}: {stats}");
+    // One stream: every frame the camera had no buffer for is the pad's loss, no more.
+    assert_eq!(get("frames-dropped"), get("frames-without-buffer"), "{stats}");
+    assert!(get("frames-dropped") >= dropped, "{stats}");
+}

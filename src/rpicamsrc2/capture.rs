@@ -230,6 +230,7 @@ impl RpiCamSrc2 {
             Vec::new()
         };
         let mut starved = Vec::new();
+        let camera_stats = self.camera().map(|c| c.stats()).unwrap_or_default();
         let mut st = lock(&self.state);
         let base_seq = *st.base_seq.get_or_insert(seq);
         let mut f = Frame {
@@ -239,6 +240,7 @@ impl RpiCamSrc2 {
             buffers: &mut buffers,
             metadata: &md,
             pts,
+            camera: camera_stats,
         };
         let mut main_delivered = false;
         for p in st.pads.iter() {

@@ -324,18 +324,18 @@ impl RpiCamSrc2 {
 
     fn statistics(&self) -> gst::Structure {
         let st = lock(&self.state);
+        let camera = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
         stats::structure(
-            st.camera.as_ref().map(|c| c.stats()).unwrap_or_default(),
+            camera,
             st.config.as_ref().and_then(|c| c.chosen_mode.as_ref()),
-            st.pads.iter().map(|p| (p.role(), p.stats())),
+            st.pads.iter().map(|p| (p.role(), p.stats_now(&camera))),
         )
     }
 
     fn pad_dropped(&self, role: StreamRole) -> u64 {
-        lock(&self.state)
-            .pad(role)
-            .map(|p| p.stats().dropped)
-            .unwrap_or(0)
+        let st = lock(&self.state);
+        let camera = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
+        st.pad(role).map(|p| p.stats_now(&camera).dropped).unwrap_or(0)
     }
 }
 
@@ -393,7 +393,7 @@ impl ObjectImpl for RpiCamSrc2 {
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
                     .nick("Frames dropped")
-                    .blurb("Main-stream frames lost since the stream started: sequence gaps, failed frames, no free camera buffer (downstream holds them all), or a full queue (downstream too slow)")
+                    .blurb("Frames the camera captured that the src pad should have delivered and did not, for any reason: no free camera buffer (downstream holds them all; counted as it happens), failed frames, sequence gaps, failed pushes, frames discarded on a caps change or stop")
                     .read_only()
                     .build(),
                 glib::ParamSpecUInt64::builder("lores-frames-dropped")

@@ -61,6 +61,9 @@ pub(super) struct Frame<'a> {
     pub metadata: &'a camera::FrameMetadata,
     /// Its running time.
     pub pts: Option<gst::ClockTime>,
+    /// The camera's counters when the frame was handed out (how many frames each stream has
+    /// had no buffer for).
+    pub camera: camera::CameraStats,
 }
 
 impl RpiCamSrcPad {
@@ -87,9 +90,16 @@ impl RpiCamSrcPad {
         self.imp().role()
     }
 
-    /// This pad's counters.
+    /// This pad's counters as the pad has seen them (frames lost since its last frame are
+    /// counted when the next one arrives).
     pub fn stats(&self) -> PadStats {
         self.imp().stats()
+    }
+
+    /// This pad's counters now, for a camera whose counters are `camera`: frames the camera
+    /// had no buffer for since the pad's last frame count as dropped at once.
+    pub fn stats_now(&self, camera: &camera::CameraStats) -> PadStats {
+        self.imp().stats_now(camera)
     }
 
     /// The negotiated stream, if any.
@@ -210,6 +220,7 @@ mod tests {
                 buffers: &mut buffers,
                 metadata: &metadata,
                 pts: None,
+                camera: camera::CameraStats::default(),
             });
             (o, buffers.len())
         };
