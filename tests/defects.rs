@@ -231,3 +231,126 @@ fn frames_lost_while_downstream_holds_every_buffer_are_dropped() {
     assert_eq!(get("frames-dropped"), get("frames-without-buffer"), "{stats}");
     assert!(get("frames-dropped") >= dropped, "{stats}");
 }
+
+/// Runs `f` on a thread of its own and waits at most `limit` for it: a hang fails the test
+/// instead of blocking it.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .expect("finished in time (a blocking read of the image would hang here)")
+}
+
+/// A PNG file whose header claims `w`x`h` pixels and that holds almost no image data.
+fn png_claiming(path: &std::path::Path, w: u32, h: u32) {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for b in data {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    let chunk = |out: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(data);
+        out.extend(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
+    chunk(&mut png, b"IHDR", &ihdr);
+    // A zlib stream of nothing: far too little data for the size claimed.
+    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(&mut png, b"IEND", &[]);
+    std::fs::write(path, png).unwrap();
+}
+
+/// A FIFO, a symbolic link to /dev/urandom and a PNG claiming 12000x12000 pixels, in `dir`,
+/// each with what the error must say.
+fn bad_images(dir: &std::path::Path) -> Vec<(String, &'static str)> {
+    let fifo = dir.join("fifo.png");
+    let ok = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(ok.success());
+    let random = dir.join("random.png");
+    std::os::unix::fs::symlink("/dev/urandom", &random).unwrap();
+    let huge = dir.join("huge.png");
+    png_claiming(&huge, 12000, 12000);
+    vec![
+        (fifo.display().to_string(), "not a regular file"),
+        (random.display().to_string(), "not a regular file"),
+        (huge.display().to_string(), "above the limit of 33554432 pixels"),
+    ]
+}
+
+#[test]
+fn a_bad_scene_image_at_start_is_a_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, says) in bad_images(dir.path()) {
+        let launch = format!(
+            "rpicamsrc2 camera-name=sim:imx219 sim-scene=image sim-image={path} num-buffers=5 \
+             ! fakesink"
+        );
+        let bus = bounded(Duration::from_secs(30), move || {
+            common::run_to_end(&launch, Duration::from_secs(10))
+        });
+        let e = bus.errors.join("\n");
+        assert!(e.contains(&path) && e.contains(says), "{path}: {e}");
+    }
+}
+
+#[test]
+fn a_bad_scene_image_set_while_playing_is_a_warning_and_frames_go_on() {
+    let _serial = common::serial();
+    common::init();
+    let dir = tempfile::tempdir().unwrap();
+    let p = gst::parse::launch(
+        "rpicamsrc2 name=cam camera-name=sim:imx219 sim-scene=image \
+         ! video/x-raw,width=320,height=240 ! fakesink name=sink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frames = count(&p.by_name("sink").unwrap());
+    let bus = p.bus().unwrap();
+    let mut out = common::Bus::default();
+    p.set_state(gst::State::Playing).unwrap();
+    common::collect(&bus, &mut out, Duration::from_millis(500));
+    let cam = p.by_name("cam").unwrap();
+    for (path, says) in bad_images(dir.path()) {
+        let c = cam.clone();
+        let v = path.clone();
+        bounded(Duration::from_secs(10), move || {
+            c.set_property("sim-image", v.as_str())
+        });
+        let before = frames.load(Ordering::Relaxed);
+        let mut seen = common::Bus::default();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            common::collect(&bus, &mut seen, Duration::from_millis(100));
+        }
+        let after = frames.load(Ordering::Relaxed);
+        assert!(seen.errors.is_empty(), "{path}: {:?}", seen.errors);
+        let w = seen.warnings.join("\n");
+        assert!(w.contains(&path) && w.contains(says), "{path}: {w}");
+        assert!(after > before + 5, "{path}: frames stopped: {before} -> {after}");
+    }
+    // A good image decodes off the application's thread and is shown.
+    let good = dir.path().join("good.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([200, 200, 200]))
+        .save(&good)
+        .unwrap();
+    cam.set_property("sim-image", good.display().to_string());
+    let mut seen = common::Bus::default();
+    common::collect(&bus, &mut seen, Duration::from_millis(500));
+    p.set_state(gst::State::Null).unwrap();
+    assert!(seen.errors.is_empty() && seen.warnings.is_empty(), "{seen:?}");
+}
