@@ -3,9 +3,9 @@
 //! nested arrays on array properties, a lores pad requested while PLAYING, `sim-image` on a
 //! FIFO, a device or a huge image, and frames lost while downstream holds every buffer.
 
-mod common;
 #[path = "common/child.rs"]
 mod child;
+mod common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,7 +198,10 @@ fn a_lores_branch_that_cannot_be_negotiated_is_refused_alone() {
     assert_eq!(lores, 0);
     if link.is_none() {
         let w = bus.warnings.join("\n");
-        assert!(w.contains("lores refused") && w.contains("no larger than main"), "{w}");
+        assert!(
+            w.contains("lores refused") && w.contains("no larger than main"),
+            "{w}"
+        );
     }
 }
 
@@ -228,7 +231,11 @@ fn frames_lost_while_downstream_holds_every_buffer_are_dropped() {
     assert_eq!(get("frames-pushed"), 3, "{stats}");
     assert!(dropped >= 30, "frames-dropped {dropped}: {stats}");
     // One stream: every frame the camera had no buffer for is the pad's loss, no more.
-    assert_eq!(get("frames-dropped"), get("frames-without-buffer"), "{stats}");
+    assert_eq!(
+        get("frames-dropped"),
+        get("frames-without-buffer"),
+        "{stats}"
+    );
     assert!(get("frames-dropped") >= dropped, "{stats}");
 }
 
@@ -250,7 +257,11 @@ fn png_claiming(path: &std::path::Path, w: u32, h: u32) {
         for b in data {
             c ^= u32::from(*b);
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -269,7 +280,11 @@ fn png_claiming(path: &std::path::Path, w: u32, h: u32) {
     ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
     chunk(&mut png, b"IHDR", &ihdr);
     // A zlib stream of nothing: far too little data for the size claimed.
-    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut png, b"IEND", &[]);
     std::fs::write(path, png).unwrap();
 }
@@ -287,7 +302,10 @@ fn bad_images(dir: &std::path::Path) -> Vec<(String, &'static str)> {
     vec![
         (fifo.display().to_string(), "not a regular file"),
         (random.display().to_string(), "not a regular file"),
-        (huge.display().to_string(), "above the limit of 33554432 pixels"),
+        (
+            huge.display().to_string(),
+            "above the limit of 33554432 pixels",
+        ),
     ]
 }
 
@@ -341,7 +359,10 @@ fn a_bad_scene_image_set_while_playing_is_a_warning_and_frames_go_on() {
         assert!(seen.errors.is_empty(), "{path}: {:?}", seen.errors);
         let w = seen.warnings.join("\n");
         assert!(w.contains(&path) && w.contains(says), "{path}: {w}");
-        assert!(after > before + 5, "{path}: frames stopped: {before} -> {after}");
+        assert!(
+            after > before + 5,
+            "{path}: frames stopped: {before} -> {after}"
+        );
     }
     // A good image decodes off the application's thread and is shown.
     let good = dir.path().join("good.png");
@@ -352,5 +373,8 @@ fn a_bad_scene_image_set_while_playing_is_a_warning_and_frames_go_on() {
     let mut seen = common::Bus::default();
     common::collect(&bus, &mut seen, Duration::from_millis(500));
     p.set_state(gst::State::Null).unwrap();
-    assert!(seen.errors.is_empty() && seen.warnings.is_empty(), "{seen:?}");
+    assert!(
+        seen.errors.is_empty() && seen.warnings.is_empty(),
+        "{seen:?}"
+    );
 }

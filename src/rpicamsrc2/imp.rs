@@ -171,7 +171,13 @@ impl RpiCamSrc2 {
     /// A request pad was linked or unlinked: while streaming, renegotiate with it (linked) or
     /// without it (unlinked); the other pads keep their caps.
     fn pad_link_changed(&self, pad: &RpiCamSrcPad) {
-        gst::debug!(CAT, imp = self, "{} linked: {}", pad.name(), pad.is_linked());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{} linked: {}",
+            pad.name(),
+            pad.is_linked()
+        );
         let mut st = lock(&self.state);
         if !st.streaming && !st.playing {
             return;
@@ -335,7 +341,9 @@ impl RpiCamSrc2 {
     fn pad_dropped(&self, role: StreamRole) -> u64 {
         let st = lock(&self.state);
         let camera = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
-        st.pad(role).map(|p| p.stats_now(&camera).dropped).unwrap_or(0)
+        st.pad(role)
+            .map(|p| p.stats_now(&camera).dropped)
+            .unwrap_or(0)
     }
 }
 

@@ -112,7 +112,8 @@ fn numbers(name: &str, value: &glib::Value, shape: &str) -> Result<Vec<f64>, Str
 /// Errors: not 4 numbers, a negative or fractional coordinate, an empty size, one above `max`.
 fn rect_of(name: &str, v: &[f64], max: i32, shape: &str) -> Result<Rect, String> {
     let ok = v.len() == 4
-        && v.iter().all(|c| c.fract() == 0.0 && (0.0..=f64::from(max)).contains(c))
+        && v.iter()
+            .all(|c| c.fract() == 0.0 && (0.0..=f64::from(max)).contains(c))
         && v[2] > 0.0
         && v[3] > 0.0;
     if !ok {
@@ -120,7 +121,12 @@ fn rect_of(name: &str, v: &[f64], max: i32, shape: &str) -> Result<Rect, String>
             "{name} takes {shape} with whole coordinates 0 to {max} and a positive size, got {v:?}"
         ));
     }
-    Ok(Rect::new(v[0] as i32, v[1] as i32, v[2] as u32, v[3] as u32))
+    Ok(Rect::new(
+        v[0] as i32,
+        v[1] as i32,
+        v[2] as u32,
+        v[3] as u32,
+    ))
 }
 
 /// Converts a property value to a control value; `Ok(None)` means "unset" (return to auto).
@@ -151,7 +157,9 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
                 // SAFETY-free fallback: read the enum as an integer through its class.
                 glib::EnumValue::from_value(value).map(|(_, e)| ControlValue::I32(e.value()))
             }),
-        ControlKind::Floats { count: n, min, max, .. } => {
+        ControlKind::Floats {
+            count: n, min, max, ..
+        } => {
             let shape = format!("<{n} numbers> from {min} to {max}");
             let v = numbers(p.name, value, &shape)?;
             if v.is_empty() {
@@ -161,18 +169,16 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
                     None
                 }
             } else if v.len() != n {
-                return Err(format!(
-                    "{} takes {shape}, got {} ({v:?})",
-                    p.name,
-                    v.len()
-                ));
+                return Err(format!("{} takes {shape}, got {} ({v:?})", p.name, v.len()));
             } else if let Some(x) = v
                 .iter()
                 .find(|x| !(f64::from(min)..=f64::from(max)).contains(*x))
             {
                 return Err(format!("{} value {x} is outside {min} to {max}", p.name));
             } else {
-                Some(ControlValue::F32Array(v.iter().map(|x| *x as f32).collect()))
+                Some(ControlValue::F32Array(
+                    v.iter().map(|x| *x as f32).collect(),
+                ))
             }
         }
         ControlKind::Rect { max } => {

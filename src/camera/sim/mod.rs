@@ -172,7 +172,11 @@ impl SimCamera {
     fn decode_image(&self, path: &str) {
         {
             let mut st = lock(&self.shared.state);
-            if st.image.as_ref().is_some_and(|(p, i)| p == path && i.is_ok()) {
+            if st
+                .image
+                .as_ref()
+                .is_some_and(|(p, i)| p == path && i.is_ok())
+            {
                 // Already decoded (another scene option changed).
                 return;
             }
@@ -192,8 +196,10 @@ impl SimCamera {
                 }
             });
         if let Err(e) = spawned {
-            lock(&self.shared.state).image =
-                Some((key, Err(Some(format!("cannot decode the scene image: {e}")))));
+            lock(&self.shared.state).image = Some((
+                key,
+                Err(Some(format!("cannot decode the scene image: {e}"))),
+            ));
         }
     }
 

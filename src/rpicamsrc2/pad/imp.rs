@@ -82,7 +82,11 @@ impl RpiCamSrcPad {
             let mut st = lock(&self.state);
             st.flushing = true;
             // Frames captured for the pad and never pushed: lost.
-            let queued = st.queue.iter().filter(|i| matches!(i, Item::Frame(_))).count();
+            let queued = st
+                .queue
+                .iter()
+                .filter(|i| matches!(i, Item::Frame(_)))
+                .count();
             self.counters.add_dropped(queued as u64);
             st.queue.clear();
             st.neg = None;
