@@ -162,6 +162,25 @@ fn lores_while_playing(
     }
     let after = main.load(Ordering::Relaxed);
     let lores_n = got.load(Ordering::Relaxed);
+    if link.is_none() {
+        // Unlinked again: the pad leaves the camera's streams; it loses nothing it should have
+        // delivered, and main goes on.
+        lores.unlink(&filter.static_pad("sink").unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let dropped: u64 = cam.property("lores-frames-dropped");
+        let main_before = main.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(700));
+        common::collect(&bus, &mut out, Duration::ZERO);
+        let dropped_after: u64 = cam.property("lores-frames-dropped");
+        assert_eq!(
+            dropped, dropped_after,
+            "an unlinked lores pad counts no drops"
+        );
+        assert!(
+            main.load(Ordering::Relaxed) >= main_before + 5,
+            "main after the unlink"
+        );
+    }
     p.set_state(gst::State::Null).unwrap();
     (before, after, lores_n, out, link)
 }

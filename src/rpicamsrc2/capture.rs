@@ -127,6 +127,12 @@ impl RpiCamSrc2 {
             let mut st = lock(&self.state);
             let group = *st.group_id.get_or_insert_with(gst::GroupId::next);
             let name = self.obj().name();
+            for p in st.pads.iter() {
+                // A pad left out (an unlinked request pad) carries nothing until negotiated.
+                if !pads.iter().any(|(r, _)| *r == p.role()) {
+                    p.unconfigure();
+                }
+            }
             for (role, neg) in pads {
                 let Some(p) = st.pad(role) else { continue };
                 p.configure(neg, &format!("rpicamsrc2-{name}-{role}"), group);

@@ -94,6 +94,13 @@ impl RpiCamSrcPad {
         self.cond.notify_all();
     }
 
+    pub(super) fn unconfigure(&self) {
+        let mut p = lock(&self.state);
+        p.neg = None;
+        p.last_seq = None;
+        p.queue.retain(|i| matches!(i, Item::Event(_)));
+    }
+
     pub(super) fn queue(&self, item: Item) {
         lock(&self.state).queue.push_back(item);
         self.cond.notify_all();

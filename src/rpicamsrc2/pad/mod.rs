@@ -124,6 +124,12 @@ impl RpiCamSrcPad {
         self.imp().configure(neg, stream_id, group)
     }
 
+    /// Leaves the camera's streams (an unlinked request pad): no frames until the pad is
+    /// configured again; the frames queued are discarded, the events kept.
+    pub(super) fn unconfigure(&self) {
+        self.imp().unconfigure()
+    }
+
     /// Queues an event after what the pad already holds.
     pub(super) fn queue_event(&self, event: gst::Event) {
         self.imp().queue(Item::Event(event))
