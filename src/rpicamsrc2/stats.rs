@@ -97,6 +97,12 @@ impl PadCounters {
         self.camera_missed_seen.store(missed, Ordering::Relaxed);
     }
 
+    /// The pad's stream ended (EOS): the frames the camera misses after the pad's last frame
+    /// are no longer the pad's.
+    pub fn end_of_stream(&self) {
+        self.camera_missed_seen.store(u64::MAX, Ordering::Relaxed);
+    }
+
     /// Back to zero (a new stream).
     pub fn reset(&self) {
         for c in [&self.pushed, &self.dropped, &self.copied] {

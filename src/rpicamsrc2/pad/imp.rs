@@ -102,6 +102,12 @@ impl RpiCamSrcPad {
     }
 
     pub(super) fn queue(&self, item: Item) {
+        if let Item::Event(e) = &item {
+            if matches!(e.view(), gst::EventView::Eos(_)) {
+                // The stream ends: frames the camera misses from now on are not the pad's.
+                self.counters.end_of_stream();
+            }
+        }
         lock(&self.state).queue.push_back(item);
         self.cond.notify_all();
     }
