@@ -33,9 +33,15 @@ impl RpiCamSrc2 {
     fn negotiate(&self, cam: &Arc<dyn CameraBackend>) -> Result<Negotiated, gst::ErrorMessage> {
         let info = cam.info();
         let settings = lock(&self.settings).clone();
-        let pads = lock(&self.state).pads.clone();
+        // A request pad takes part only while linked (as tee's pads do).
+        let pads: Vec<_> = lock(&self.state)
+            .pads
+            .iter()
+            .filter(|p| p.role() == StreamRole::Main || p.is_linked())
+            .cloned()
+            .collect();
         let has = |role| pads.iter().any(|p| p.role() == role);
-        let req = negotiate::Request {
+        let mut req = negotiate::Request {
             info: &info,
             hdr: settings.hdr_mode != HdrMode::Off,
             sensor_mode: settings.sensor_mode.as_ref().map(|m| m.spec),
@@ -51,7 +57,41 @@ impl RpiCamSrc2 {
                 .map(|p| p.peer_query_caps(filter))
                 .unwrap_or_else(gst::Caps::new_empty)
         };
-        let n = negotiate::negotiate(&req, &peer, &|c| cam.validate(c))?;
+        let validate = |c: &mut camera::CameraConfiguration| cam.validate(c);
+        let n = match negotiate::negotiate(&req, &peer, &validate) {
+            Ok(n) => n,
+            Err(e) => {
+                // A request pad linked while streaming that cannot be negotiated is refused
+                // alone: the pads already streaming go on without it.
+                let new: Vec<_> = pads
+                    .iter()
+                    .filter(|p| p.role() != StreamRole::Main && p.negotiated().is_none())
+                    .collect();
+                let main_streams = pads.iter().any(|p| p.negotiated().is_some());
+                if new.is_empty() || !main_streams {
+                    return Err(e);
+                }
+                for p in &new {
+                    match p.role() {
+                        StreamRole::Lores => req.lores = false,
+                        _ => req.raw = false,
+                    }
+                }
+                let n = negotiate::negotiate(&req, &peer, &validate)?;
+                let names: Vec<_> = new.iter().map(|p| p.name().to_string()).collect();
+                gst::element_imp_warning!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    (
+                        "{} refused: downstream asks for caps it cannot have beside the streams \
+                         already running; it carries nothing until relinked, the other pads go on",
+                        names.join(", ")
+                    ),
+                    ["{}", e]
+                );
+                n
+            }
+        };
         if let Some(changes) = &n.adjusted {
             gst::element_imp_info!(
                 self,
@@ -93,6 +133,12 @@ impl RpiCamSrc2 {
             let mut st = lock(&self.state);
             let group = *st.group_id.get_or_insert_with(gst::GroupId::next);
             let name = self.obj().name();
+            for p in st.pads.iter() {
+                // A pad left out (an unlinked request pad) carries nothing until negotiated.
+                if !pads.iter().any(|(r, _)| *r == p.role()) {
+                    p.unconfigure();
+                }
+            }
             for (role, neg) in pads {
                 let Some(p) = st.pad(role) else { continue };
                 p.configure(neg, &format!("rpicamsrc2-{name}-{role}"), group);
@@ -381,6 +427,7 @@ impl RpiCamSrc2 {
             Vec::new()
         };
         let mut starved = Vec::new();
+        let camera_stats = self.camera().map(|c| c.stats()).unwrap_or_default();
         let mut st = lock(&self.state);
         let base_seq = *st.base_seq.get_or_insert(seq);
         let mut f = Frame {
@@ -390,6 +437,7 @@ impl RpiCamSrc2 {
             buffers: &mut buffers,
             metadata: &md,
             pts,
+            camera: camera_stats,
         };
         let mut main_delivered = false;
         for p in st.pads.iter() {

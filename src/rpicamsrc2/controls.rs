@@ -150,7 +150,7 @@ impl RpiCamSrc2 {
         let v = match props::to_control(p, value) {
             Ok(v) => v,
             Err(e) => {
-                gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}; ignored", e));
+                self.warn_setting(format!("{e}; ignored"));
                 return;
             }
         };

@@ -71,6 +71,9 @@ pub(super) struct Settings {
     pub controls: UserControls,
     /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
     options: camera::OptionValues,
+    /// Warnings about values set while the element had no bus (gst-launch-1.0 sets properties
+    /// before the element joins its pipeline), posted when it goes to READY.
+    pub deferred_warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             max_restarts: watchdog::DEFAULT_MAX_RESTARTS,
             controls: UserControls::default(),
             options: camera::OptionValues::default(),
+            deferred_warnings: Vec::new(),
         }
     }
 }
@@ -150,6 +154,46 @@ impl ObjectSubclass for RpiCamSrc2 {
 
 impl RpiCamSrc2 {
     fn make_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
+        let pad = Self::new_pad(templ, role);
+        if role != StreamRole::Main {
+            // A request pad takes part in negotiation only while linked (as tee's pads do):
+            // requested while PLAYING, it is negotiated when it is linked, however late.
+            let relink = |pad: &RpiCamSrcPad, _: &gst::Pad| {
+                if let Some(imp) = pad
+                    .parent()
+                    .and_then(|p| p.downcast::<super::RpiCamSrc2>().ok())
+                {
+                    imp.imp().pad_link_changed(pad);
+                }
+            };
+            pad.connect_linked(relink);
+            pad.connect_unlinked(relink);
+        }
+        pad
+    }
+
+    /// A request pad was linked or unlinked: while streaming, renegotiate with it (linked) or
+    /// without it (unlinked); the other pads keep their caps.
+    fn pad_link_changed(&self, pad: &RpiCamSrcPad) {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{} linked: {}",
+            pad.name(),
+            pad.is_linked()
+        );
+        let mut st = lock(&self.state);
+        if !st.streaming && !st.playing {
+            return;
+        }
+        st.renegotiate = true;
+        drop(st);
+        if let Some(c) = self.camera() {
+            c.unblock();
+        }
+    }
+
+    fn new_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
         RpiCamSrcPad::new(
             templ,
             role,
@@ -180,6 +224,14 @@ impl RpiCamSrc2 {
         let combined = lock(&self.combiner).update_pad_flow(pad, res);
         match combined {
             Ok(_) => {}
+            Err(gst::FlowError::Flushing)
+                if res == Err(gst::FlowError::Flushing)
+                    && !pad.pad_flags().contains(gst::PadFlags::FLUSHING) =>
+            {
+                // Downstream of this pad is flushing (a branch linked before its state was
+                // synced, say), not the pad: the frame is lost, the stream goes on.
+                gst::debug!(CAT, imp = self, "{}: downstream flushing", pad.name());
+            }
             Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {
                 let _ = pad.pause_task();
             }
@@ -269,19 +321,32 @@ impl RpiCamSrc2 {
         }
     }
 
+    /// Warns that a value set was refused (`text` names it): at once when the element is in a
+    /// pipeline, else when it goes to READY (a message posted without a bus is lost).
+    pub(super) fn warn_setting(&self, text: String) {
+        if self.obj().parent().is_none() {
+            gst::warning!(CAT, imp = self, "{text}");
+            lock(&self.settings).deferred_warnings.push(text);
+        } else {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", text));
+        }
+    }
+
     fn statistics(&self) -> gst::Structure {
         let st = lock(&self.state);
+        let camera = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
         stats::structure(
-            st.camera.as_ref().map(|c| c.stats()).unwrap_or_default(),
+            camera,
             st.config.as_ref().and_then(|c| c.chosen_mode.as_ref()),
-            st.pads.iter().map(|p| (p.role(), p.stats())),
+            st.pads.iter().map(|p| (p.role(), p.stats_now(&camera))),
         )
     }
 
     fn pad_dropped(&self, role: StreamRole) -> u64 {
-        lock(&self.state)
-            .pad(role)
-            .map(|p| p.stats().dropped)
+        let st = lock(&self.state);
+        let camera = st.camera.as_ref().map(|c| c.stats()).unwrap_or_default();
+        st.pad(role)
+            .map(|p| p.stats_now(&camera).dropped)
             .unwrap_or(0)
     }
 }
@@ -347,7 +412,7 @@ impl ObjectImpl for RpiCamSrc2 {
                     .build(),
                 glib::ParamSpecUInt64::builder("frames-dropped")
                     .nick("Frames dropped")
-                    .blurb("Main-stream frames lost since the stream started: sequence gaps, failed frames, no free camera buffer (downstream holds them all), or a full queue (downstream too slow)")
+                    .blurb("Frames the camera captured that the src pad should have delivered and did not, for any reason: no free camera buffer (downstream holds them all; counted as it happens), failed frames, sequence gaps, failed pushes, frames discarded on a caps change or stop")
                     .read_only()
                     .build(),
                 glib::ParamSpecUInt64::builder("lores-frames-dropped")
@@ -543,10 +608,8 @@ impl ElementImpl for RpiCamSrc2 {
         }
         let pad = Self::make_pad(templ, role);
         st.pads.push(pad.clone());
+        // Not renegotiated now: the pad takes part once it is linked (`pad_link_changed`).
         let running = st.playing;
-        if st.streaming {
-            st.renegotiate = true;
-        }
         drop(st);
         lock(&self.combiner).add_pad(&pad);
         let obj = self.obj();
@@ -624,6 +687,10 @@ impl ElementImpl for RpiCamSrc2 {
         gst::debug!(CAT, imp = self, "{transition:?}");
         match transition {
             gst::StateChange::NullToReady => {
+                let deferred = std::mem::take(&mut lock(&self.settings).deferred_warnings);
+                for text in deferred {
+                    gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", text));
+                }
                 if let Err(e) = self.open() {
                     self.post_error_message(e);
                     return Err(gst::StateChangeError);

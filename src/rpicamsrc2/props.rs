@@ -26,23 +26,17 @@ pub fn find(name: &str) -> Option<&'static ControlProp> {
     controls::by_name(name)
 }
 
-fn floats(d: &ControlDef, lo: f32, hi: f32) -> glib::ParamSpec {
+/// An array property. It carries no element spec, on purpose: GStreamer's deserializer (1.22,
+/// `gst_value_deserialize_with_pspec`) casts the element spec of an array nested deeper than
+/// the spec says (`colour-gains='<<1,2>>'`) to an array spec and crashes (SIGSEGV in
+/// gst-launch-1.0), and an array spec inside an array spec refuses well-formed rectangles.
+/// Without one, any nesting parses, and [`to_control`] checks the shape and each number's
+/// range and answers a wrong one with an error naming the value.
+fn array_pspec(d: &ControlDef) -> glib::ParamSpec {
     gst::ParamSpecArray::builder(d.name)
         .nick(d.nick)
         .blurb(d.blurb)
-        .element_spec(
-            &glib::ParamSpecFloat::builder("value")
-                .minimum(lo)
-                .maximum(hi)
-                .build(),
-        )
         .mutable_playing()
-        .build()
-}
-
-fn rect_spec() -> glib::ParamSpec {
-    gst::ParamSpecArray::builder("rect")
-        .element_spec(&glib::ParamSpecInt::builder("coordinate").minimum(0).build())
         .build()
 }
 
@@ -81,25 +75,58 @@ fn control_pspec(d: &ControlDef) -> glib::ParamSpec {
             choices,
             default,
         } => enum_pspec(d.name, d.nick, d.blurb, type_name, choices, default),
-        ControlKind::Floats { min, max, .. } => floats(d, min, max),
-        ControlKind::Rect { max } => gst::ParamSpecArray::builder(d.name)
-            .nick(d.nick)
-            .blurb(d.blurb)
-            .element_spec(
-                &glib::ParamSpecInt::builder("coordinate")
-                    .minimum(0)
-                    .maximum(max)
-                    .build(),
-            )
-            .mutable_playing()
-            .build(),
-        ControlKind::Rects => gst::ParamSpecArray::builder(d.name)
-            .nick(d.nick)
-            .blurb(d.blurb)
-            .element_spec(&rect_spec())
-            .mutable_playing()
-            .build(),
+        ControlKind::Floats { .. } | ControlKind::Rect { .. } | ControlKind::Rects => {
+            array_pspec(d)
+        }
     }
+}
+
+/// The numbers of the array `value` of the property `name`, each as f64.
+///
+/// Errors: not an array, or an element that is not a number (a nested array such as
+/// `<<1,2>>`, a string), naming the property, the value and `shape`.
+fn numbers(name: &str, value: &glib::Value, shape: &str) -> Result<Vec<f64>, String> {
+    let shown = || {
+        value
+            .serialize()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| format!("{value:?}"))
+    };
+    let bad = || format!("{name} takes {shape}, got {}", shown());
+    let arr = value.get::<gst::Array>().map_err(|_| bad())?;
+    arr.iter()
+        .map(|v| {
+            v.get::<f32>()
+                .map(f64::from)
+                .or_else(|_| v.get::<f64>())
+                .or_else(|_| v.get::<i32>().map(f64::from))
+                .or_else(|_| v.get::<u32>().map(f64::from))
+                .or_else(|_| v.get::<i64>().map(|i| i as f64))
+                .or_else(|_| v.get::<u64>().map(|i| i as f64))
+                .map_err(|_| bad())
+        })
+        .collect()
+}
+
+/// A rectangle from the numbers `v` of the property `name`, coordinates 0 to `max`.
+/// Errors: not 4 numbers, a negative or fractional coordinate, an empty size, one above `max`.
+fn rect_of(name: &str, v: &[f64], max: i32, shape: &str) -> Result<Rect, String> {
+    let ok = v.len() == 4
+        && v.iter()
+            .all(|c| c.fract() == 0.0 && (0.0..=f64::from(max)).contains(c))
+        && v[2] > 0.0
+        && v[3] > 0.0;
+    if !ok {
+        return Err(format!(
+            "{name} takes {shape} with whole coordinates 0 to {max} and a positive size, got {v:?}"
+        ));
+    }
+    Ok(Rect::new(
+        v[0] as i32,
+        v[1] as i32,
+        v[2] as u32,
+        v[3] as u32,
+    ))
 }
 
 /// Converts a property value to a control value; `Ok(None)` means "unset" (return to auto).
@@ -130,16 +157,11 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
                 // SAFETY-free fallback: read the enum as an integer through its class.
                 glib::EnumValue::from_value(value).map(|(_, e)| ControlValue::I32(e.value()))
             }),
-        ControlKind::Floats { count: n, .. } => {
-            let arr = value.get::<gst::Array>().map_err(|e| e.to_string())?;
-            let v: Vec<f32> = arr
-                .iter()
-                .filter_map(|v| {
-                    v.get::<f32>()
-                        .ok()
-                        .or_else(|| v.get::<f64>().ok().map(|d| d as f32))
-                })
-                .collect();
+        ControlKind::Floats {
+            count: n, min, max, ..
+        } => {
+            let shape = format!("<{n} numbers> from {min} to {max}");
+            let v = numbers(p.name, value, &shape)?;
             if v.is_empty() {
                 if p.id == ControlId::ColourGains {
                     Some(ControlValue::F32Array(vec![0.0, 0.0]))
@@ -147,47 +169,36 @@ pub fn to_control(p: &ControlProp, value: &glib::Value) -> Result<Option<Control
                     None
                 }
             } else if v.len() != n {
-                return Err(format!(
-                    "{} takes {n} numbers, got {} ({v:?})",
-                    p.name,
-                    v.len()
-                ));
+                return Err(format!("{} takes {shape}, got {} ({v:?})", p.name, v.len()));
+            } else if let Some(x) = v
+                .iter()
+                .find(|x| !(f64::from(min)..=f64::from(max)).contains(*x))
+            {
+                return Err(format!("{} value {x} is outside {min} to {max}", p.name));
             } else {
-                Some(ControlValue::F32Array(v))
+                Some(ControlValue::F32Array(
+                    v.iter().map(|x| *x as f32).collect(),
+                ))
             }
         }
-        ControlKind::Rect { .. } => {
-            let arr = value.get::<gst::Array>().map_err(|e| e.to_string())?;
-            let v: Vec<i32> = arr.iter().filter_map(|v| v.get::<i32>().ok()).collect();
-            match v.len() {
-                0 => None,
-                4 if v[2] > 0 && v[3] > 0 => Some(ControlValue::Rect(Rect::new(
-                    v[0],
-                    v[1],
-                    v[2] as u32,
-                    v[3] as u32,
-                ))),
-                _ => {
-                    return Err(format!(
-                        "{} takes <x, y, width, height> with a positive size, got {v:?}",
-                        p.name
-                    ))
-                }
+        ControlKind::Rect { max } => {
+            let shape = "<x, y, width, height>";
+            let v = numbers(p.name, value, shape)?;
+            if v.is_empty() {
+                None
+            } else {
+                Some(ControlValue::Rect(rect_of(p.name, &v, max, shape)?))
             }
         }
         ControlKind::Rects => {
-            let arr = value.get::<gst::Array>().map_err(|e| e.to_string())?;
+            let shape = "rectangles <<x, y, width, height>, ...>";
+            let arr = value
+                .get::<gst::Array>()
+                .map_err(|_| format!("{} takes {shape}", p.name))?;
             let mut rects = Vec::new();
             for r in arr.iter() {
-                let inner = r.get::<gst::Array>().map_err(|e| e.to_string())?;
-                let v: Vec<i32> = inner.iter().filter_map(|v| v.get::<i32>().ok()).collect();
-                if v.len() != 4 || v[2] <= 0 || v[3] <= 0 {
-                    return Err(format!(
-                        "{} takes rectangles <x, y, width, height>, got {v:?}",
-                        p.name
-                    ));
-                }
-                rects.push(Rect::new(v[0], v[1], v[2] as u32, v[3] as u32));
+                let v = numbers(p.name, r, shape)?;
+                rects.push(rect_of(p.name, &v, i32::MAX, shape)?);
             }
             (!rects.is_empty()).then_some(ControlValue::Rects(rects))
         }

@@ -185,9 +185,10 @@ impl SimCamera {
     /// cause.
     pub fn set_scene(&self, scene: &SceneSettings) -> Result<(), CameraError> {
         if let SceneKind::Image(p) = &scene.kind {
-            // Fail early and clearly on a bad file.
-            let i = scene::load_image(p).map_err(CameraError::Config)?;
-            lock(&self.shared.state).image = Some((p.clone(), i));
+            // Fail early and clearly on a bad file (status and header only), then decode on a
+            // thread of the camera's own, never the caller's.
+            scene::check_image(p).map_err(CameraError::Config)?;
+            self.decode_image(p);
         }
         let mut st = lock(&self.shared.state);
         if st.scene.kind != scene.kind {
@@ -195,6 +196,42 @@ impl SimCamera {
         }
         st.scene = scene.clone();
         Ok(())
+    }
+
+    /// Decodes the scene image `path` on a thread of its own; the scene is rebuilt with it
+    /// when it is ready (grey until then), or the error is reported with the next frame.
+    fn decode_image(&self, path: &str) {
+        {
+            let mut st = lock(&self.shared.state);
+            if st
+                .image
+                .as_ref()
+                .is_some_and(|(p, i)| p == path && i.is_ok())
+            {
+                // Already decoded (another scene option changed).
+                return;
+            }
+            st.image = None;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        let path = path.to_string();
+        let key = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sim-image".into())
+            .spawn(move || {
+                let r = scene::load_image(&path).map_err(Some);
+                if let Some(shared) = shared.upgrade() {
+                    let mut st = lock(&shared.state);
+                    st.image = Some((path, r));
+                    st.scene_generation += 1;
+                }
+            });
+        if let Err(e) = spawned {
+            lock(&self.shared.state).image = Some((
+                key,
+                Err(Some(format!("cannot decode the scene image: {e}"))),
+            ));
+        }
     }
 
     fn control_infos(

@@ -67,7 +67,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: IMAGE,
         nick: "Simulated scene image",
-        blurb: "JPEG or PNG file a simulated camera looks at with sim-scene=image",
+        blurb: "JPEG or PNG file a simulated camera looks at with sim-scene=image: a regular file (links followed) of at most 64 MiB and 32 Mpx, decoded off the application's thread",
         kind: OptionKind::Str,
         property: true,
     },

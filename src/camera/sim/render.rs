@@ -44,21 +44,16 @@ pub(super) fn build_reflectances(
     scaler_crop: Option<Rect>,
 ) -> Result<(Vec<Arc<Reflectance>>, scene::SceneStats), CameraError> {
     let img = match &st.scene.kind {
-        SceneKind::Image(path) => {
-            let cached = st
-                .image
-                .as_ref()
-                .filter(|(p, _)| p == path)
-                .map(|(_, i)| i.clone());
-            match cached {
-                Some(i) => Some(i),
-                None => {
-                    let i = scene::load_image(path).map_err(CameraError::Config)?;
-                    st.image = Some((path.clone(), i.clone()));
-                    Some(i)
-                }
-            }
-        }
+        SceneKind::Image(path) => match st.image.as_mut().filter(|(p, _)| p == path) {
+            Some((_, Ok(i))) => Some(i.clone()),
+            // Not loadable: said once, then the scene is plain grey.
+            Some((_, Err(e))) => match e.take() {
+                Some(e) => return Err(CameraError::Config(e)),
+                None => None,
+            },
+            // Still being decoded (`SimCamera::set_scene`): grey until it is ready.
+            None => None,
+        },
         _ => None,
     };
     let mut crop = mode.crop;

@@ -10,7 +10,7 @@
 //! output format. Noise is added to luma with a standard deviation that grows with the square
 //! root of the signal (shot noise) and with the total gain (read noise).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::camera::format::{BayerOrder, ColorSpace, FrameLayout, PixelFormat, Rect, Size};
@@ -102,13 +102,75 @@ const BARS: [[u8; 3]; 8] = [
     [0, 0, 0],
 ];
 
-/// Decoded scene images, by path.
-pub type ImageCache = Option<(String, Arc<image::RgbImage>)>;
+/// The largest scene image file read, bytes (64 MiB).
+pub const MAX_IMAGE_FILE_BYTES: u64 = 64 << 20;
+/// The most pixels a scene image may have (32 Mpx, 8192x4096 say; 96 MiB decoded as RGB).
+/// The largest simulated sensor has 12.3 Mpx, so a larger image adds no detail.
+pub const MAX_IMAGE_PIXELS: u64 = 32 << 20;
 
-/// Loads an image file as RGB. Errors name the path and the cause.
+/// The decoded scene image, by path: the image, or why it could not be loaded (`Some` until
+/// the simulated camera has reported it, then `None`). No entry while it is being decoded.
+pub type ImageCache = Option<(String, Result<Arc<image::RgbImage>, Option<String>>)>;
+
+fn read_error(path: &str, e: impl std::fmt::Display) -> String {
+    format!("cannot read scene image '{path}': {e}")
+}
+
+/// Checks that `path` names a scene image within the limits, reading only the file's status
+/// and the image's header: bounded and quick, fit for the application's thread. Symbolic
+/// links are followed; only a regular file of at most [`MAX_IMAGE_FILE_BYTES`] whose header
+/// gives at most [`MAX_IMAGE_PIXELS`] is accepted (a FIFO or a device would block or never
+/// end). Returns the resolved path.
+///
+/// Errors (naming the path and the limit): missing or unreadable, not a regular file, too
+/// large a file, not a JPEG or PNG, too many pixels.
+pub fn check_image(path: &str) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| read_error(path, e))?;
+    let md = std::fs::metadata(&real).map_err(|e| read_error(path, e))?;
+    if !md.is_file() {
+        return Err(format!(
+            "scene image '{path}' ({}) is not a regular file: only regular JPEG or PNG files \
+             are read, not a FIFO, a device or a directory",
+            real.display()
+        ));
+    }
+    if md.len() > MAX_IMAGE_FILE_BYTES {
+        return Err(format!(
+            "scene image '{path}' is {} bytes, above the limit of {MAX_IMAGE_FILE_BYTES} bytes \
+             (64 MiB)",
+            md.len()
+        ));
+    }
+    let (w, h) = image::ImageReader::open(&real)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| read_error(path, e))?
+        .into_dimensions()
+        .map_err(|e| read_error(path, e))?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "scene image '{path}' is {w}x{h} ({} pixels), above the limit of \
+             {MAX_IMAGE_PIXELS} pixels (8192x4096, say)",
+            u64::from(w) * u64::from(h)
+        ));
+    }
+    Ok(real)
+}
+
+/// Loads an image file as RGB, after [`check_image`]'s checks; decoding a large image takes
+/// long (the simulated camera does it on a thread of its own, never the application's), and
+/// allocates no more than the pixel limit needs even if the header lied.
+///
+/// Errors: as [`check_image`], or the data cannot be decoded; each names the path.
 pub fn load_image(path: &str) -> Result<Arc<image::RgbImage>, String> {
-    let img = image::open(Path::new(path))
-        .map_err(|e| format!("cannot read scene image '{path}': {e}"))?;
+    let real = check_image(path)?;
+    let mut reader = image::ImageReader::open(&real)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| read_error(path, e))?;
+    let mut limits = image::Limits::default();
+    // Decoded as RGBA at most, plus the RGB copy.
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 4);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| read_error(path, e))?;
     Ok(Arc::new(img.to_rgb8()))
 }
 

@@ -66,6 +66,10 @@ impl RpiCamSrcPad {
         self.counters.get()
     }
 
+    pub(super) fn stats_now(&self, camera: &camera::CameraStats) -> PadStats {
+        self.counters.now(self.role(), camera)
+    }
+
     pub(super) fn negotiated(&self) -> Option<PadNeg> {
         lock(&self.state).neg.clone()
     }
@@ -79,6 +83,13 @@ impl RpiCamSrcPad {
         {
             let mut st = lock(&self.state);
             st.flushing = true;
+            // Frames captured for the pad and never pushed: lost.
+            let queued = st
+                .queue
+                .iter()
+                .filter(|i| matches!(i, Item::Frame(_)))
+                .count();
+            self.counters.add_dropped(queued as u64);
             st.queue.clear();
             st.neg = None;
         }
@@ -89,7 +100,20 @@ impl RpiCamSrcPad {
         lock(&self.state).discont = true;
     }
 
+    pub(super) fn unconfigure(&self) {
+        let mut p = lock(&self.state);
+        p.neg = None;
+        p.last_seq = None;
+        p.queue.retain(|i| matches!(i, Item::Event(_)));
+    }
+
     pub(super) fn queue(&self, item: Item) {
+        if let Item::Event(e) = &item {
+            if matches!(e.view(), gst::EventView::Eos(_)) {
+                // The stream ends: frames the camera misses from now on are not the pad's.
+                self.counters.end_of_stream();
+            }
+        }
         lock(&self.state).queue.push_back(item);
         self.cond.notify_all();
     }
@@ -99,7 +123,9 @@ impl RpiCamSrcPad {
             let mut p = lock(&self.state);
             // Frames queued under other caps are stale; a pad whose caps stay keeps its frames.
             if p.caps_sent.as_ref().is_some_and(|c| c != &neg.caps) {
+                let before = p.queue.len();
                 p.queue.retain(|i| matches!(i, Item::Event(_)));
+                self.counters.add_dropped((before - p.queue.len()) as u64);
             }
             if !p.started {
                 p.queue.push_back(Item::Event(
@@ -131,6 +157,8 @@ impl RpiCamSrcPad {
         let Some(neg) = p.neg.as_ref() else {
             return out;
         };
+        self.counters
+            .saw_camera_missed(frame.camera.stream_without_buffer[role as usize]);
         let seq = frame.seq;
         let wants = |s: u64| neg.wants(s.saturating_sub(frame.base_seq));
         // Frames this pad wanted since its last one that never came: lost.
@@ -260,6 +288,9 @@ impl RpiCamSrcPad {
                 let res = pad.push(buffer);
                 if res.is_ok() {
                     self.counters.add_pushed();
+                } else {
+                    // Not delivered (downstream flushing, not linked, an error): lost.
+                    self.counters.add_dropped(1);
                 }
                 Some(res)
             }

@@ -63,6 +63,9 @@ pub(super) struct Frame<'a> {
     pub metadata: &'a camera::FrameMetadata,
     /// Its running time.
     pub pts: Option<gst::ClockTime>,
+    /// The camera's counters when the frame was handed out (how many frames each stream has
+    /// had no buffer for).
+    pub camera: camera::CameraStats,
 }
 
 impl RpiCamSrcPad {
@@ -89,9 +92,16 @@ impl RpiCamSrcPad {
         self.imp().role()
     }
 
-    /// This pad's counters.
+    /// This pad's counters as the pad has seen them (frames lost since its last frame are
+    /// counted when the next one arrives).
     pub fn stats(&self) -> PadStats {
         self.imp().stats()
+    }
+
+    /// This pad's counters now, for a camera whose counters are `camera`: frames the camera
+    /// had no buffer for since the pad's last frame count as dropped at once.
+    pub fn stats_now(&self, camera: &camera::CameraStats) -> PadStats {
+        self.imp().stats_now(camera)
     }
 
     /// The negotiated stream, if any.
@@ -119,6 +129,12 @@ impl RpiCamSrcPad {
     /// Flags the next frame this pad queues DISCONT (the camera restarted after a stall).
     pub(super) fn mark_discont(&self) {
         self.imp().mark_discont()
+    }
+
+    /// Leaves the camera's streams (an unlinked request pad): no frames until the pad is
+    /// configured again; the frames queued are discarded, the events kept.
+    pub(super) fn unconfigure(&self) {
+        self.imp().unconfigure()
     }
 
     /// Queues an event after what the pad already holds.
@@ -217,6 +233,7 @@ mod tests {
                 buffers: &mut buffers,
                 metadata: &metadata,
                 pts: None,
+                camera: camera::CameraStats::default(),
             });
             (o, buffers.len())
         };
