@@ -412,12 +412,14 @@ main_job() {
 main() {
   case "$CMD" in
     sysroot)
+      check_sysroot_path
       ensure_host_tools
       ensure_binfmt
       in_namespace sysroot "$@"
       ensure_sysroot
       ;;
     build | test | abi | run)
+      check_sysroot_path
       ensure_host_tools
       ensure_binfmt
       in_namespace "$CMD" "$@"
