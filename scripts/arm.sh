@@ -472,7 +472,13 @@ main() {
       ;;
     status)
       check_sysroot_path
-      [[ -e $SYSROOT.new ]] && echo "partial: $SYSROOT.new is a build that was interrupted; 'sysroot' rebuilds it"
+      if [[ -e $SYSROOT.new ]]; then
+        if [[ -e $SYSROOT.lock ]] && ! flock -n "$SYSROOT.lock" true; then
+          echo "building: $SYSROOT.new (another arm.sh holds $SYSROOT.lock)"
+        else
+          echo "partial: $SYSROOT.new is a build that was interrupted; 'sysroot' rebuilds it"
+        fi
+      fi
       if sysroot_valid; then
         echo "ready: $SYSROOT"
       elif [[ -f $SYSROOT/$MARKER_REL ]]; then
