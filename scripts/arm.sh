@@ -365,13 +365,20 @@ abi_check() {
 # --- tests under emulation ------------------------------------------------------------------
 # Integration tests that emulation cannot run, with the reason; listed and counted, never
 # skipped silently. Format: "test-file test-name reason".
-EMULATION_SKIPS=()
+EMULATION_SKIPS=(
+  "lib camera::sim::tests::basics::frames_are_paced_and_sequenced asserts the simulated camera's frame period within a tolerance; under qemu-arm on a loaded 2-core host it measured 22.6 ms (fails alone too)"
+)
 
 run_tests() {
   local t0=$SECONDS failed=0
   log "unit tests under emulation (cargo test --lib)"
-  RPICAMSRC2_V4L2_ABI_PROBE= cargo_cross test --lib || failed=1
-  local name skip args
+  local name skip args f tname
+  args=()
+  for skip in "${EMULATION_SKIPS[@]}"; do
+    read -r f tname _ <<<"$skip"
+    [[ $f == lib ]] && args+=(--skip "$tname")
+  done
+  RPICAMSRC2_V4L2_ABI_PROBE= cargo_cross test --lib -- "${args[@]}" || failed=1
   for name in rpicamsrc2 dualstream rpih264enc pipelines; do
     args=()
     for skip in "${EMULATION_SKIPS[@]}"; do
