@@ -367,6 +367,9 @@ abi_check() {
 # skipped silently. Format: "test-file test-name reason".
 EMULATION_SKIPS=(
   "lib camera::sim::tests::basics::frames_are_paced_and_sequenced asserts the simulated camera's frame period within a tolerance; under qemu-arm on a loaded 2-core host it measured 22.6 ms (fails alone too)"
+  "rpicamsrc2 default_caps_are_1080p30_nv12_rec709_with_metadata asserts a real-time 1080p30 frame interval; rendering 1080p under qemu-arm took 357 ms a frame"
+  "rpicamsrc2 high_rate_jpeg_dump_writes_300_decodable_files_without_drops asserts no drops at 640x480 90 fps; under qemu-arm 1252 of 1553 frames were dropped (too slow, not a bug)"
+  "rpicamsrc2 control_changes_while_playing_show_within_the_sensor_delay asserts a control shows within the sensor delay in frames; under qemu-arm late frames made it 4"
 )
 
 run_tests() {
