@@ -702,6 +702,132 @@ mod tests {
         assert_eq!(ioctl::VIDIOC_ENUM_FRAMESIZES, 0xc02c_564a);
     }
 
+    /// The ABI of this target (sizes of `v4l2_buffer`, `v4l2_plane`, `v4l2_format`, then
+    /// VIDIOC_QBUF), as the kernel's <linux/videodev2.h> gives it for the three Raspberry Pi
+    /// ABIs (docs/arm.md, "V4L2 ABI per target"). On 32-bit targets `time_t` in
+    /// `v4l2_buffer.timestamp` decides: Rust's libc uses 32 bits on armv7 gnueabihf unless
+    /// built with `--cfg libc_unstable_gnu_time_bits="64"`.
+    #[test]
+    fn buffer_layout_matches_the_abi_of_this_target() {
+        let expected: (usize, usize, usize, u64) =
+            match (size_of::<usize>(), size_of::<libc::time_t>()) {
+                (8, _) => (88, 64, 208, 0xc058_560f),
+                (4, 4) => (68, 60, 204, 0xc044_560f),
+                (4, 8) => (80, 60, 204, 0xc050_560f),
+                other => panic!("no V4L2 ABI figures for (pointer, time_t) sizes {other:?}"),
+            };
+        let got = (
+            size_of::<v4l2_buffer>(),
+            size_of::<v4l2_plane>(),
+            size_of::<v4l2_format>(),
+            ioctl::VIDIOC_QBUF as u64,
+        );
+        assert_eq!(
+            got, expected,
+            "(v4l2_buffer, v4l2_plane, v4l2_format, QBUF)"
+        );
+    }
+
+    /// Every size, offset and ioctl number of scripts/v4l2-abi-probe.c, computed from the Rust
+    /// declarations, as "kind name" keys.
+    fn rust_abi() -> Vec<(String, u64)> {
+        use std::mem::offset_of;
+        let mut v = Vec::new();
+        macro_rules! size {
+            ($($t:ident),*) => { $(v.push((format!("size {}", stringify!($t)), size_of::<$t>() as u64));)* };
+        }
+        macro_rules! off {
+            ($t:ident: $($f:ident),*) => { $(v.push((
+                format!("offset {}.{}", stringify!($t), stringify!($f)),
+                offset_of!($t, $f) as u64,
+            ));)* };
+        }
+        macro_rules! num {
+            ($($n:ident),*) => { $(v.push((format!("ioctl {}", stringify!($n)), ioctl::$n as u64));)* };
+        }
+        size!(
+            v4l2_capability,
+            v4l2_pix_format_mplane,
+            v4l2_format,
+            v4l2_requestbuffers,
+            v4l2_plane,
+            v4l2_buffer,
+            v4l2_control,
+            v4l2_queryctrl,
+            v4l2_encoder_cmd,
+            v4l2_streamparm
+        );
+        off!(v4l2_buffer: index, bytesused, field, timestamp, timecode, sequence, memory, m, length, request_fd);
+        off!(v4l2_plane: bytesused, length, m, data_offset, reserved);
+        off!(v4l2_format: fmt);
+        off!(v4l2_pix_format_mplane: plane_fmt, num_planes);
+        off!(v4l2_streamparm: parm);
+        num!(
+            VIDIOC_QUERYCAP,
+            VIDIOC_G_FMT,
+            VIDIOC_S_FMT,
+            VIDIOC_REQBUFS,
+            VIDIOC_QUERYBUF,
+            VIDIOC_QBUF,
+            VIDIOC_DQBUF,
+            VIDIOC_STREAMON,
+            VIDIOC_STREAMOFF,
+            VIDIOC_S_PARM,
+            VIDIOC_S_CTRL,
+            VIDIOC_QUERYCTRL,
+            VIDIOC_ENCODER_CMD
+        );
+        v
+    }
+
+    /// Compares the Rust declarations with the output of scripts/v4l2-abi-probe.c, compiled for
+    /// this target against its kernel headers (file named by RPICAMSRC2_V4L2_ABI_PROBE).
+    /// `scripts/arm.sh ARCH abi` runs it for arm64 and both armhf ABIs; on the host:
+    /// `cc -o probe scripts/v4l2-abi-probe.c && ./probe >abi.txt`, then
+    /// `RPICAMSRC2_V4L2_ABI_PROBE=abi.txt cargo test --lib -- --ignored v4l2::sys`.
+    #[test]
+    #[ignore = "needs the C probe's output in RPICAMSRC2_V4L2_ABI_PROBE (scripts/arm.sh ARCH abi)"]
+    fn layout_matches_c_probe_of_kernel_headers() {
+        let path = std::env::var("RPICAMSRC2_V4L2_ABI_PROBE")
+            .expect("RPICAMSRC2_V4L2_ABI_PROBE names the probe's output file");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let probe: std::collections::HashMap<String, u64> = text
+            .lines()
+            .map(|l| {
+                let (key, value) = l
+                    .rsplit_once(' ')
+                    .unwrap_or_else(|| panic!("bad line {l:?}"));
+                let value = match value.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => value.parse(),
+                }
+                .unwrap_or_else(|e| panic!("bad value in {l:?}: {e}"));
+                (key.to_string(), value)
+            })
+            .collect();
+        let rust = rust_abi();
+        let diffs: Vec<String> = rust
+            .iter()
+            .filter(|(k, v)| probe.get(k) != Some(v))
+            .map(|(k, v)| {
+                format!(
+                    "{k}: Rust {v:#x}, C {:?}",
+                    probe.get(k).map(|c| format!("{c:#x}"))
+                )
+            })
+            .collect();
+        assert!(
+            diffs.is_empty(),
+            "V4L2 ABI differs from {path}:\n{}",
+            diffs.join("\n")
+        );
+        assert_eq!(
+            probe.len(),
+            rust.len(),
+            "the probe and rust_abi() list the same keys"
+        );
+    }
+
     #[test]
     fn fourccs() {
         assert_eq!(fourcc(b"H264"), 0x3436_3248);
