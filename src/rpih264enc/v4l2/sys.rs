@@ -720,7 +720,9 @@ mod tests {
             size_of::<v4l2_buffer>(),
             size_of::<v4l2_plane>(),
             size_of::<v4l2_format>(),
-            ioctl::VIDIOC_QBUF as u64,
+            // The request number's type is c_ulong: u32 on armhf, u64 on 64-bit targets.
+            #[allow(clippy::unnecessary_cast)]
+            (ioctl::VIDIOC_QBUF as u64),
         );
         assert_eq!(
             got, expected,
