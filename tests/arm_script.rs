@@ -5,27 +5,17 @@
 //! docs/arm.md.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+#[path = "common/script.rs"]
+mod script;
+use script::{is_root, text};
 
 fn script(cache: &Path, args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/arm.sh"))
-        .args(args)
-        .env("RPICAMSRC2_ARM_CACHE", cache)
-        .output()
-        .expect("bash runs")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    script::run(
+        "arm.sh",
+        args,
+        &[("RPICAMSRC2_ARM_CACHE", cache.as_os_str())],
     )
 }
 

@@ -4,32 +4,22 @@
 //! `ensure`, which is not run here: it takes minutes and the network).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+#[path = "common/script.rs"]
+mod script;
+use script::{is_root, text};
 
 fn script(root: &Path, cmd: &str) -> Output {
-    Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/trixie-root.sh"
-        ))
-        .arg(cmd)
-        .env("RPICAMSRC2_TRIXIE_ROOT", root)
-        // Never touch the machine's shared target directory from these tests.
-        .env("RPICAMSRC2_TRIXIE_TARGET", root.with_extension("target"))
-        .output()
-        .expect("bash runs")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    // Never touch the machine's shared target directory from these tests.
+    let target = root.with_extension("target");
+    script::run(
+        "trixie-root.sh",
+        &[cmd],
+        &[
+            ("RPICAMSRC2_TRIXIE_ROOT", root.as_os_str()),
+            ("RPICAMSRC2_TRIXIE_TARGET", target.as_os_str()),
+        ],
     )
 }
 
