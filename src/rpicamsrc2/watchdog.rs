@@ -4,9 +4,12 @@
 //! when no frame came.
 //!
 //! A stall is no frame for one stall window, max(1 s, 10 frame periods). The watchdog then
-//! asks for a restart of the camera; a restart that brings no frame within one window has
-//! failed, and another is asked for, up to `max-restarts` failed ones (-1: no limit), after
-//! which it gives up.
+//! asks for a restart of the camera. Restart n has 2^(n-1) windows to bring a frame (1, 2, 4,
+//! ... windows, at most [`MAX_BACKOFF`]), so that a fault lasting longer than one restart (a
+//! sensor link glitch of several seconds) is ridden out by the default `max-restarts` (3
+//! restarts at 30 fps cover 1 + 1 + 2 + 4 = 8 s) while a camera that comes back at once is
+//! restarted at once. A restart that brings no frame in its time has failed, and another is
+//! asked for, up to `max-restarts` failed ones (-1: no limit), after which it gives up.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +19,16 @@ pub(super) const DEFAULT_MAX_RESTARTS: i32 = 3;
 pub(super) const MIN_WINDOW: Duration = Duration::from_secs(1);
 /// Frame periods in a stall window (when that is longer than [`MIN_WINDOW`]).
 pub(super) const WINDOW_FRAMES: u32 = 10;
+/// The most stall windows a restart is given to bring a frame (the back-off's cap).
+pub(super) const MAX_BACKOFF: u32 = 8;
+
+/// The stall windows restart `attempt` (from 1) is given: 2^(attempt-1), at most
+/// [`MAX_BACKOFF`].
+pub(super) fn backoff(attempt: u32) -> u32 {
+    1u32.checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
 
 /// The stall window for frames of `period`: max([`MIN_WINDOW`], [`WINDOW_FRAMES`] periods).
 pub(super) fn window(period: Duration) -> Duration {
@@ -134,7 +147,7 @@ impl Watchdog {
             Phase::Watching => Step::Wait,
             Phase::Stalled => self.next_attempt(0, now, max_restarts, since_last),
             Phase::Restarting { attempt, since } => {
-                if now.saturating_duration_since(since) < window {
+                if now.saturating_duration_since(since) < window.saturating_mul(backoff(attempt)) {
                     Step::Wait
                 } else {
                     self.next_attempt(attempt, now, max_restarts, since_last)
@@ -156,8 +169,8 @@ impl Watchdog {
         Step::Restart { attempt }
     }
 
-    /// The restart asked for was made (successfully or not) at `now`: it has one window from
-    /// then to bring a frame.
+    /// The restart asked for was made (successfully or not) at `now`: from then it has its
+    /// [`backoff`] of windows to bring a frame.
     pub fn restarted(&mut self, now: Instant) {
         if let Phase::Restarting { attempt, .. } = self.phase {
             self.phase = Phase::Restarting {
@@ -229,10 +242,19 @@ mod tests {
         w.restarted(now);
         let (d, step) = poll_until(&mut w, now, 2);
         assert_eq!(step, Step::Restart { attempt: 2 });
-        assert_eq!(d, Duration::from_secs(1));
+        assert_eq!(
+            d,
+            Duration::from_secs(1),
+            "the first restart has one window"
+        );
         now += d;
         w.restarted(now);
         let (d, step) = poll_until(&mut w, now, 2);
+        assert_eq!(
+            d,
+            Duration::from_secs(2),
+            "the second restart has two windows"
+        );
         now += d;
         assert_eq!(
             step,
@@ -241,6 +263,34 @@ mod tests {
                 since_last: now - t0
             }
         );
+    }
+
+    #[test]
+    fn restarts_back_off_doubling_up_to_the_cap() {
+        let b: Vec<u32> = (1..=6).map(backoff).collect();
+        assert_eq!(b, [1, 2, 4, 8, 8, 8]);
+        assert_eq!(backoff(0), 1);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+        // A 5 s fault at 30 fps is ridden out by the default three restarts: the stall is seen
+        // after 1 s, the restarts wait 1, 2 and 4 s, and the frame at 5 s ends the third wait.
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        let (d, _) = poll_until(&mut w, t0, 3);
+        let mut now = t0 + d;
+        let mut attempts = 0;
+        while now < t0 + Duration::from_secs(5) {
+            match w.poll(now, 3) {
+                Step::Restart { attempt } => {
+                    attempts = attempt;
+                    w.restarted(now);
+                }
+                Step::Wait => {}
+                other => panic!("{other:?} at {:?}", now - t0),
+            }
+            now += MS * 100;
+        }
+        let r = w.alive(t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!((attempts, r.attempts), (3, 3));
     }
 
     #[test]
@@ -255,7 +305,7 @@ mod tests {
             let s = w.poll(t0 + d, -1);
             assert_eq!(s, Step::Restart { attempt });
             w.restarted(t0 + d);
-            d += Duration::from_secs(1);
+            d += Duration::from_secs(backoff(attempt).into());
         }
         let r = w.alive(t0 + d).unwrap();
         assert_eq!((r.attempts, r.restarts), (49, 49));
