@@ -427,6 +427,10 @@ fn fuzz_properties_and_caps() {
         enc_start.elapsed().as_secs_f64()
     );
     drop(dog);
+    assert!(
+        buffers.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "seed {seed}: the camera never streamed during the fuzz, so settings never met a running camera"
+    );
 }
 
 /// Threads, open fds and resident memory (KiB) of this process.
