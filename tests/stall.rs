@@ -2,8 +2,12 @@
 //! The stall watchdog through real pipelines: a simulated camera frozen while PLAYING
 //! (`sim-stall-ms`) is detected, restarted and recovers with its timestamps going on and DISCONT
 //! after the gap, also while an MP4 is recorded; a camera that stays frozen ends in an error
-//! after `max-restarts` failed restarts.
+//! after `max-restarts` failed restarts. A panic in a thread of the element's (its capture
+//! thread) or of the camera's becomes an error message, never a crash or a hang, and what was
+//! recorded before it stays readable.
 
+#[path = "common/child.rs"]
+mod child;
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -367,5 +371,66 @@ fn each_pad_flags_its_first_buffer_after_the_gap() {
                 "{name}: DISCONT only after the gap: {bufs:?}"
             );
         }
+    }
+}
+
+/// A panic at frame 30 (injected through the simulated camera's `RPICAMSRC2_SIM_OPTIONS` test
+/// hook, in a child `gst-launch-1.0` so that no other test's camera sees it), first in the
+/// element's own capture thread (`fault-caller-panic`: the camera's `next_frame` panics in its
+/// caller), then in the camera's thread (`fault-panic`). Each run must end by itself with an
+/// error naming the panic (exit status 1; a crash or a hang killed at the limit has no status),
+/// and the fragmented MP4 recorded until then must decode.
+#[test]
+fn a_panic_in_a_capture_thread_is_an_error_and_the_recording_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = child::plugin_dir(tmp.path()).unwrap();
+    for fault in ["fault-caller-panic", "fault-panic"] {
+        let path = tmp.path().join(format!("{fault}.mp4"));
+        let (code, out, err) = child::run_limited(
+            std::process::Command::new("gst-launch-1.0")
+                .env("GST_PLUGIN_PATH", &plugins)
+                .env("GST_REGISTRY", tmp.path().join("registry.bin"))
+                .env("RPICAMSRC2_SIM_OPTIONS", format!("{fault}=true@30"))
+                .args([
+                    "rpicamsrc2",
+                    "camera-name=sim:imx219",
+                    "!",
+                    "video/x-raw,width=320,height=240,framerate=30/1",
+                    "!",
+                    "rpih264enc",
+                    "!",
+                    "h264parse",
+                    "!",
+                    "mp4mux",
+                    "fragment-duration=200",
+                    "!",
+                    "filesink",
+                ])
+                .arg(format!("location={}", path.display())),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let all = format!("{out}{err}");
+        assert_eq!(code, Some(1), "{fault}: no clean error exit:\n{all}");
+        assert!(
+            all.contains("ERROR") && all.contains(fault) && all.contains("panic"),
+            "{fault}: the error names the panic:\n{all}"
+        );
+        let probe = common::ffprobe(
+            &path,
+            &["-count_frames", "-show_entries", "stream=nb_read_frames"],
+        );
+        let frames: u64 = probe["streams"][0]["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{fault}: frame count in {probe}"));
+        // Frames 0-29 minus the camera's hidden start-up frames and the last fragment's
+        // (200 ms) that the error may cut: the stream stopped at the panic, and what came
+        // before it decodes.
+        assert!(
+            (15..40).contains(&frames),
+            "{fault}: {frames} frames decoded from {}",
+            path.display()
+        );
     }
 }

@@ -43,7 +43,7 @@ pub enum CameraError {
 }
 
 /// Faults a backend can be told to simulate, for reliability tests, through its fault options
-/// ([`FAULT_FRAME_ERRORS`], [`FAULT_STALL_MS`], [`FAULT_PANIC`]; see `inject_fault` on
+/// ([`FAULT_FRAME_ERRORS`], [`FAULT_STALL_MS`], [`FAULT_PANIC`], [`FAULT_CALLER_PANIC`]; see `inject_fault` on
 /// `dyn CameraBackend`). Backends without them (real cameras) refuse with [`CameraError::Config`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
@@ -61,6 +61,9 @@ pub enum Fault {
     /// The backend's own capture thread panics at its next frame; `next_frame` then answers
     /// [`CameraError::Io`] naming the panic, until the camera starts again.
     Panic,
+    /// The next call of `next_frame` panics in the thread that calls it (the element's capture
+    /// thread): the element must turn that into an error message, never a crash or a hang.
+    CallerPanic,
 }
 
 /// Option of a backend that simulates faults: the next N frames (an [`OptionValue::Int`],
@@ -74,6 +77,10 @@ pub const FAULT_STALL_MS: &str = "sim-stall-ms";
 /// Option of a backend that simulates faults: its capture thread panics at the next frame (an
 /// [`OptionValue::Bool`]; true panics). A test hook, not an element property.
 pub const FAULT_PANIC: &str = "fault-panic";
+/// Option of a backend that simulates faults: its next `next_frame` call panics in the caller's
+/// thread ([`Fault::CallerPanic`]; an [`OptionValue::Bool`], true panics). A test hook, not an
+/// element property.
+pub const FAULT_CALLER_PANIC: &str = "fault-caller-panic";
 /// The longest stall [`FAULT_STALL_MS`] takes, ms (2^31 - 1, about 24.8 days).
 pub const STALL_MS_MAX: i64 = i32::MAX as i64;
 
@@ -172,6 +179,37 @@ impl OptionSpec {
             OptionKind::Str => OptionValue::Str(None),
             OptionKind::Enum { default, .. } => OptionValue::Enum(default),
         }
+    }
+
+    /// The value written as `text`: `true`/`false` (or 1/0) for a boolean, a decimal number,
+    /// any text for a string, an enum's nick or number, each then checked with
+    /// [`OptionSpec::check`].
+    ///
+    /// Errors: [`CameraError::Config`] naming the option, the text and what it takes.
+    pub fn parse(&self, text: &str) -> Result<OptionValue, CameraError> {
+        let t = text.trim();
+        let value = match self.kind {
+            OptionKind::Bool { .. } => match t {
+                "true" | "1" | "yes" => Some(OptionValue::Bool(true)),
+                "false" | "0" | "no" => Some(OptionValue::Bool(false)),
+                _ => None,
+            },
+            OptionKind::Int { .. } => t.parse().ok().map(OptionValue::Int),
+            OptionKind::Double { .. } => t
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(OptionValue::Double),
+            OptionKind::Str => Some(OptionValue::Str((!t.is_empty()).then(|| t.to_string()))),
+            OptionKind::Enum { choices, .. } => choices
+                .iter()
+                .find(|c| c.nick == t || c.value.to_string() == t)
+                .map(|c| OptionValue::Enum(c.value)),
+        };
+        // A value of the right type that is out of range gets `check`'s message with the range;
+        // text of the wrong shape gets it through a value that cannot match.
+        let value = value.unwrap_or(OptionValue::Str(Some(t.to_string())));
+        self.check(&value).map(|()| value)
     }
 
     /// Checks that `value` has the option's type and lies in its range.
@@ -475,6 +513,7 @@ impl dyn CameraBackend {
                 })),
             ),
             Fault::Panic => self.set_option(FAULT_PANIC, &OptionValue::Bool(true)),
+            Fault::CallerPanic => self.set_option(FAULT_CALLER_PANIC, &OptionValue::Bool(true)),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod scene;
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -86,6 +87,9 @@ struct State {
     stall: Stall,
     /// The capture thread panics at its next frame (fault injection).
     panic: bool,
+    /// Options from [`options::ENV_OPTIONS`] still to apply, read at the first start (`None`
+    /// before it).
+    env_options: Option<Vec<options::TimedOption>>,
     stats: CameraStats,
 }
 
@@ -113,6 +117,10 @@ struct Frames {
 
 struct Shared {
     state: Mutex<State>,
+    /// The next `next_frame` panics in its caller's thread (fault injection).
+    caller_panic: AtomicBool,
+    /// Entries of [`options::ENV_OPTIONS`] wait for a frame (checked without the state lock).
+    env_pending: AtomicBool,
     wake: Condvar,
     frames: Mutex<Frames>,
     frame_ready: Condvar,
@@ -154,6 +162,8 @@ impl SimCamera {
             sensor,
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
+                caller_panic: AtomicBool::new(false),
+                env_pending: AtomicBool::new(false),
                 wake: Condvar::new(),
                 frames: Mutex::new(Frames::default()),
                 frame_ready: Condvar::new(),
@@ -175,8 +185,74 @@ impl SimCamera {
                 }
             }
             Fault::Panic => st.panic = true,
+            Fault::CallerPanic => self.shared.caller_panic.store(true, Ordering::Relaxed),
         }
         self.shared.wake.notify_all();
+    }
+
+    /// Waits until `deadline` for the next completed frame (`None`: none came, or
+    /// [`CameraBackend::unblock`] was called).
+    ///
+    /// Errors: [`CameraError::Io`] after the capture thread panicked, naming the panic.
+    fn wait_frame(&self, deadline: Instant) -> Result<Option<CompletedFrame>, CameraError> {
+        let mut f = lock(&self.shared.frames);
+        loop {
+            if let Some(msg) = &f.failed {
+                return Err(CameraError::Io(format!(
+                    "the simulated camera's capture thread panicked: {msg}"
+                )));
+            }
+            if f.unblocked {
+                f.unblocked = false;
+                return Ok(None);
+            }
+            if let Some(fr) = f.queue.pop_front() {
+                return Ok(Some(fr));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            f = self
+                .shared
+                .frame_ready
+                .wait_timeout(f, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// Applies the [`options::ENV_OPTIONS`] entries due: those without a frame at the start
+    /// (`delivered` is `None`), those whose frame is at most `delivered` once frames come.
+    ///
+    /// Errors: what [`CameraBackend::set_option`] answers for an entry.
+    fn apply_env_options(&self, delivered: Option<u64>) -> Result<(), CameraError> {
+        let due: Vec<options::TimedOption> = {
+            let mut st = lock(&self.shared.state);
+            let Some(pending) = st.env_options.as_mut() else {
+                return Ok(());
+            };
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let is_due = |at: &Option<u64>| match (at, delivered) {
+                (None, _) => true,
+                (Some(a), Some(d)) => *a <= d,
+                (Some(_), None) => false,
+            };
+            let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(pending)
+                .into_iter()
+                .partition(|(at, _, _)| is_due(at));
+            self.shared
+                .env_pending
+                .store(!keep.is_empty(), Ordering::Relaxed);
+            *pending = keep;
+            due
+        };
+        for (_, name, value) in due {
+            self.set_option(name, &value)?;
+        }
+        Ok(())
     }
 
     /// Sets the scene, also while streaming (the scene options, see [`options`], set it too).
@@ -331,6 +407,17 @@ impl CameraBackend for SimCamera {
     fn start(&self, controls: &ControlList) -> Result<(), CameraError> {
         self.stop_thread();
         let mut st = lock(&self.shared.state);
+        if st.configured.is_none() {
+            return Err(CameraError::State("is not configured".into()));
+        }
+        // The environment's options, read once per camera (see `options::ENV_OPTIONS`).
+        if st.env_options.is_none() {
+            let entries = match std::env::var(options::ENV_OPTIONS) {
+                Ok(text) => options::parse_env(&text)?,
+                Err(_) => Vec::new(),
+            };
+            st.env_options = Some(entries);
+        }
         let Some(c) = &st.configured else {
             return Err(CameraError::State("is not configured".into()));
         };
@@ -352,6 +439,7 @@ impl CameraBackend for SimCamera {
         st.stats = CameraStats::default();
         st.frame_errors = 0;
         st.panic = false;
+        self.shared.caller_panic.store(false, Ordering::Relaxed);
         // A stall outlives the restart (see `Stall`).
         *lock(&self.shared.frames) = Frames::default();
         let shared = self.shared.clone();
@@ -374,7 +462,7 @@ impl CameraBackend for SimCamera {
             })
             .map_err(|e| CameraError::Io(format!("cannot start the capture thread: {e}")))?;
         *lock(&self.thread) = Some(h);
-        Ok(())
+        self.apply_env_options(None)
     }
 
     fn stop(&self) {
@@ -389,31 +477,16 @@ impl CameraBackend for SimCamera {
 
     fn next_frame(&self, timeout: Duration) -> Result<Option<CompletedFrame>, CameraError> {
         let deadline = Instant::now() + timeout;
-        let mut f = lock(&self.shared.frames);
-        loop {
-            if let Some(msg) = &f.failed {
-                return Err(CameraError::Io(format!(
-                    "the simulated camera's capture thread panicked: {msg}"
-                )));
-            }
-            if f.unblocked {
-                f.unblocked = false;
-                return Ok(None);
-            }
-            if let Some(fr) = f.queue.pop_front() {
-                return Ok(Some(fr));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            f = self
-                .shared
-                .frame_ready
-                .wait_timeout(f, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
+        if self.shared.caller_panic.swap(false, Ordering::Relaxed) {
+            panic!("injected fault (fault-caller-panic) in the caller of next_frame");
         }
+        let frame = self.wait_frame(deadline)?;
+        if let Some(fr) = &frame {
+            if self.shared.env_pending.load(Ordering::Relaxed) {
+                self.apply_env_options(Some(fr.metadata.sequence))?;
+            }
+        }
+        Ok(frame)
     }
 
     fn unblock(&self) {

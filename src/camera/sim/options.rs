@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::camera::backend::{
-    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_FRAME_ERRORS, FAULT_PANIC,
-    FAULT_STALL_MS, STALL_MS_MAX,
+    CameraError, Fault, OptionKind, OptionSpec, OptionValue, FAULT_CALLER_PANIC,
+    FAULT_FRAME_ERRORS, FAULT_PANIC, FAULT_STALL_MS, STALL_MS_MAX,
 };
 use crate::camera::controls::Choice;
 
@@ -142,7 +142,67 @@ pub static OPTIONS: &[OptionSpec] = &[
         kind: OptionKind::Bool { default: false },
         property: false,
     },
+    OptionSpec {
+        name: FAULT_CALLER_PANIC,
+        nick: "Caller panic",
+        blurb: "The next wait for a frame panics in the caller's thread (test hook)",
+        kind: OptionKind::Bool { default: false },
+        property: false,
+    },
 ];
+
+/// The environment variable that sets options of every simulated camera when it first starts,
+/// test hooks included, so that a whole pipeline (`gst-launch-1.0`, a child process in a test)
+/// can be driven into a fault: `name=value[@frame]` entries separated by `;`, for example
+/// `fault-caller-panic=true@30;sim-lux=20`. An entry with `@frame` is applied once the camera
+/// has delivered that frame sequence number (counted from its first start), one without it at
+/// the first start.
+pub const ENV_OPTIONS: &str = "RPICAMSRC2_SIM_OPTIONS";
+
+/// One entry of [`ENV_OPTIONS`]: from which delivered frame sequence (`None`: at the start),
+/// which option, what value.
+pub type TimedOption = (Option<u64>, &'static str, OptionValue);
+
+/// The entries of [`ENV_OPTIONS`]'s value `text`, each checked against [`OPTIONS`].
+///
+/// Errors: [`CameraError::Config`] naming the variable, the entry and what is wrong (an unknown
+/// option lists the known ones; a bad value gives the option's range).
+pub fn parse_env(text: &str) -> Result<Vec<TimedOption>, CameraError> {
+    let bad = |entry: &str, why: String| {
+        CameraError::Config(format!("{ENV_OPTIONS}: entry '{entry}': {why}"))
+    };
+    let mut out = Vec::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, rest) = entry
+            .split_once('=')
+            .ok_or_else(|| bad(entry, "expected name=value[@frame]".into()))?;
+        let (value, at) = match rest.rsplit_once('@') {
+            Some((v, f)) => {
+                let frame = f.trim().parse::<u64>().map_err(|_| {
+                    bad(
+                        entry,
+                        format!("frame '{f}' is not a sequence number from 0"),
+                    )
+                })?;
+                (v, Some(frame))
+            }
+            None => (rest, None),
+        };
+        let spec = OPTIONS
+            .iter()
+            .find(|o| o.name == name.trim())
+            .ok_or_else(|| {
+                let known: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+                bad(
+                    entry,
+                    format!("no option '{}' (known: {})", name.trim(), known.join(", ")),
+                )
+            })?;
+        let v = spec.parse(value).map_err(|e| bad(entry, e.to_string()))?;
+        out.push((at, spec.name, v));
+    }
+    Ok(out)
+}
 
 /// The scene options' values, as the camera holds them.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +283,12 @@ pub fn change(
             }));
         }
         (FAULT_PANIC, OptionValue::Bool(true)) => return Ok(Change::Fault(Fault::Panic)),
-        (FAULT_PANIC, OptionValue::Bool(false)) => return Ok(Change::Scene(o)),
+        (FAULT_PANIC | FAULT_CALLER_PANIC, OptionValue::Bool(false)) => {
+            return Ok(Change::Scene(o))
+        }
+        (FAULT_CALLER_PANIC, OptionValue::Bool(true)) => {
+            return Ok(Change::Fault(Fault::CallerPanic))
+        }
         _ => {
             return Err(CameraError::Config(format!(
                 "option {name} cannot take {value}"
@@ -267,6 +332,31 @@ mod tests {
             change(&o, FAULT_FRAME_ERRORS, &OptionValue::Int(2)).unwrap(),
             Change::Fault(Fault::FrameError { count: 2 })
         );
+    }
+
+    #[test]
+    fn env_entries_parse_with_frames_and_refuse_bad_ones() {
+        let e = parse_env(" fault-caller-panic=true@30; sim-lux = 20 ;sim-scene=1;").unwrap();
+        assert_eq!(
+            e,
+            vec![
+                (Some(30), FAULT_CALLER_PANIC, OptionValue::Bool(true)),
+                (None, LUX, OptionValue::Double(20.0)),
+                (None, SCENE, OptionValue::Enum(1)),
+            ]
+        );
+        assert!(parse_env("").unwrap().is_empty());
+        for (text, says) in [
+            ("bogus=1", "no option 'bogus' (known: sim-scene"),
+            ("sim-lux=-5", "0.001 to 200000, not -5"),
+            ("sim-lux=bright", "0.001 to 200000, not 'bright'"),
+            ("fault-panic=maybe", "true or false"),
+            ("fault-panic=true@soon", "frame 'soon'"),
+            ("sim-lux", "expected name=value[@frame]"),
+        ] {
+            let m = parse_env(text).unwrap_err().to_string();
+            assert!(m.contains(ENV_OPTIONS) && m.contains(says), "{text}: {m}");
+        }
     }
 
     #[test]

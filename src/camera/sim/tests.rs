@@ -241,4 +241,18 @@ mod faults {
         assert!(frames_within(cam.as_ref(), Duration::from_millis(500)) > 0);
         cam.stop();
     }
+
+    #[test]
+    fn a_caller_panic_unwinds_in_the_caller_and_the_camera_goes_on() {
+        let cam = streaming(Size::new(320, 240));
+        cam.inject_fault(Fault::CallerPanic).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = cam.next_frame(Duration::from_millis(100));
+        }));
+        let msg = crate::sync::panic_message(r.unwrap_err().as_ref());
+        assert!(msg.contains("fault-caller-panic"), "{msg}");
+        // Once only: the camera still delivers.
+        assert!(frames_within(cam.as_ref(), Duration::from_millis(500)) > 0);
+        cam.stop();
+    }
 }
