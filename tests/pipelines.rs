@@ -53,6 +53,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("filesink", "libgstreamer1.0-0"),
     ("capsfilter", "libgstreamer1.0-0"),
     ("videorate", "gstreamer1.0-plugins-base"),
+    ("videoflip", "gstreamer1.0-plugins-good"),
+    ("clockoverlay", "gstreamer1.0-x"),
+    ("textoverlay", "gstreamer1.0-x"),
     ("appsink", "gstreamer1.0-plugins-base"),
     ("videoconvert", "gstreamer1.0-plugins-base"),
     ("jpegenc", "gstreamer1.0-plugins-good"),
@@ -878,6 +881,205 @@ fn case_record_and_jpegs() {
     }
 }
 
+// ---- overlays and orientation ----
+
+/// A 640x360 PNG scene for the simulated camera: the top-left quadrant white, the rest a flat
+/// dark grey, so that where the white lands tells the picture's orientation and a flat grey
+/// region shows whether something was drawn on it.
+fn quadrant_scene(dir: &Path) -> PathBuf {
+    let img = image::RgbImage::from_fn(640, 360, |x, y| {
+        if x < 320 && y < 180 {
+            image::Rgb([255, 255, 255])
+        } else {
+            image::Rgb([60, 60, 60])
+        }
+    });
+    let path = dir.join("quadrants.png");
+    img.save(&path).expect("the scene PNG is written");
+    path
+}
+
+/// The recipe with its simulated camera looking at `scene` without noise, `frames` frames, into
+/// `out`.
+fn on_scene(name: &str, scene: &Path, frames: u32, out: &Path) -> String {
+    let desc = substitute(
+        &recipe(name),
+        &[
+            ("OUT", out.display().to_string()),
+            ("NUM_BUFFERS", frames.to_string()),
+        ],
+    );
+    tweak(
+        &desc,
+        "rpicamsrc2 camera-name=sim:imx219",
+        &format!(
+            "rpicamsrc2 camera-name=sim:imx219 sim-scene=image sim-image={} sim-noise=false",
+            scene.display()
+        ),
+    )
+}
+
+/// Frame `n` of a video file decoded to 8-bit grey by ffmpeg: (width, height, pixels).
+fn grey_frame(path: &Path, n: usize) -> (usize, usize, Vec<u8>) {
+    let p = probe(path);
+    let (w, h) = (p.width as usize, p.height as usize);
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            &format!("select=eq(n\\,{n})"),
+            "-vsync",
+            "0",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs (Debian package ffmpeg)");
+    assert!(
+        out.status.success() && out.stdout.len() == w * h,
+        "frame {n} of {} does not decode to {w}x{h} grey: {} bytes, {}",
+        path.display(),
+        out.stdout.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (w, h, out.stdout)
+}
+
+/// (mean, standard deviation) of the grey pixels in the box given as fractions of the frame
+/// (x0, y0, x1, y1).
+fn region(frame: &(usize, usize, Vec<u8>), b: (f64, f64, f64, f64)) -> (f64, f64) {
+    let (w, h, px) = frame;
+    let (x0, x1) = ((b.0 * *w as f64) as usize, (b.2 * *w as f64) as usize);
+    let (y0, y1) = ((b.1 * *h as f64) as usize, (b.3 * *h as f64) as usize);
+    let vals: Vec<f64> = (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| f64::from(px[y * w + x])))
+        .collect();
+    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+    let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64;
+    (mean, var.sqrt())
+}
+
+/// Inner boxes of the four quadrants: top-left, top-right, bottom-left, bottom-right.
+const QUADRANTS: [(f64, f64, f64, f64); 4] = [
+    (0.1, 0.1, 0.4, 0.4),
+    (0.6, 0.1, 0.9, 0.4),
+    (0.1, 0.6, 0.4, 0.9),
+    (0.6, 0.6, 0.9, 0.9),
+];
+
+/// Runs an orientation recipe on the quadrant scene and checks that the white quadrant ends up
+/// in quadrant `white` (index into [`QUADRANTS`]) of a `w`x`h` H.264 file, every frame there.
+fn check_orientation(
+    name: &str,
+    desc: impl Fn(&Path, &Path) -> String,
+    w: i64,
+    h: i64,
+    white: usize,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = quadrant_scene(dir.path());
+    let out = dir.path().join("rotated.mp4");
+    run_ok(name, &desc(&scene, &out), Duration::from_secs(90));
+    let p = probe(&out);
+    assert_h264(&p, w, h);
+    assert_eq!(p.frames.len(), 30, "{name}: every frame recorded");
+    let f = grey_frame(&out, 29);
+    let means: Vec<f64> = QUADRANTS.iter().map(|&b| region(&f, b).0).collect();
+    println!("{name}: quadrant means {means:.0?}");
+    for (i, m) in means.iter().enumerate() {
+        if i == white {
+            continue;
+        }
+        assert!(
+            means[white] > m + 80.0,
+            "{name}: quadrant {white} should hold the scene's white corner: means {means:.0?}"
+        );
+    }
+}
+
+/// Checks: the sensor's flips turn the picture by 180°: the scene's top-left white corner is
+/// bottom-right in a 1920x1080 H.264 file of all 30 frames.
+fn case_rotate_180() {
+    let name = "rotate-180.txt";
+    check_orientation(
+        name,
+        |scene, out| on_scene(name, scene, 30, out),
+        1920,
+        1080,
+        3,
+    );
+}
+
+/// Checks: videoflip 90r makes a 1080x1920 file with the scene's top-left corner top-right
+/// (a quarter turn clockwise); with 90l (270) it is bottom-left.
+fn case_rotate_90() {
+    let name = "rotate-90.txt";
+    check_orientation(
+        name,
+        |scene, out| on_scene(name, scene, 30, out),
+        1080,
+        1920,
+        1,
+    );
+    check_orientation(
+        "rotate-90.txt as 270",
+        |scene, out| {
+            tweak(
+                &on_scene(name, scene, 30, out),
+                "video-direction=90r",
+                "video-direction=90l",
+            )
+        },
+        1080,
+        1920,
+        2,
+    );
+}
+
+/// Runs an overlay recipe on the quadrant scene (flat grey where the overlay goes, bottom
+/// right) and checks 30 frames of 1920x1080 H.264, with drawn text in the bottom-right corner
+/// (the flat grey there now varies strongly) and nothing drawn bottom-left.
+fn check_overlay(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = quadrant_scene(dir.path());
+    let out = dir.path().join("overlay.mp4");
+    run_ok(
+        name,
+        &on_scene(name, &scene, 30, &out),
+        Duration::from_secs(90),
+    );
+    let p = probe(&out);
+    assert_h264(&p, 1920, 1080);
+    assert_eq!(p.frames.len(), 30, "{name}: every frame recorded");
+    for n in [0, 29] {
+        let f = grey_frame(&out, n);
+        let (_, text) = region(&f, (0.7, 0.9, 1.0, 1.0));
+        let (_, plain) = region(&f, (0.0, 0.9, 0.3, 1.0));
+        println!("{name}: frame {n}: std dev {text:.1} under the text, {plain:.1} elsewhere");
+        assert!(
+            text > 20.0 && plain < 8.0,
+            "{name}: frame {n}: no text drawn bottom-right (std dev {text:.1}) or something \
+             drawn bottom-left ({plain:.1})"
+        );
+    }
+}
+
+/// Checks: see [`check_overlay`] (the wall-clock time, bottom right).
+fn case_overlay_timestamp() {
+    check_overlay("overlay-timestamp.txt");
+}
+
+/// Checks: see [`check_overlay`] (a caption on a shaded box, bottom right).
+fn case_overlay_text() {
+    check_overlay("overlay-text.txt");
+}
+
 /// Declares each case as a test and lists them for the discovery test.
 macro_rules! cases {
     ($($test:ident => $file:literal, $case:ident;)*) => {
@@ -903,6 +1105,10 @@ cases! {
     recipe_hls => "hls.txt", case_hls;
     recipe_snapshot => "snapshot.txt", case_snapshot;
     recipe_record_and_jpegs => "record-and-jpegs.txt", case_record_and_jpegs;
+    recipe_rotate_180 => "rotate-180.txt", case_rotate_180;
+    recipe_rotate_90 => "rotate-90.txt", case_rotate_90;
+    recipe_overlay_timestamp => "overlay-timestamp.txt", case_overlay_timestamp;
+    recipe_overlay_text => "overlay-text.txt", case_overlay_text;
 }
 
 // ---- discovery and format ----

@@ -4,14 +4,16 @@
 //! ```text
 //! cargo bench --bench suite                 # full suite (~6 min on 2 cores), writes BENCHMARKS.md
 //! cargo bench --bench suite -- --quick      # CI-reduced (~90 s): ratio and invariant checks
-//! cargo bench --bench suite -- --only 1,2   # some rows (1-7, mem); --out FILE to write elsewhere
+//! cargo bench --bench suite -- --only 1,2   # some rows (1-7, mem, overlay, robust); --out FILE elsewhere
 //! ```
 //!
 //! Rows (methods in docs/benchmarks.md): 1 source path cost (CPU per frame vs videotestsrc,
 //! callgrind instructions per frame), 2 zero-copy (bytes copied per frame), 3 frame delivery
 //! (drops, PTS jitter at every sensor mode's maximum rate), 4 JPEG dumps (vs videotestsrc, and
 //! parallel JPEG paths), 5 H.264 (rpih264enc vs x264enc vs openh264enc), 6 latency, 7 the
-//! libcamera backend in the trixie root, and memory (peak RSS and growth of the main job).
+//! libcamera backend in the trixie root, memory (peak RSS and growth of the main job), and
+//! overlays and orientation (added CPU per frame of the overlay and rotation recipes), and
+//! robustness (the fuzz, state cycles and soak of tests/robustness.rs, with their figures).
 //!
 //! Every run evaluates regression checks that hold on a noisy 2-core machine (counts, ratios
 //! between runs made back to back, generous bounds) and exits with status 1 naming each failed
@@ -25,7 +27,9 @@ mod jpeg;
 mod latency;
 mod libcamera;
 mod memory;
+mod overlay;
 mod report;
+mod robustness;
 mod util;
 mod zerocopy;
 
@@ -64,7 +68,7 @@ mod bounds {
 #[command(
     name = "suite",
     about = "The rpicamsrc2 benchmark suite (methods in docs/benchmarks.md)",
-    override_usage = "cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,mem] [--out FILE]",
+    override_usage = "cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,mem,overlay,robust] [--out FILE]",
     args_override_self = true
 )]
 struct Opts {
@@ -75,7 +79,8 @@ struct Opts {
     /// --quick).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Run only these rows, comma-separated: 1 to 7 and mem (a second --only replaces the first).
+    /// Run only these rows, comma-separated: 1 to 7, mem, overlay and robust (a second --only
+    /// replaces the first).
     #[arg(
         long,
         value_name = "ROWS",
@@ -203,13 +208,15 @@ fn main() {
     ));
     // Phase B: timed rows, one at a time.
     type Row<'a> = (&'a str, &'a dyn Fn(&mut Report));
-    let rows: [Row; 6] = [
+    let rows: [Row; 8] = [
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
         ("4", &|r| row4(r, &opts)),
         ("5", &|r| row5(r, &opts)),
         ("6", &|r| row6(r, &opts)),
         ("7", &|r| row7(r, &opts, &repo)),
+        ("overlay", &|r| overlay::row(r, opts.quick)),
+        ("robust", &|r| robustness::row(r, opts.quick)),
     ];
     for (row, f) in rows {
         if opts.wants(row) {

@@ -82,6 +82,10 @@ pub(super) fn build_reflectances(
             sensor.pixel_array,
             view,
             size,
+            scene::Flips {
+                hflip: config.hflip,
+                vflip: config.vflip,
+            },
         );
         if s.role == StreamRole::Main || stats.is_none() {
             stats = Some(r.stats());

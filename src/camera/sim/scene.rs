@@ -231,13 +231,26 @@ pub fn aspect_crop(crop: Rect, size: Size) -> Rect {
     )
 }
 
-/// Builds the reflectance a stream of `size` sees through `crop` of a `pixel_array`.
+/// How the sensor reads its pixel array out: mirrored left to right (`hflip`) and/or top to
+/// bottom (`vflip`), as the sensors' flip bits do (imx219 register 0x0172, for example; both
+/// together are a 180° rotation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flips {
+    /// Horizontal mirror.
+    pub hflip: bool,
+    /// Vertical flip.
+    pub vflip: bool,
+}
+
+/// Builds the reflectance a stream of `size` sees through `crop` of a `pixel_array`, read out
+/// with `flips`.
 pub fn reflectance(
     kind: &SceneKind,
     image: Option<&image::RgbImage>,
     pixel_array: Size,
     crop: Rect,
     size: Size,
+    flips: Flips,
 ) -> Reflectance {
     let (w, h) = (size.width as usize, size.height as usize);
     let scrolls = matches!(kind, SceneKind::Moving);
@@ -266,6 +279,15 @@ pub fn reflectance(
                 },
             };
         }
+    }
+    if flips.hflip {
+        for row in rgb.chunks_exact_mut(tex_width) {
+            row.reverse();
+        }
+    }
+    if flips.vflip {
+        let rows: Vec<&[[u8; 3]]> = rgb.chunks_exact(tex_width).rev().collect();
+        rgb = rows.concat();
     }
     Reflectance {
         tex_width,
@@ -717,6 +739,36 @@ mod tests {
     }
 
     #[test]
+    fn flips_mirror_the_readout() {
+        let read = |hflip, vflip| {
+            reflectance(
+                &SceneKind::Moving,
+                None,
+                Size::new(640, 480),
+                Rect::new(0, 0, 640, 480),
+                Size::new(32, 8),
+                Flips { hflip, vflip },
+            )
+        };
+        let (plain, both) = (read(false, false), read(true, true));
+        let (tw, h) = (plain.tex_width, plain.height);
+        for y in 0..h {
+            for x in 0..tw {
+                assert_eq!(
+                    both.rgb[(h - 1 - y) * tw + (tw - 1 - x)],
+                    plain.rgb[y * tw + x],
+                    "180 degrees at ({x}, {y})"
+                );
+                assert_eq!(
+                    read(false, true).rgb[(h - 1 - y) * tw + x],
+                    plain.rgb[y * tw + x]
+                );
+            }
+        }
+        assert_ne!(plain.rgb, both.rgb, "the scene is not symmetric");
+    }
+
+    #[test]
     fn nv12_bars_have_the_expected_luma_order() {
         let refl = reflectance(
             &SceneKind::Bars,
@@ -724,6 +776,7 @@ mod tests {
             Size::new(640, 480),
             Rect::new(0, 0, 640, 480),
             Size::new(64, 4),
+            Flips::default(),
         );
         let layout = PixelFormat::Nv12.layout(Size::new(64, 4), None).unwrap();
         let mut out = vec![0u8; layout.size];
@@ -753,6 +806,7 @@ mod tests {
             Size::new(640, 480),
             Rect::new(0, 0, 640, 480),
             Size::new(64, 2),
+            Flips::default(),
         );
         let f = PixelFormat::Bayer {
             order: BayerOrder::Rggb,
