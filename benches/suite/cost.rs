@@ -83,21 +83,23 @@ pub struct CostRun {
 /// Runs `src ! caps ! fakevideosink sync=false`: skips `warmup` frames, then measures `frames`.
 /// `src` must accept `num-buffers` and have the name `src`.
 pub fn measure(src: &str, caps: &str, warmup: u64, frames: u64) -> Result<CostRun, String> {
-    measure_through(src, caps, None, warmup, frames)
+    measure_through(src, caps, None, "fakevideosink sync=false", warmup, frames)
 }
 
-/// As [`measure`], with `filter` (elements, e.g. `textoverlay text=x`) between the caps and the
-/// sink: its work runs in the source's streaming thread, so the process CPU per frame counts it.
+/// As [`measure`], with `filter` (elements, e.g. `textoverlay text=x`) between the caps and
+/// `sink`: the filter's work runs in the source's streaming thread, so the process CPU per
+/// frame counts it.
 pub fn measure_through(
     src: &str,
     caps: &str,
     filter: Option<&str>,
+    sink: &str,
     warmup: u64,
     frames: u64,
 ) -> Result<CostRun, String> {
     let filter = filter.map(|f| format!(" ! {f}")).unwrap_or_default();
     let p = util::pipeline(&format!(
-        "{src} name=src num-buffers={} ! {caps}{filter} ! fakevideosink sync=false",
+        "{src} name=src num-buffers={} ! {caps}{filter} ! {sink}",
         warmup + frames + 1
     ));
     let el = util::element(&p, "src");
