@@ -488,6 +488,12 @@ pub struct CameraDescriptor {
     pub model: String,
     /// True for simulated cameras.
     pub simulated: bool,
+    /// Where the camera is mounted, as libcamera's `Location` property names it (`front`,
+    /// `back`, `external`); `None` when the camera does not say (the simulated ones).
+    pub location: Option<String>,
+    /// libcamera's `Rotation` property: degrees (0, 90, 180, 270) the camera is mounted
+    /// rotated by; `None` when the camera does not say. The simulated cameras say 0.
+    pub rotation: Option<i32>,
 }
 
 #[cfg(test)]

@@ -6,10 +6,19 @@
 //! which import only [`super::backend`] (the trait and its types), never this module or each
 //! other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use super::backend::{CameraBackend, CameraDescriptor, CameraError, OptionSpec};
+use super::backend::{CameraBackend, CameraDescriptor, CameraError, CameraInfo, OptionSpec};
 use super::sim;
+use crate::sync::lock;
+
+/// The environment variable that makes device discovery ([`discoverable_cameras`]) list the
+/// simulated cameras: `1` or `all` for every simulated sensor, or a comma-separated list of
+/// sensor names (`imx219,imx708`); unset, empty or `0` for none. Opening a simulated camera by
+/// name (`camera-name=sim:imx219`) works either way.
+pub const SIM_DEVICES_ENV: &str = "RPICAMSRC2_SIM_DEVICES";
 
 /// Every camera: real ones first (when a real backend is built in), then the simulated ones.
 pub fn list_cameras() -> Vec<CameraDescriptor> {
@@ -23,6 +32,139 @@ fn real_cameras() -> Vec<CameraDescriptor> {
     return super::libcamera::descriptors();
     #[cfg(not(feature = "libcamera"))]
     Vec::new()
+}
+
+/// The simulated cameras [`SIM_DEVICES_ENV`] asks device discovery to list (none when unset).
+fn requested_sim_cameras() -> Vec<CameraDescriptor> {
+    let asked = std::env::var(SIM_DEVICES_ENV).unwrap_or_default();
+    let asked = asked.trim();
+    if asked.is_empty() || asked == "0" {
+        return Vec::new();
+    }
+    let all = asked == "1" || asked.eq_ignore_ascii_case("all");
+    let names: Vec<&str> = asked.split(',').map(str::trim).collect();
+    sim::descriptors()
+        .into_iter()
+        .filter(|c| all || names.iter().any(|n| n.eq_ignore_ascii_case(&c.model)))
+        .collect()
+}
+
+/// The cameras device discovery (the device provider, `gst-device-monitor-1.0`) lists: every
+/// real camera, then the simulated ones only when [`SIM_DEVICES_ENV`] asks for them, so that a
+/// machine without a camera shows none.
+pub fn discoverable_cameras() -> Vec<CameraDescriptor> {
+    let mut v = real_cameras();
+    v.extend(requested_sim_cameras());
+    v
+}
+
+/// The description of the camera `id` (its modes, formats, controls): the camera is opened
+/// and closed again.
+///
+/// Errors: as [`open_camera`]; a real camera another process holds cannot be opened.
+pub fn describe_camera(id: &str) -> Result<CameraInfo, CameraError> {
+    Ok(open_camera(Some(id))?.info())
+}
+
+/// A change in the cameras [`discoverable_cameras`] lists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CameraEvent {
+    /// A camera appeared.
+    Added(CameraDescriptor),
+    /// A camera went away.
+    Removed(CameraDescriptor),
+}
+
+/// The cameras of `new` not in `old` (added) and of `old` not in `new` (removed), by id.
+fn changes(old: &[CameraDescriptor], new: &[CameraDescriptor]) -> Vec<CameraEvent> {
+    let mut v: Vec<CameraEvent> = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| n.id == o.id))
+        .cloned()
+        .map(CameraEvent::Removed)
+        .collect();
+    v.extend(
+        new.iter()
+            .filter(|n| !old.iter().any(|o| o.id == n.id))
+            .cloned()
+            .map(CameraEvent::Added),
+    );
+    v
+}
+
+/// A running watch over the cameras ([`watch_cameras`]); dropping it (or [`CameraWatch::stop`])
+/// ends it.
+pub struct CameraWatch {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CameraWatch {
+    /// Ends the watch and waits for its thread.
+    pub fn stop(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        *lock(&self.stop.0) = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CameraWatch {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Watches the cameras [`discoverable_cameras`] lists, starting from `known`: every `interval`
+/// the list is read again and `on_event` gets each camera that came or went (hotplug), on the
+/// watch's own thread.
+///
+/// This is the one hotplug hook of every backend: the list is polled, and while the watch runs
+/// each real backend is kept started (libcamera's `CameraManager`, which follows hotplug
+/// itself), so a poll is a cheap read of its current list. The simulated cameras follow
+/// [`SIM_DEVICES_ENV`] as it is at each poll.
+///
+/// Errors: the thread cannot be started (the message says why).
+pub fn watch_cameras(
+    known: Vec<CameraDescriptor>,
+    interval: Duration,
+    on_event: impl Fn(CameraEvent) + Send + 'static,
+) -> Result<CameraWatch, String> {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("rpicamsrc2-watch".into())
+        .spawn(move || {
+            #[cfg(feature = "libcamera")]
+            let _keep = super::libcamera::runtime::runtime().ok();
+            let mut known = known;
+            let (flag, cond) = &*stop2;
+            loop {
+                let stopped = lock(flag);
+                let (stopped, _) = cond
+                    .wait_timeout_while(stopped, interval, |s| !*s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *stopped {
+                    return;
+                }
+                drop(stopped);
+                let now = discoverable_cameras();
+                for e in changes(&known, &now) {
+                    on_event(e);
+                }
+                known = now;
+            }
+        })
+        .map_err(|e| format!("cannot start the camera watch thread: {e}"))?;
+    Ok(CameraWatch {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 /// Every camera present, as error messages list them: real ones as the backend describes them
@@ -93,5 +235,22 @@ mod tests {
         assert!(s.contains("sim:imx219") && s.contains("sim:imx708"), "{s}");
         assert!(open_camera(Some("sim:nope")).is_err());
         assert!(open_camera(None).is_ok());
+    }
+
+    #[test]
+    fn changes_name_what_came_and_went() {
+        let d = |id: &str| CameraDescriptor {
+            id: id.into(),
+            model: id.into(),
+            simulated: true,
+            location: None,
+            rotation: None,
+        };
+        let e = changes(&[d("a"), d("b")], &[d("b"), d("c")]);
+        assert_eq!(
+            e,
+            vec![CameraEvent::Removed(d("a")), CameraEvent::Added(d("c"))]
+        );
+        assert!(changes(&[d("a")], &[d("a")]).is_empty());
     }
 }
