@@ -335,3 +335,34 @@ fn libcamerasrc_control_names_are_properties() {
     assert_eq!(enum_nick(&e.property_value("ae-metering-mode")), "spot");
     assert_eq!(e.property::<gst::Array>("colour-gains").len(), 2);
 }
+
+/// libcamerasrc's single-stream test (`libcamerasrc ! fakesink`) and memory-lifetime test: a
+/// sample pulled from appsink stays readable after the pipeline went to NULL and was dropped
+/// (the camera's buffer outlives the element).
+#[test]
+fn libcamerasrc_single_stream_and_memory_lifetime_tests() {
+    run_ok("rpicamsrc2 num-buffers=5 ! fakesink");
+    common::init();
+    let p = gst::parse::launch("rpicamsrc2 ! video/x-raw,width=640,height=480 ! appsink name=sink")
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(5))
+        .expect("a sample within 5 s");
+    p.set_state(gst::State::Null).unwrap();
+    drop(sink);
+    drop(p);
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let buf = sample.buffer().unwrap();
+    let map = buf.map_readable().expect("still readable");
+    assert!(map.len() >= info.size());
+    let luma = map[..640 * 480].iter().map(|&v| u64::from(v)).sum::<u64>() / (640 * 480);
+    assert!((5..250).contains(&luma), "mean luma {luma}");
+}
