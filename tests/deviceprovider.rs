@@ -342,3 +342,46 @@ fn gst_device_monitor_prints_a_launch_line_that_runs() {
     assert_eq!((info.width(), info.height()), (640, 360));
     dec.set_state(gst::State::Null).unwrap();
 }
+
+/// examples/device_monitor.py: lists the camera asked for, with one caps structure per mode,
+/// and captures 10 frames from the element its device makes; with nothing asked, it finds no
+/// camera and says so.
+#[test]
+fn python_device_monitor_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = child::plugin_dir(tmp.path()).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/device_monitor.py");
+    let run = |sim: Option<&str>| {
+        let mut c = Command::new("/usr/bin/python3");
+        c.arg(&script)
+            .env("GST_PLUGIN_PATH", &plugins)
+            .env("GST_REGISTRY", tmp.path().join("registry.bin"))
+            .env_remove(SIM_DEVICES_ENV);
+        if let Some(s) = sim {
+            c.env(SIM_DEVICES_ENV, s);
+        }
+        child::run_limited(&mut c, Duration::from_secs(60)).unwrap()
+    };
+    #[cfg(not(feature = "libcamera"))]
+    {
+        let (code, out, err) = run(None);
+        assert_eq!(code, Some(1), "{out}\n{err}");
+        assert!(out.contains("no camera found"), "{out}");
+    }
+    let (code, out, err) = run(Some("imx296"));
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let modes = sensor::by_model("imx296")
+        .unwrap()
+        .modes
+        .iter()
+        .filter(|m| !m.hdr)
+        .count();
+    assert!(
+        out.contains(&format!(
+            "device camera-name=sim:imx296 model=imx296 modes={modes}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("captured 10 frames from sim:imx296"), "{out}");
+}
