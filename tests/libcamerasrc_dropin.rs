@@ -237,7 +237,7 @@ fn src_n_pads_follow_their_stream_role() {
     assert_eq!(cp.children_count(), 3);
     cp.set_child_property(
         "src_0::stream-role",
-        &gstrpicamsrc2::rpicamsrc2::PadStreamRole::Raw.to_value(),
+        gstrpicamsrc2::rpicamsrc2::PadStreamRole::Raw.to_value(),
     );
     let role = |p: &gst::Pad| {
         p.downcast_ref::<gstrpicamsrc2::rpicamsrc2::RpiCamSrcPad>()

@@ -84,22 +84,18 @@ libcamera_enum!(
 libcamera_enum!(
     /// libcamerasrc's `stream-role` pad property (libcamera StreamRole, same values and nicks):
     /// `raw` is the raw Bayer stream, the others a processed one.
+    #[derive(Default)]
     PadStreamRole, "GstRpiCamSrc2StreamRole", {
     /// Raw Bayer from the sensor.
     Raw = 0, "libcamera::Raw", "raw";
     /// Still capture.
     StillCapture = 1, "libcamera::StillCapture", "still-capture";
     /// Video recording (libcamerasrc's default).
+    #[default]
     VideoRecording = 2, "libcamera::VideoRecording", "video-recording";
     /// Viewfinder.
     Viewfinder = 3, "libcamera::Viewfinder", "view-finder";
 });
-
-impl Default for PadStreamRole {
-    fn default() -> Self {
-        PadStreamRole::VideoRecording
-    }
-}
 
 /// Registers `rpicamsrc2` with `plugin`.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
