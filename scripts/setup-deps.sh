@@ -12,6 +12,8 @@ PACKAGES=(
   # Run and test: gst-launch/gst-inspect, the plugins the recipes use, ffprobe.
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp ffmpeg
+  # gst-device-monitor-1.0 (the device provider's test).
+  gstreamer1.0-plugins-base-apps
   # The Python embedding example.
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # The real-libcamera test root.
