@@ -263,7 +263,7 @@ fn gst_device_monitor_prints_a_launch_line_that_runs() {
             c.env(SIM_DEVICES_ENV, s);
         }
         let (code, out, err) =
-            child::run_limited(&mut c, Duration::from_secs(60)).unwrap_or_else(|e| {
+            child::run_limited(&mut c, Duration::from_secs(120)).unwrap_or_else(|e| {
                 panic!(
                     "{e} (gst-device-monitor-1.0: Debian package gstreamer1.0-plugins-base-apps)"
                 )
@@ -307,7 +307,7 @@ fn gst_device_monitor_prints_a_launch_line_that_runs() {
             .env("GST_PLUGIN_PATH", &plugins)
             .env("GST_REGISTRY", tmp.path().join("registry.bin"))
             .args(&args),
-        Duration::from_secs(60),
+        Duration::from_secs(120),
     )
     .unwrap();
     assert_eq!(code, Some(0), "{args:?}\n{out}\n{err}");
@@ -361,7 +361,7 @@ fn python_device_monitor_example() {
         if let Some(s) = sim {
             c.env(SIM_DEVICES_ENV, s);
         }
-        child::run_limited(&mut c, Duration::from_secs(60)).unwrap()
+        child::run_limited(&mut c, Duration::from_secs(120)).unwrap()
     };
     #[cfg(not(feature = "libcamera"))]
     {
