@@ -109,7 +109,11 @@ impl CameraWatch {
         *lock(&self.stop.0) = true;
         self.stop.1.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Dropped by its own callback (the last reference to what it reports to): the
+            // thread ends by itself once the callback returns.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
