@@ -6,13 +6,13 @@
 //! which import only [`super::backend`] (the trait and its types), never this module or each
 //! other.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::backend::{CameraBackend, CameraDescriptor, CameraError, CameraInfo, OptionSpec};
+use super::backend::{self, CameraBackend, CameraDescriptor, CameraError, CameraInfo, OptionSpec};
 use super::sim;
-use crate::sync::lock;
 
 /// The environment variable that makes device discovery ([`discoverable_cameras`]) list the
 /// simulated cameras: `1` or `all` for every simulated sensor, or a comma-separated list of
@@ -95,7 +95,7 @@ fn changes(old: &[CameraDescriptor], new: &[CameraDescriptor]) -> Vec<CameraEven
 /// A running watch over the cameras ([`watch_cameras`]); dropping it (or [`CameraWatch::stop`])
 /// ends it.
 pub struct CameraWatch {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -106,8 +106,8 @@ impl CameraWatch {
     }
 
     fn end(&mut self) {
-        *lock(&self.stop.0) = true;
-        self.stop.1.notify_all();
+        self.stop.store(true, Ordering::SeqCst);
+        backend::wake_camera_watches();
         if let Some(t) = self.thread.take() {
             // Dropped by its own callback (the last reference to what it reports to): the
             // thread ends by itself once the callback returns.
@@ -124,14 +124,15 @@ impl Drop for CameraWatch {
     }
 }
 
-/// Watches the cameras [`discoverable_cameras`] lists, starting from `known`: every `interval`
-/// the list is read again and `on_event` gets each camera that came or went (hotplug), on the
-/// watch's own thread.
+/// Watches the cameras [`discoverable_cameras`] lists, starting from `known`: the list is read
+/// again when a backend announces a change ([`backend::notify_cameras_changed`]: libcamera's
+/// hotplug signals) and at least every `interval` (backends without such signals, and the
+/// simulated cameras, which follow [`SIM_DEVICES_ENV`] as it is at each read); `on_event` gets
+/// each camera that came or went, on the watch's own thread.
 ///
-/// This is the one hotplug hook of every backend: the list is polled, and while the watch runs
-/// each real backend is kept started (libcamera's `CameraManager`, which follows hotplug
-/// itself), so a poll is a cheap read of its current list. The simulated cameras follow
-/// [`SIM_DEVICES_ENV`] as it is at each poll.
+/// This is the one hotplug hook of every backend. While the watch runs each real backend is kept
+/// started (libcamera's `CameraManager`, which follows hotplug itself), so a read is a cheap look
+/// at its current list.
 ///
 /// Errors: the thread cannot be started (the message says why).
 pub fn watch_cameras(
@@ -139,24 +140,21 @@ pub fn watch_cameras(
     interval: Duration,
     on_event: impl Fn(CameraEvent) + Send + 'static,
 ) -> Result<CameraWatch, String> {
-    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    // Changes announced from now on are seen, even before the thread runs.
+    let mut seen = backend::camera_changes();
     let thread = std::thread::Builder::new()
         .name("rpicamsrc2-watch".into())
         .spawn(move || {
             #[cfg(feature = "libcamera")]
             let _keep = super::libcamera::runtime::runtime().ok();
             let mut known = known;
-            let (flag, cond) = &*stop2;
             loop {
-                let stopped = lock(flag);
-                let (stopped, _) = cond
-                    .wait_timeout_while(stopped, interval, |s| !*s)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if *stopped {
+                seen = backend::wait_camera_changes(seen, interval, &stop2);
+                if stop2.load(Ordering::SeqCst) {
                     return;
                 }
-                drop(stopped);
                 let now = discoverable_cameras();
                 for e in changes(&known, &now) {
                     on_event(e);
@@ -239,6 +237,34 @@ mod tests {
         assert!(s.contains("sim:imx219") && s.contains("sim:imx708"), "{s}");
         assert!(open_camera(Some("sim:nope")).is_err());
         assert!(open_camera(None).is_ok());
+    }
+
+    /// A change a backend announces is read at once, without waiting for the poll interval.
+    #[test]
+    fn an_announced_change_is_read_at_once() {
+        let gone = CameraDescriptor {
+            id: "gone".into(),
+            model: "gone".into(),
+            simulated: false,
+            location: None,
+            rotation: None,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watch = watch_cameras(vec![gone.clone()], Duration::from_secs(3600), move |e| {
+            let _ = tx.send(e);
+        })
+        .unwrap();
+        backend::notify_cameras_changed();
+        let mut events = Vec::new();
+        while let Ok(e) = rx.recv_timeout(Duration::from_secs(20)) {
+            let removed = e == CameraEvent::Removed(gone.clone());
+            events.push(e);
+            if removed {
+                break;
+            }
+        }
+        watch.stop();
+        assert!(events.contains(&CameraEvent::Removed(gone)), "{events:?}");
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! * `create_element`: an `rpicamsrc2` with `camera-name` set, so the launch line
 //!   `gst-device-monitor-1.0` prints runs as printed.
 //!
-//! While started, the provider reports cameras that come and go ([`POLL_INTERVAL`], the
-//! registry's [`crate::camera::watch_cameras`]). The simulated cameras are listed only when
+//! While started, the provider reports cameras that come and go (the registry's
+//! [`crate::camera::watch_cameras`]: at once when libcamera signals hotplug, and a read of the
+//! list every [`POLL_INTERVAL`]). The simulated cameras are listed only when
 //! `RPICAMSRC2_SIM_DEVICES` asks for them ([`crate::camera::SIM_DEVICES_ENV`]), so a machine
 //! without a camera shows nothing. Rank MARGINAL: below libcamera's own provider (PRIMARY), and
 //! the lowest rank `GstDeviceMonitor` still asks.
@@ -28,7 +29,7 @@ use gst::prelude::*;
 mod imp;
 
 /// How often the provider, while started, reads the camera list again to report cameras that
-/// came or went.
+/// came or went, besides the backends' own hotplug signals.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The provider's debug category (`GST_DEBUG=rpicamsrc2deviceprovider:5`).
