@@ -14,6 +14,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp ffmpeg
   # The overlay recipes: clockoverlay/textoverlay (the Pango plugin) and a font for them.
   gstreamer1.0-x fonts-dejavu-core
+  # gst-device-monitor-1.0 (the device provider's test).
+  gstreamer1.0-plugins-base-apps
   # The Python embedding example.
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # The real-libcamera test root.

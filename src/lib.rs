@@ -11,6 +11,7 @@
 use gst::glib;
 
 pub mod camera;
+pub mod deviceprovider;
 pub mod rpicamsrc2;
 pub mod rpih264enc;
 pub(crate) mod sync;
@@ -18,6 +19,7 @@ pub(crate) mod sync;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rpicamsrc2::register(plugin)?;
     rpih264enc::register(plugin)?;
+    deviceprovider::register(plugin)?;
     Ok(())
 }
 

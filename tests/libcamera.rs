@@ -630,3 +630,87 @@ fn main_job_on_libcamera_jpeg_sequence_and_h264_mp4() {
         "{enc}"
     );
 }
+
+/// The device provider lists the virtual camera (caps per mode, libcamera's id and model), no
+/// simulated camera unless asked, and the launch line it gives (`rpicamsrc2
+/// camera-name=Virtual0`) captures.
+#[test]
+fn device_monitor_lists_the_virtual_camera() {
+    init();
+    std::env::remove_var(camera::SIM_DEVICES_ENV);
+    let m = gst::DeviceMonitor::new();
+    m.add_filter(Some("Video/Source"), None);
+    m.start().expect("the monitor starts");
+    let ours: Vec<gst::Device> = m
+        .devices()
+        .into_iter()
+        .filter(|d| d.type_().name() == "GstRpiCamSrc2Device")
+        .collect();
+    m.stop();
+    let props = |d: &gst::Device| d.properties().expect("properties");
+    assert!(
+        ours.iter()
+            .all(|d| !props(d).get::<bool>("simulated").unwrap()),
+        "a simulated camera listed without RPICAMSRC2_SIM_DEVICES"
+    );
+    let d = ours
+        .iter()
+        .find(|d| props(d).get::<String>("camera-name").ok().as_deref() == Some(VIRTUAL))
+        .expect("the virtual camera is listed");
+    let p = props(d);
+    assert_eq!(p.get::<String>("api.libcamera.id").unwrap(), VIRTUAL);
+    assert_eq!(
+        p.get::<String>("api.libcamera.Model").unwrap(),
+        "Virtual Video Device"
+    );
+    let caps = d.caps().expect("caps");
+    for (w, h) in [(1920, 1080), (640, 480)] {
+        assert!(
+            caps.iter()
+                .any(|s| s.get::<i32>("width") == Ok(w) && s.get::<i32>("height") == Ok(h)),
+            "{w}x{h} missing from {caps}"
+        );
+    }
+    let src = d.create_element(None).expect("an rpicamsrc2");
+    assert_eq!(
+        src.property::<Option<String>>("camera-name").as_deref(),
+        Some(VIRTUAL)
+    );
+    drop(src);
+    let samples = run_pipeline(&format!(
+        "rpicamsrc2 camera-name={VIRTUAL} num-buffers=5 ! video/x-raw,width=640,height=480 ! \
+         appsink name=sink sync=false"
+    ))
+    .expect("the device's element captures");
+    assert_eq!(samples.len(), 5);
+}
+
+/// libcamerasrc's memory-lifetime test on the virtual camera: a sample pulled from appsink
+/// stays readable after the pipeline went to NULL and was dropped.
+#[test]
+fn a_sample_outlives_its_pipeline() {
+    init();
+    let p = gst::parse::launch(&format!(
+        "rpicamsrc2 camera-name={VIRTUAL} ! video/x-raw,width=640,height=480 ! appsink name=sink"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = p
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(5))
+        .expect("a sample within 5 s");
+    p.set_state(gst::State::Null).unwrap();
+    drop(sink);
+    drop(p);
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info)
+        .expect("still readable");
+    let stride = frame.plane_stride()[0] as usize;
+    assert_colour_bars(frame.plane_data(0).unwrap(), stride, 640, 480);
+}

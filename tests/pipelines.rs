@@ -36,6 +36,14 @@ const COVERED_BY_RPIH264ENC: &[&str] = &[
     "v4l2h264enc-dropin.txt",
 ];
 
+/// Recipes tests/libcamerasrc_dropin.rs runs and checks (its `RECIPES`);
+/// `every_recipe_has_a_validation_case` checks that file still names each of them.
+const COVERED_BY_DROPIN: &[&str] = &[
+    "libcamerasrc-dropin-rtp.txt",
+    "libcamerasrc-multi-stream.txt",
+    "libcamerasrc-stream-roles.txt",
+];
+
 /// The Debian package that provides each element the recipes and their checks use, for the
 /// message when one is missing.
 const PACKAGES: &[(&str, &str)] = &[
@@ -1119,12 +1127,19 @@ fn every_recipe_has_a_validation_case() {
     let mut untested = Vec::new();
     for f in recipe_files() {
         let here = CASES.iter().any(|(c, _)| *c == f);
-        let enc = COVERED_BY_RPIH264ENC.contains(&f.as_str());
+        let mut enc = COVERED_BY_RPIH264ENC.contains(&f.as_str());
         if enc {
             assert!(
                 enc_tests.contains(&format!("\"{f}\"")),
                 "{f} is listed as covered by tests/rpih264enc.rs, which no longer names it"
             );
+        }
+        if COVERED_BY_DROPIN.contains(&f.as_str()) {
+            assert!(
+                include_str!("libcamerasrc_dropin.rs").contains(&format!("\"{f}\"")),
+                "{f} is listed as covered by tests/libcamerasrc_dropin.rs, which no longer names it"
+            );
+            enc = true;
         }
         assert!(!(here && enc), "{f} has cases in two places");
         if !here && !enc {

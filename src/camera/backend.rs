@@ -8,6 +8,8 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::config::{CameraConfiguration, ConfigStatus, StreamRole};
@@ -527,6 +529,47 @@ pub struct CameraDescriptor {
     pub model: String,
     /// True for simulated cameras.
     pub simulated: bool,
+    /// Where the camera is mounted, as libcamera's `Location` property names it (`front`,
+    /// `back`, `external`); `None` when the camera does not say (the simulated ones).
+    pub location: Option<String>,
+    /// libcamera's `Rotation` property: degrees (0, 90, 180, 270) the camera is mounted
+    /// rotated by; `None` when the camera does not say. The simulated cameras say 0.
+    pub rotation: Option<i32>,
+}
+
+/// Changes of the camera list that backends announce (libcamera's `CameraManager` hotplug
+/// signals): a count that rises with each, and the condition variable camera watches
+/// ([`crate::camera::watch_cameras`]) wait on. Backends without such signals are polled.
+static LIST_CHANGES: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Tells the camera watches that the camera list changed (a camera came or went), so that they
+/// read it at once. Backends call it from their hotplug signals, from any thread.
+pub fn notify_cameras_changed() {
+    *crate::sync::lock(&LIST_CHANGES.0) += 1;
+    LIST_CHANGES.1.notify_all();
+}
+
+/// The number of camera-list changes announced so far.
+pub(crate) fn camera_changes() -> u64 {
+    *crate::sync::lock(&LIST_CHANGES.0)
+}
+
+/// Waits until a change after `seen` (a count from [`camera_changes`] or from this) is
+/// announced, `stop` is set (see [`wake_camera_watches`]) or `timeout` passes; returns the
+/// count then.
+pub(crate) fn wait_camera_changes(seen: u64, timeout: Duration, stop: &AtomicBool) -> u64 {
+    let g = crate::sync::lock(&LIST_CHANGES.0);
+    let (g, _) = LIST_CHANGES
+        .1
+        .wait_timeout_while(g, timeout, |n| *n == seen && !stop.load(Ordering::SeqCst))
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *g
+}
+
+/// Wakes every waiting camera watch so that it checks its stop flag (set before calling).
+pub(crate) fn wake_camera_watches() {
+    let _g = crate::sync::lock(&LIST_CHANGES.0);
+    LIST_CHANGES.1.notify_all();
 }
 
 #[cfg(test)]

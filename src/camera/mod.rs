@@ -39,7 +39,10 @@ pub use controls::{Choice, ControlDef, ControlId, ControlInfo, ControlList, Cont
 pub use format::{ColorSpace, PixelFormat, Rect, Size};
 pub use metadata::{AeState, FrameMetadata};
 pub use mode::{ModeRequest, ModeRule, SensorModeSpec};
-pub use registry::{backend_options, list_cameras, open_camera};
+pub use registry::{
+    backend_options, describe_camera, discoverable_cameras, list_cameras, open_camera,
+    watch_cameras, CameraEvent, CameraWatch, SIM_DEVICES_ENV,
+};
 pub use sensor::{SensorInfo, SensorMode};
 
 /// Nanoseconds on CLOCK_MONOTONIC: the clock of libcamera's SensorTimestamp and of GStreamer's

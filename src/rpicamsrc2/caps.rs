@@ -13,19 +13,29 @@ use gst::glib;
 use crate::camera::format::{BayerOrder, ColorSpace, FrameLayout, PixelFormat, Size};
 use crate::camera::{self, CameraInfo, SensorMode, SensorModeSpec};
 
-/// Caps for the processed formats the camera offers: one structure per sensor mode, sizes up to
-/// the mode's (the ISP does not upscale) and rates up to the mode's maximum.
-pub fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) -> gst::Caps {
-    let formats: Vec<&str> = info
-        .formats
+/// GStreamer's names of the processed formats `info` offers, preferred first.
+fn gst_formats(info: &CameraInfo) -> Vec<&'static str> {
+    info.formats
         .iter()
         .filter_map(|f| gst_format(*f))
         .map(|f| f.to_str().as_str())
-        .collect();
-    let mut caps = gst::Caps::new_empty();
+        .collect()
+}
+
+/// The normal (`hdr` false) or sensor-HDR modes of `info`, larger first (then deeper).
+fn larger_first(info: &CameraInfo, hdr: bool) -> Vec<&SensorMode> {
     let mut modes: Vec<_> = info.modes_for(hdr).collect();
-    // Larger modes first: the best field of view wins ties in intersections.
     modes.sort_by_key(|m| std::cmp::Reverse((m.size.area(), m.bit_depth)));
+    modes
+}
+
+/// Caps for the processed formats the camera offers: one structure per sensor mode, sizes up to
+/// the mode's (the ISP does not upscale) and rates up to the mode's maximum.
+pub fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) -> gst::Caps {
+    let formats = gst_formats(info);
+    let mut caps = gst::Caps::new_empty();
+    // Larger modes first: the best field of view wins ties in intersections.
+    let modes = larger_first(info, hdr);
     {
         for m in modes {
             if mode.is_some_and(|spec| !spec.matches(m)) {
@@ -53,6 +63,43 @@ pub fn camera_caps(info: &CameraInfo, hdr: bool, mode: Option<&SensorModeSpec>) 
     caps
 }
 
+/// Caps for device discovery: one structure per sensor mode (normal modes, larger first; modes
+/// that differ only in bit depth once) at the mode's own size, with the mode's frame-rate range
+/// (from the camera's longest frame to the mode's shortest) and the processed formats. The ISP also scales each mode down to any
+/// smaller size; [`camera_caps`] is what the element negotiates.
+pub fn device_caps(info: &CameraInfo) -> gst::Caps {
+    let formats = gst_formats(info);
+    let slowest = gst::Fraction::new(
+        1_000_000,
+        info.max_frame_duration_us.clamp(1, i32::MAX as u64) as i32,
+    );
+    let modes = larger_first(info, false);
+    let mut caps = gst::Caps::new_empty();
+    {
+        let caps = caps.get_mut().expect("a new caps is writable");
+        for m in modes {
+            let (num, den) = m.max_fps_fraction();
+            let fastest = gst::Fraction::new(num, den);
+            let mut s = gst::Structure::builder("video/x-raw")
+                .field("format", gst::List::new(formats.iter().copied()))
+                .field("width", m.size.width as i32)
+                .field("height", m.size.height as i32)
+                .build();
+            if slowest < fastest {
+                s.set("framerate", gst::FractionRange::new(slowest, fastest));
+            } else {
+                s.set("framerate", fastest);
+            }
+            // Modes that differ only in bit depth look the same to downstream: listed once.
+            if !caps.iter().any(|x| x == s.as_ref()) {
+                caps.append_structure(s);
+            }
+        }
+    }
+    caps
+}
+
+/// The caps of the `src` pad's template: every processed format at any size and rate.
 pub fn template_caps() -> gst::Caps {
     let formats: Vec<&str> = PixelFormat::PROCESSED
         .iter()

@@ -40,6 +40,7 @@ impl RpiCamSrc2 {
             .filter(|p| p.role() == StreamRole::Main || p.is_linked())
             .cloned()
             .collect();
+        RpiCamSrc2::check_roles(&pads)?;
         let has = |role| pads.iter().any(|p| p.role() == role);
         let mut req = negotiate::Request {
             info: &info,

@@ -59,6 +59,8 @@ impl SensorModeSetting {
 pub(super) struct Settings {
     pub camera_name: Option<String>,
     pub sensor_mode: Option<SensorModeSetting>,
+    /// libcamerasrc's `sensor-config` as set (it also sets `sensor_mode`).
+    pub sensor_config: Option<gst::Structure>,
     pub buffer_count: u32,
     pub hflip: bool,
     pub vflip: bool,
@@ -81,6 +83,7 @@ impl Default for Settings {
         Self {
             camera_name: None,
             sensor_mode: None,
+            sensor_config: None,
             buffer_count: DEFAULT_BUFFER_COUNT,
             hflip: false,
             vflip: false,
@@ -136,12 +139,13 @@ impl ObjectSubclass for RpiCamSrc2 {
     const NAME: &'static str = "GstRpiCamSrc2";
     type Type = super::RpiCamSrc2;
     type ParentType = gst::Element;
+    type Interfaces = (gst::ChildProxy,);
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass
             .pad_template("src")
             .expect("src template is registered in pad_templates()");
-        let srcpad = Self::make_pad(&templ, StreamRole::Main);
+        let srcpad = Self::make_pad(&templ, StreamRole::Main, None);
         Self {
             srcpad,
             settings: Mutex::new(Settings::default()),
@@ -153,8 +157,8 @@ impl ObjectSubclass for RpiCamSrc2 {
 }
 
 impl RpiCamSrc2 {
-    fn make_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
-        let pad = Self::new_pad(templ, role);
+    fn make_pad(templ: &gst::PadTemplate, role: StreamRole, name: Option<&str>) -> RpiCamSrcPad {
+        let pad = Self::new_pad(templ, role, name);
         if role != StreamRole::Main {
             // A request pad takes part in negotiation only while linked (as tee's pads do):
             // requested while PLAYING, it is negotiated when it is linked, however late.
@@ -193,10 +197,11 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn new_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
+    fn new_pad(templ: &gst::PadTemplate, role: StreamRole, name: Option<&str>) -> RpiCamSrcPad {
         RpiCamSrcPad::new(
             templ,
             role,
+            name,
             |pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
                     parent,
@@ -256,6 +261,44 @@ impl RpiCamSrc2 {
                 ("cannot start the streaming task of {}: {e}", pad.name())
             );
         }
+    }
+
+    /// Adds a request pad of `role` called `name` (none: after the role), activated and
+    /// started as the element's state needs; it is negotiated once linked.
+    pub(super) fn add_request_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        role: StreamRole,
+        name: Option<&str>,
+    ) -> Option<gst::Pad> {
+        let mut st = lock(&self.state);
+        let pad = Self::make_pad(templ, role, name);
+        st.pads.push(pad.clone());
+        // Not renegotiated now: the pad takes part once it is linked (`pad_link_changed`).
+        let running = st.playing;
+        drop(st);
+        lock(&self.combiner).add_pad(&pad);
+        let obj = self.obj();
+        if obj.current_state() > gst::State::Ready {
+            let _ = pad.set_active(true);
+        }
+        if let Err(e) = obj.add_pad(&pad) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Pad,
+                ("cannot add {}: {e}", pad.name())
+            );
+            lock(&self.state).pads.retain(|p| p != &pad);
+            return None;
+        }
+        obj.child_added(&pad, &pad.name());
+        if running {
+            self.start_pad_task(&pad);
+            if let Some(c) = self.camera() {
+                c.unblock();
+            }
+        }
+        Some(pad.upcast())
     }
 
     fn open(&self) -> Result<(), gst::ErrorMessage> {
@@ -365,6 +408,11 @@ impl ObjectImpl for RpiCamSrc2 {
                     .blurb("Force a sensor mode, W:H:bit-depth[:P|U] or WxH[:bit-depth] (e.g. 1332:990:10); unset = chosen from the caps' size and frame rate as rpicam-apps does")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("sensor-config")
+                    .nick("Sensor config")
+                    .blurb("libcamerasrc's sensor configuration, sensor/config,width=W,height=H,depth=D (e.g. sensor/config,width=2304,height=1296,depth=10): the same as sensor-mode=W:H:D; libcamerasrc's optional binning, skipping and crop fields are ignored, as libcamera ignores them")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("buffer-count")
                     .nick("Buffer count")
                     .blurb("Camera buffers per stream; frames are lost when downstream holds them all")
@@ -454,6 +502,10 @@ impl ObjectImpl for RpiCamSrc2 {
             self.apply_option(o.name);
             return;
         }
+        if pspec.name() == "sensor-config" {
+            self.set_sensor_config(value.get().expect("type checked upstream"));
+            return;
+        }
         let mut s = lock(&self.settings);
         // GValues are type-checked by GObject before they reach us.
         match pspec.name() {
@@ -465,7 +517,10 @@ impl ObjectImpl for RpiCamSrc2 {
                     .map(SensorModeSetting::parse)
                     .transpose()
                 {
-                    Ok(setting) => s.sensor_mode = setting,
+                    Ok(setting) => {
+                        s.sensor_mode = setting;
+                        s.sensor_config = None;
+                    }
                     Err(e) => {
                         drop(s);
                         gst::element_imp_warning!(
@@ -513,6 +568,7 @@ impl ObjectImpl for RpiCamSrc2 {
                 match name {
                     "camera-name" => s.camera_name.to_value(),
                     "sensor-mode" => s.sensor_mode.as_ref().map(|m| m.text.clone()).to_value(),
+                    "sensor-config" => s.sensor_config.to_value(),
                     "buffer-count" => s.buffer_count.to_value(),
                     "hflip" => s.hflip.to_value(),
                     "vflip" => s.vflip.to_value(),
@@ -532,6 +588,7 @@ impl ObjectImpl for RpiCamSrc2 {
         if let Err(e) = obj.add_pad(&self.srcpad) {
             gst::error!(CAT, imp = self, "cannot add the src pad: {e}");
         }
+        obj.child_added(&self.srcpad, &self.srcpad.name());
         lock(&self.combiner).add_pad(&self.srcpad);
         lock(&self.state).pads.push(self.srcpad.clone());
         obj.set_element_flags(gst::ElementFlags::SOURCE);
@@ -569,6 +626,12 @@ impl ElementImpl for RpiCamSrc2 {
                     &caps::lores_template_caps(),
                 ),
                 t("raw", gst::PadPresence::Request, &caps::raw_template_caps()),
+                // libcamerasrc's request pads: processed or raw, as their stream-role says.
+                t("src_%u", gst::PadPresence::Request, &{
+                    let mut c = caps::template_caps();
+                    c.merge(caps::raw_template_caps());
+                    c
+                }),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -581,11 +644,16 @@ impl ElementImpl for RpiCamSrc2 {
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
         let tname = templ.name_template();
+        if tname == "src_%u" {
+            // libcamerasrc's request pads: the stream follows the pad's stream-role.
+            let (role, name) = self.src_n_request(name)?;
+            return self.add_request_pad(templ, role, Some(&name));
+        }
         let Some(role) = role_of(tname).filter(|r| *r != StreamRole::Main) else {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Pad,
-                ("rpicamsrc2 has request pads lores and raw only, not {tname}")
+                ("rpicamsrc2 has request pads lores, raw and src_%u only, not {tname}")
             );
             return None;
         };
@@ -596,9 +664,7 @@ impl ElementImpl for RpiCamSrc2 {
                 ("the {tname} pad is always called {tname}; name {n} ignored")
             );
         }
-        let mut st = lock(&self.state);
-        if st.pad(role).is_some() {
-            drop(st);
+        if lock(&self.state).pad(role).is_some() {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Pad,
@@ -606,38 +672,20 @@ impl ElementImpl for RpiCamSrc2 {
             );
             return None;
         }
-        let pad = Self::make_pad(templ, role);
-        st.pads.push(pad.clone());
-        // Not renegotiated now: the pad takes part once it is linked (`pad_link_changed`).
-        let running = st.playing;
-        drop(st);
-        lock(&self.combiner).add_pad(&pad);
-        let obj = self.obj();
-        if obj.current_state() > gst::State::Ready {
-            let _ = pad.set_active(true);
-        }
-        if let Err(e) = obj.add_pad(&pad) {
-            gst::element_imp_error!(self, gst::CoreError::Pad, ("cannot add {tname}: {e}"));
-            lock(&self.state).pads.retain(|p| p.role() != role);
-            return None;
-        }
-        if running {
-            self.start_pad_task(&pad);
-            if let Some(c) = self.camera() {
-                c.unblock();
-            }
-        }
-        Some(pad.upcast())
+        self.add_request_pad(templ, role, None)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let Some(role) = role_of(pad.name().as_str()).filter(|r| *r != StreamRole::Main) else {
+        let Some(ours) = pad
+            .downcast_ref::<RpiCamSrcPad>()
+            .filter(|p| p.role() != StreamRole::Main)
+        else {
             return;
         };
         let released = {
             let mut st = lock(&self.state);
-            let released = st.pad(role).cloned();
-            st.pads.retain(|p| p.role() != role);
+            let released = st.pads.iter().find(|p| *p == ours).cloned();
+            st.pads.retain(|p| p != ours);
             if st.streaming {
                 st.renegotiate = true;
             }
@@ -649,6 +697,7 @@ impl ElementImpl for RpiCamSrc2 {
         let _ = pad.stop_task();
         let _ = pad.set_active(false);
         lock(&self.combiner).remove_pad(pad);
+        self.obj().child_removed(pad, &pad.name());
         let _ = self.obj().remove_pad(pad);
         if let Some(c) = self.camera() {
             c.unblock();

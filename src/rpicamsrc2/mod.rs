@@ -18,8 +18,9 @@ use std::sync::LazyLock;
 use gst::glib;
 use gst::prelude::*;
 
-mod caps;
+pub(crate) mod caps;
 mod capture;
+mod compat;
 mod controls;
 mod imp;
 mod memory;
@@ -45,7 +46,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 glib::wrapper! {
     /// The `rpicamsrc2` element.
-    pub struct RpiCamSrc2(ObjectSubclass<imp::RpiCamSrc2>) @extends gst::Element, gst::Object;
+    pub struct RpiCamSrc2(ObjectSubclass<imp::RpiCamSrc2>)
+        @extends gst::Element, gst::Object, @implements gst::ChildProxy;
 }
 
 macro_rules! libcamera_enum {
@@ -77,6 +79,22 @@ libcamera_enum!(
     SingleExposure = 3, "Single exposure", "single-exposure";
     /// Night.
     Night = 4, "Night", "night";
+});
+
+libcamera_enum!(
+    /// libcamerasrc's `stream-role` pad property (libcamera StreamRole, same values and nicks):
+    /// `raw` is the raw Bayer stream, the others a processed one.
+    #[derive(Default)]
+    PadStreamRole, "GstRpiCamSrc2StreamRole", {
+    /// Raw Bayer from the sensor.
+    Raw = 0, "libcamera::Raw", "raw";
+    /// Still capture.
+    StillCapture = 1, "libcamera::StillCapture", "still-capture";
+    /// Video recording (libcamerasrc's default).
+    #[default]
+    VideoRecording = 2, "libcamera::VideoRecording", "video-recording";
+    /// Viewfinder.
+    Viewfinder = 3, "libcamera::Viewfinder", "view-finder";
 });
 
 /// Registers `rpicamsrc2` with `plugin`.

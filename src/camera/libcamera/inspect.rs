@@ -29,10 +29,12 @@ pub(super) fn describe(cam: &Camera<'_>) -> LcCameraDesc {
         }
         .to_string()
     });
+    let rotation = props.get::<properties::Rotation>().ok().map(|r| r.0);
     LcCameraDesc {
         id: cam.id().to_string(),
         model,
         location,
+        rotation,
     }
 }
 

@@ -66,6 +66,8 @@ pub fn descriptors() -> Vec<CameraDescriptor> {
             model: c.model.unwrap_or_else(|| c.id.clone()),
             id: c.id,
             simulated: false,
+            location: c.location,
+            rotation: c.rotation,
         })
         .collect()
 }

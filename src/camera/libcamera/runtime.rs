@@ -234,13 +234,16 @@ struct Actor {
 }
 
 fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
-    let mgr = match CameraManager::new() {
+    let mut mgr = match CameraManager::new() {
         Ok(mgr) => mgr,
         Err(e) => {
             let _ = ready.send(Err(LcError::ManagerStart(e)));
             return;
         }
     };
+    // Hotplug: the registry's camera watches read the list again at once.
+    mgr.on_camera_added(|_| crate::camera::backend::notify_cameras_changed());
+    mgr.on_camera_removed(|_| crate::camera::backend::notify_cameras_changed());
     // Cosmetic: a failure leaves the thread named "libcamera".
     let _ = rustix::thread::set_name(c"rpicamsrc2-lc");
     let _ = ready.send(Ok(()));

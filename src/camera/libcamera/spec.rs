@@ -20,6 +20,8 @@ pub struct LcCameraDesc {
     pub model: Option<String>,
     /// The `Location` property (front, back, external), if the camera has one.
     pub location: Option<String>,
+    /// The `Rotation` property (degrees the camera is mounted rotated by), if the camera has one.
+    pub rotation: Option<i32>,
 }
 
 /// A control a camera accepts, from its `ControlInfoMap`.

@@ -137,6 +137,8 @@ pub fn descriptors() -> Vec<CameraDescriptor> {
             id: format!("{PREFIX}{m}"),
             model: (*m).to_string(),
             simulated: true,
+            location: None,
+            rotation: Some(0),
         })
         .collect()
 }

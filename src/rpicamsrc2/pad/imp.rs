@@ -2,7 +2,7 @@
 //! The pad's state and streaming task.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
 use gst::glib;
@@ -12,7 +12,7 @@ use gst::subclass::prelude::*;
 use crate::camera::{self, StreamRole};
 use crate::rpicamsrc2::negotiate::PadNeg;
 use crate::rpicamsrc2::stats::{PadCounters, PadStats};
-use crate::rpicamsrc2::{caps, memory, meta, CAT};
+use crate::rpicamsrc2::{caps, memory, meta, PadStreamRole, CAT};
 use crate::sync::lock;
 
 use super::{Frame, Item, Offer, PendingFrame};
@@ -37,13 +37,28 @@ struct State {
     discont: bool,
 }
 
-#[derive(Default)]
 pub struct RpiCamSrcPad {
-    pub(super) role: OnceLock<StreamRole>,
+    /// The stream the pad carries: fixed for `src`, `lores` and `raw`; for libcamerasrc's
+    /// `src_%u` pads, assigned by the element from their `stream-role`.
+    pub(super) role: Mutex<StreamRole>,
+    /// libcamerasrc's `stream-role` pad property.
+    stream_role: Mutex<PadStreamRole>,
     state: Mutex<State>,
     /// Signalled when the queue gets an item or the pad flushes.
     cond: Condvar,
     counters: PadCounters,
+}
+
+impl Default for RpiCamSrcPad {
+    fn default() -> Self {
+        Self {
+            role: Mutex::new(StreamRole::Main),
+            stream_role: Mutex::default(),
+            state: Mutex::default(),
+            cond: Condvar::new(),
+            counters: PadCounters::default(),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -53,13 +68,52 @@ impl ObjectSubclass for RpiCamSrcPad {
     type ParentType = gst::Pad;
 }
 
-impl ObjectImpl for RpiCamSrcPad {}
+impl ObjectImpl for RpiCamSrcPad {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![glib::ParamSpecEnum::builder_with_default(
+                "stream-role",
+                PadStreamRole::VideoRecording,
+            )
+            .nick("Stream role")
+            .blurb("libcamerasrc's stream role: raw gives the raw Bayer stream, the others a processed one (src: main; a src_%u pad: lores); see docs/libcamerasrc-dropin.md")
+            .mutable_ready()
+            .build()]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if pspec.name() == "stream-role" {
+            *lock(&self.stream_role) = value.get().expect("type checked upstream");
+            // The element maps the role onto its streams (src_%u pads).
+            let pad = self.obj();
+            if let Some(el) = pad
+                .parent()
+                .and_then(|p| p.downcast::<crate::rpicamsrc2::RpiCamSrc2>().ok())
+            {
+                el.imp().stream_role_changed();
+            }
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "stream-role" => lock(&self.stream_role).to_value(),
+            _ => pspec.default_value().clone(),
+        }
+    }
+}
 impl GstObjectImpl for RpiCamSrcPad {}
 impl PadImpl for RpiCamSrcPad {}
 
 impl RpiCamSrcPad {
     pub(super) fn role(&self) -> StreamRole {
-        *self.role.get().unwrap_or(&StreamRole::Main)
+        *lock(&self.role)
+    }
+
+    pub(super) fn stream_role(&self) -> PadStreamRole {
+        *lock(&self.stream_role)
     }
 
     pub(super) fn stats(&self) -> PadStats {

@@ -69,27 +69,43 @@ pub(super) struct Frame<'a> {
 }
 
 impl RpiCamSrcPad {
-    /// A pad of `role` from `templ`, named after the role; `query` and `event` are the
-    /// element's handlers.
+    /// A pad of `role` from `templ`, called `name` (none: named after the role); `query` and
+    /// `event` are the element's handlers.
     pub(super) fn new(
         templ: &gst::PadTemplate,
         role: StreamRole,
+        name: Option<&str>,
         query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
         event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
     ) -> Self {
         let pad = gst::PadBuilder::<Self>::from_template(templ)
-            .name(super::negotiate::pad_name(role))
+            .name(name.unwrap_or(super::negotiate::pad_name(role)))
             .query_function(query)
             .event_function(event)
             .build();
-        // The role is set once, before the pad is shared.
-        let _ = pad.imp().role.set(role);
+        pad.set_role(role);
         pad
     }
 
     /// The stream this pad carries.
     pub fn role(&self) -> StreamRole {
         self.imp().role()
+    }
+
+    /// Makes the pad carry `role` (a `src_%u` pad whose `stream-role` changed, before
+    /// streaming).
+    pub(super) fn set_role(&self, role: StreamRole) {
+        *crate::sync::lock(&self.imp().role) = role;
+    }
+
+    /// libcamerasrc's `stream-role` of the pad.
+    pub fn stream_role(&self) -> super::PadStreamRole {
+        self.imp().stream_role()
+    }
+
+    /// True for libcamerasrc's request pads (`src_%u`), whose stream follows `stream-role`.
+    pub(super) fn is_src_n(&self) -> bool {
+        self.name().starts_with("src_")
     }
 
     /// This pad's counters as the pad has seen them (frames lost since its last frame are
@@ -202,7 +218,13 @@ mod tests {
             &gst::Caps::new_any(),
         )
         .unwrap();
-        let pad = RpiCamSrcPad::new(&templ, StreamRole::Lores, |_, _, _| false, |_, _, _| false);
+        let pad = RpiCamSrcPad::new(
+            &templ,
+            StreamRole::Lores,
+            None,
+            |_, _, _| false,
+            |_, _, _| false,
+        );
         let neg = PadNeg {
             caps: "video/x-raw,width=64,height=64".parse().unwrap(),
             info: None,
