@@ -39,6 +39,8 @@ pub struct FakeDevice {
     pub ranges: Vec<(u32, ControlRange)>,
     /// What VIDIOC_ENUM_FRAMESIZES reports (None: ENOTTY).
     pub frame_sizes: Option<FrameSizes>,
+    /// Answers VIDIOC_S_PARM and VIDIOC_ENCODER_CMD with ENOTTY, as a converter does (vim2m).
+    pub converter: bool,
 }
 
 impl FakeDevice {
@@ -117,6 +119,9 @@ impl M2mDevice for FakeDevice {
     }
     fn set_frame_rate(&mut self, num: u32, den: u32) -> io::Result<()> {
         self.log.push(format!("S_PARM {num}/{den}"));
+        if self.converter {
+            return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+        }
         Ok(())
     }
     fn query_control(&mut self, id: u32) -> io::Result<ControlRange> {
@@ -207,6 +212,9 @@ impl M2mDevice for FakeDevice {
     }
     fn encoder_stop(&mut self) -> io::Result<()> {
         self.log.push("ENCODER_CMD STOP".into());
+        if self.converter {
+            return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+        }
         self.stopping = true;
         Ok(())
     }
