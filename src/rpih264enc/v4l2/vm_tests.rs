@@ -28,7 +28,7 @@ const FWHT_MAGIC: [u8; 8] = [0x4f, 0x4f, 0x4f, 0x4f, 0xff, 0xff, 0xff, 0xff];
 const W: u32 = 320;
 const H: u32 = 240;
 
-/// The video node whose sysfs name is `name` (`vicodec-enc`, `vim2m`), or a "not run" panic.
+/// The video node whose sysfs name is `name` (`stateful-encoder`, `vim2m`), or a "not run" panic.
 fn node(name: &str) -> PathBuf {
     if std::env::var_os("RPICAMSRC2_VM").is_none() {
         panic!("not run: no {name}; this test needs the kernel's test drivers, which only the VM tier loads (scripts/vm.sh test)");
@@ -46,7 +46,7 @@ fn node(name: &str) -> PathBuf {
 
 /// vicodec's encoder, checked to have the queue type the module was loaded with.
 fn vicodec() -> Device {
-    let path = node("vicodec-enc");
+    let path = node("stateful-encoder");
     let dev = Device::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let want = std::env::var("RPICAMSRC2_VM_MPLANE")
         .expect("RPICAMSRC2_VM_MPLANE (0 or 1) is set by the VM's test script");
@@ -214,7 +214,7 @@ fn vicodec_refusals_are_clean_errors() {
         .err()
         .expect("H.264 from vicodec");
     assert!(e.to_string().contains("does not produce H.264"), "{e}");
-    let path = node("vicodec-enc");
+    let path = node("stateful-encoder");
     let e = machine::probe(&mut vicodec(), &path.to_string_lossy())
         .unwrap_err()
         .to_string();
