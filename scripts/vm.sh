@@ -173,6 +173,9 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 echo 1 >/proc/sys/kernel/sysrq
+# Only critical kernel messages on the console (v4l2-compliance makes drivers log at error
+# level by design); the whole kernel log is kept as dmesg.txt beside the console log.
+dmesg -n 3
 echo "rpicamsrc2-vm: booted in $(cut -d' ' -f1 /proc/uptime) s (kernel $(uname -r))"
 job=/opt/rpicamsrc2/vm-job
 . "$job/env"
@@ -195,6 +198,7 @@ cd "$REPO"
 t0=$(cut -d' ' -f1 /proc/uptime)
 bash "$job/cmd.sh" </dev/null
 rc=$?
+dmesg >"$job/dmesg.txt" 2>&1
 echo "rpicamsrc2-vm: command took $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime) s"
 echo "rpicamsrc2-vm: exit status $rc"
 off
@@ -283,7 +287,9 @@ done
 echo "=== v4l2-compliance vim2m"
 v4l2-compliance -d "\$(node vim2m)" >\$out/compliance-vim2m.txt 2>&1; tail -n 3 \$out/compliance-vim2m.txt
 echo "=== v4l2-compliance vimc (media controller and every node)"
-v4l2-compliance -m /dev/media0 >\$out/compliance-vimc.txt 2>&1; tail -n 3 \$out/compliance-vimc.txt
+vimc_media=
+for m in /sys/bus/media/devices/media*; do grep -qi vimc \$m/model && vimc_media=/dev/\${m##*/}; done
+v4l2-compliance -m "\$vimc_media" >\$out/compliance-vimc.txt 2>&1; tail -n 3 \$out/compliance-vimc.txt
 echo "=== V4L2 suite, vicodec vanishing mid-stream (destructive, last)"
 RPICAMSRC2_VM_MPLANE=1 \$bin --ignored --test-threads=1 rpih264enc::v4l2::vm_tests::vicodec_vanishing || fail=1
 exit \$fail
@@ -302,7 +308,7 @@ cmd_test() {
   local rc=0
   boot test "9p 9pnet_virtio v4l2-mem2mem vicodec vim2m vimc" "$(guest_test_script "$bin")" || rc=$?
   local f
-  for f in "$VMROOT/$JOB_REL"/compliance-*.txt; do
+  for f in "$VMROOT/$JOB_REL"/compliance-*.txt "$VMROOT/$JOB_REL"/dmesg.txt; do
     [[ -f $f ]] && cp "$f" "$LOGS/" && log "kept $LOGS/$(basename "$f")"
   done
   return $rc

@@ -25,8 +25,12 @@ const CID_GOP_SIZE: u32 = 0x0099_0900 + 203;
 const CID_FWHT_I_FRAME_QP: u32 = 0x0099_0900 + 290;
 /// `FWHT_MAGIC1` and `FWHT_MAGIC2` of the kernel's `codec-fwht.h`: the first 8 bytes of a frame.
 const FWHT_MAGIC: [u8; 8] = [0x4f, 0x4f, 0x4f, 0x4f, 0xff, 0xff, 0xff, 0xff];
-const W: u32 = 320;
-const H: u32 = 240;
+/// vicodec's pictures: its smallest size is 640x360 (it changes 320x240 to 640x368).
+const W: u32 = 640;
+const H: u32 = 480;
+/// vim2m's pictures (its largest size is 640x480).
+const W2: u32 = 320;
+const H2: u32 = 240;
 
 /// The video node whose sysfs name is `name` (`stateful-encoder`, `vim2m`), or a "not run" panic.
 fn node(name: &str) -> PathBuf {
@@ -214,6 +218,16 @@ fn vicodec_refusals_are_clean_errors() {
         .err()
         .expect("H.264 from vicodec");
     assert!(e.to_string().contains("does not produce H.264"), "{e}");
+    // A size below vicodec's smallest: the driver changes it, and the error names both.
+    let e = M2mEncoder::configure(vicodec(), {
+        let mut c = fwht_config(RawFormat::I420);
+        (c.width, c.height) = (W2, H2);
+        c.stride = W2;
+        c
+    })
+    .err()
+    .expect("320x240 accepted");
+    assert!(e.to_string().contains("changed 320x240 to 640x368"), "{e}");
     let path = node("stateful-encoder");
     let e = machine::probe(&mut vicodec(), &path.to_string_lossy())
         .unwrap_err()
@@ -231,20 +245,20 @@ fn vim2m_returns_every_frame_unchanged() {
     let cap = dev.query_cap().unwrap();
     assert_eq!(cap.driver, "vim2m");
     // vim2m converts RGB24 to RGB24 unchanged: the "coded" format is a raw one here.
-    let mut cfg = M2mConfig::new(RawFormat::Rgb, W, H);
+    let mut cfg = M2mConfig::new(RawFormat::Rgb, W2, H2);
     cfg.coded = RawFormat::Rgb.fourcc();
     cfg.force_key_control = None;
     cfg.capture_buffers = 4;
     cfg.output_buffers = 3;
     cfg.timeout_ms = 5000;
     let mut enc = M2mEncoder::configure(dev, cfg).unwrap();
-    let frame = |id: u32| -> Vec<u8> { (0..W * H * 3).map(|i| (i / 3 + id * 7) as u8).collect() };
+    let frame = |id: u32| -> Vec<u8> { (0..W2 * H2 * 3).map(|i| (i / 3 + id * 7) as u8).collect() };
     let mut out = Vec::new();
     for id in 0..6u32 {
         let src = frame(id);
-        let planes = [(&src[..], (W * 3) as usize)];
+        let planes = [(&src[..], (W2 * 3) as usize)];
         let mut fill = |dst: &mut [u8], stride: u32| {
-            format::copy_into(RawFormat::Rgb, W, H, &planes, dst, stride)
+            format::copy_into(RawFormat::Rgb, W2, H2, &planes, dst, stride)
         };
         out.extend(enc.encode(Input::Copy(&mut fill), id, false).unwrap());
     }
@@ -255,7 +269,7 @@ fn vim2m_returns_every_frame_unchanged() {
         (0..6).collect::<Vec<_>>()
     );
     for o in &out {
-        assert_eq!(o.data.len(), (W * H * 3) as usize, "frame {}", o.frame_id);
+        assert_eq!(o.data.len(), (W2 * H2 * 3) as usize, "frame {}", o.frame_id);
         assert!(
             o.data == frame(o.frame_id),
             "frame {} changed by vim2m",
@@ -264,9 +278,10 @@ fn vim2m_returns_every_frame_unchanged() {
     }
     // A forced key frame on a device without the control is refused by name.
     let src = frame(9);
-    let planes = [(&src[..], (W * 3) as usize)];
-    let mut fill =
-        |dst: &mut [u8], stride: u32| format::copy_into(RawFormat::Rgb, W, H, &planes, dst, stride);
+    let planes = [(&src[..], (W2 * 3) as usize)];
+    let mut fill = |dst: &mut [u8], stride: u32| {
+        format::copy_into(RawFormat::Rgb, W2, H2, &planes, dst, stride)
+    };
     let e = enc.encode(Input::Copy(&mut fill), 9, true).unwrap_err();
     assert!(
         e.to_string().contains("no control to force a key frame"),
@@ -330,4 +345,117 @@ fn vicodec_vanishing_mid_stream_is_a_clean_error() {
     let mut out = encode(&mut enc, 0).unwrap();
     out.extend(enc.drain().unwrap());
     assert_eq!(out.len(), 1);
+}
+
+/// A dma-buf from the kernel's system heap (`/dev/dma_heap/system`) holding `data`, written
+/// through a mapping between DMA_BUF_IOCTL_SYNC start and end; its size, page-rounded.
+fn heap_dmabuf(data: &[u8]) -> (std::os::fd::OwnedFd, u32) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    #[repr(C)]
+    struct Alloc {
+        len: u64,
+        fd: u32,
+        fd_flags: u32,
+        heap_flags: u64,
+    }
+    /// `DMA_HEAP_IOCTL_ALLOC` (`_IOWR('H', 0, struct dma_heap_allocation_data)`).
+    const DMA_HEAP_IOCTL_ALLOC: libc::c_ulong = 0xc018_4800;
+    /// `DMA_BUF_IOCTL_SYNC` (`_IOW('b', 0, struct dma_buf_sync)`); flags READ|WRITE = 3, END = 4.
+    const DMA_BUF_IOCTL_SYNC: libc::c_ulong = 0x4008_6200;
+    let heap = std::fs::File::open("/dev/dma_heap/system")
+        .unwrap_or_else(|e| panic!("not run: /dev/dma_heap/system: {e}"));
+    let len = data.len().next_multiple_of(4096);
+    let mut a = Alloc {
+        len: len as u64,
+        fd: 0,
+        fd_flags: (libc::O_RDWR | libc::O_CLOEXEC) as u32,
+        heap_flags: 0,
+    };
+    // SAFETY: the ioctl takes a dma_heap_allocation_data, which Alloc mirrors.
+    let r = unsafe { libc::ioctl(heap.as_raw_fd(), DMA_HEAP_IOCTL_ALLOC as _, &mut a) };
+    assert_eq!(
+        r,
+        0,
+        "DMA_HEAP_IOCTL_ALLOC: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the heap returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(a.fd as i32) };
+    // SAFETY: maps the whole dma-buf shared; unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(
+        p,
+        libc::MAP_FAILED,
+        "mmap of the dma-buf: {}",
+        std::io::Error::last_os_error()
+    );
+    let sync = |flags: u64| {
+        let mut f = flags;
+        // SAFETY: struct dma_buf_sync is one u64.
+        unsafe { libc::ioctl(fd.as_raw_fd(), DMA_BUF_IOCTL_SYNC as _, &mut f) }
+    };
+    assert_eq!(sync(3), 0);
+    // SAFETY: p maps len >= data.len() bytes.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.cast::<u8>(), data.len()) };
+    assert_eq!(sync(3 | 4), 0);
+    // SAFETY: p/len from the mmap above.
+    unsafe { libc::munmap(p, len) };
+    (fd, len as u32)
+}
+
+#[test]
+#[ignore = "needs the VM tier's vicodec and dma-buf heap: scripts/vm.sh test"]
+fn vicodec_imports_dmabufs_from_the_system_heap() {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    // Reference: the same pictures copied into the device's MMAP buffers.
+    let mut enc = M2mEncoder::configure(vicodec(), fwht_config(RawFormat::I420)).unwrap();
+    let mut copied = Vec::new();
+    for id in 0..4 {
+        copied.extend(encode(&mut enc, id).unwrap());
+    }
+    copied.extend(enc.drain().unwrap());
+    drop(enc);
+    // Imported: each picture in its own dma-buf, queued with V4L2_MEMORY_DMABUF, no copy by us.
+    let mut enc = M2mEncoder::configure(vicodec(), fwht_config(RawFormat::I420)).unwrap();
+    let mut imported = Vec::new();
+    let mut keeps = Vec::new();
+    for id in 0..4 {
+        let (fd, len) = heap_dmabuf(&picture(id));
+        let fd = Arc::new(fd);
+        let raw = fd.as_raw_fd();
+        keeps.push(Arc::downgrade(&fd));
+        let input = Input::DmaBuf {
+            fd: raw,
+            offset: 0,
+            length: len,
+            keep: Box::new(fd),
+        };
+        imported.extend(enc.encode(input, id, false).unwrap());
+        assert_eq!(enc.memory(), Some(super::device::Memory::DmaBuf));
+    }
+    imported.extend(enc.drain().unwrap());
+    assert_eq!(
+        imported.iter().map(|o| o.frame_id).collect::<Vec<_>>(),
+        (0..4).collect::<Vec<_>>()
+    );
+    // The driver read our dma-bufs: the bitstream is byte for byte the copied one.
+    assert_eq!(
+        imported, copied,
+        "FWHT from dma-bufs differs from FWHT from copies"
+    );
+    // Each dma-buf was held while queued and released once the driver returned it.
+    assert!(
+        keeps.iter().all(|w| w.strong_count() == 0),
+        "a dma-buf is still held after the drain"
+    );
 }
