@@ -41,6 +41,9 @@ pub struct FakeDevice {
     pub frame_sizes: Option<FrameSizes>,
     /// Answers VIDIOC_S_PARM and VIDIOC_ENCODER_CMD with ENOTTY, as a converter does (vim2m).
     pub converter: bool,
+    /// The buffer flagged LAST was dequeued: CAPTURE's DQBUF fails with EPIPE until STREAMOFF,
+    /// as the kernel's M2M core does.
+    pub last_dequeued: bool,
 }
 
 impl FakeDevice {
@@ -195,13 +198,23 @@ impl M2mDevice for FakeDevice {
                 flags: 0,
                 timestamp_us: 0,
             }),
-            QueueType::Capture => self.cap_done.pop_front(),
+            QueueType::Capture => {
+                if self.last_dequeued {
+                    return Err(io::Error::from_raw_os_error(libc::EPIPE));
+                }
+                let b = self.cap_done.pop_front();
+                self.last_dequeued = b.is_some_and(|b| b.flags & sys::BUF_FLAG_LAST != 0);
+                b
+            }
         })
     }
     fn stream(&mut self, q: QueueType, on: bool) -> io::Result<()> {
         self.log
             .push(format!("STREAM{} {q:?}", if on { "ON" } else { "OFF" }));
         self.streaming[q as usize] = on;
+        if !on && q == QueueType::Capture {
+            self.last_dequeued = false;
+        }
         if !on {
             self.out_queued.clear();
             self.cap_free.clear();

@@ -377,11 +377,18 @@ impl<D: M2mDevice> M2mEncoder<D> {
             }
         }
         let mut last = false;
-        while let Some(b) = self
-            .dev
-            .dequeue(QueueType::Capture, Memory::Mmap)
-            .map_err(io_err("VIDIOC_DQBUF (CAPTURE)"))?
-        {
+        loop {
+            let b = match self.dev.dequeue(QueueType::Capture, Memory::Mmap) {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                // The stateful interface's answer once the buffer flagged LAST was dequeued
+                // (seen on vicodec): the drain is complete.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                    last = true;
+                    break;
+                }
+                Err(e) => return Err(io_err("VIDIOC_DQBUF (CAPTURE)")(e)),
+            };
             let is_last = b.flags & sys::BUF_FLAG_LAST != 0;
             let start = b.data_offset as usize;
             let end = b.bytesused as usize;
@@ -405,7 +412,9 @@ impl<D: M2mDevice> M2mEncoder<D> {
                 });
             }
             if is_last {
+                // Nothing follows it: a further DQBUF would fail with EPIPE.
                 last = true;
+                break;
             } else {
                 self.dev
                     .queue(
