@@ -311,6 +311,13 @@ cmd_test() {
   for f in "$VMROOT/$JOB_REL"/compliance-*.txt "$VMROOT/$JOB_REL"/dmesg.txt; do
     [[ -f $f ]] && cp "$f" "$LOGS/" && log "kept $LOGS/$(basename "$f")"
   done
+  # The trimmed v4l2-compliance output (docs/vm-compliance.md is made from it).
+  for f in "$LOGS"/compliance-*.txt; do
+    [[ -f $f && $f != *summary* ]] || continue
+    printf '\n## %s\n\n' "$(basename "$f" .txt)"
+    grep -E '^(v4l2-compliance |Compliance test for|Grand Total|Total)|Driver name|Card type|Detected|: FAIL|fail:' "$f" | sed 's/^\t*//'
+  done >"$LOGS/compliance-summary.txt"
+  log "v4l2-compliance summary: $LOGS/compliance-summary.txt"
   return $rc
 }
 
@@ -353,4 +360,4 @@ main() {
   esac
 }
 
-main "$@"
+main "$@"; exit $?

@@ -81,16 +81,19 @@ fn fwht_config(format: RawFormat) -> M2mConfig {
     cfg
 }
 
-/// Frame `seed` of a noisy I420 picture (noise makes the quantiser's effect visible).
+/// Frame `seed` of an I420 picture: a smooth ramp with faint noise (amplitude 16). The
+/// noise is what a fine quantiser keeps (vicodec then stores the plane uncompressed, its
+/// fallback when coding would be larger) and a coarse one drops.
 fn picture(seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     let luma = (W * H) as usize;
     let mut v = Vec::with_capacity(luma * 3 / 2);
-    for _ in 0..luma {
+    for i in 0..luma as u32 {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        v.push((x >> 24) as u8);
+        let ramp = ((i % W + i / W) / 8 + seed * 3) % 224;
+        v.push((ramp + (x >> 28)) as u8);
     }
     v.resize(luma * 3 / 2, 128);
     v
