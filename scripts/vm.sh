@@ -25,6 +25,7 @@
 #   RPICAMSRC2_VM_LOGS      console logs and v4l2-compliance outputs (default
 #                           /var/cache/rpicamsrc2/vm-logs).
 #   RPICAMSRC2_VM_MEM       guest memory (default 2G); RPICAMSRC2_VM_SMP CPUs (default 2).
+#   RPICAMSRC2_VM_QEMU      the qemu binary (default qemu-system-x86_64).
 #   RPICAMSRC2_TRIXIE_TARGET  cargo target directory for the builds in the root (see
 #                           scripts/trixie-root.sh).
 #
@@ -53,7 +54,7 @@ MODULES_RECIPE="v1 m2m/v4l2-mem2mem vicodec vim2m vimc"
 MODULES_MARKER_NAME=rpicamsrc2-vm-modules
 INIT_REL=opt/rpicamsrc2/vm-init.sh
 JOB_REL=opt/rpicamsrc2/vm-job
-QEMU=qemu-system-x86_64
+QEMU=${RPICAMSRC2_VM_QEMU:-qemu-system-x86_64}
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 
 log() { printf 'vm: %s\n' "$*" >&2; }
@@ -209,11 +210,11 @@ EOF
 # boot NAME MODULES CMD_SCRIPT_TEXT: boots the guest, runs the script, returns its status.
 boot() {
   local name=$1 modules=$2 script=$3
+  local ver
+  ver=$(kernel_version)
   command -v "$QEMU" >/dev/null ||
     die "$QEMU not found: install qemu-system-x86 (apt-get install qemu-system-x86)"
   [[ -x $VIRTIOFSD ]] || die "$VIRTIOFSD not found: install qemu-system-x86 (bookworm ships virtiofsd in it)"
-  local ver
-  ver=$(kernel_version)
   [[ $(cat "$(modules_marker "$ver")" 2>/dev/null) == "$(modules_marker_content "$ver")" ]] ||
     die "the modules for $ver are not built: run '$0 build'"
   write_init
