@@ -279,7 +279,7 @@ node() { for d in /sys/class/video4linux/video*; do [ "\$(cat \$d/name)" = "\$1"
 for mp in 0 1; do
   rmmod vicodec 2>/dev/null; modprobe vicodec multiplanar=\$mp || fail=1
   echo "=== V4L2 suite, vicodec multiplanar=\$mp"
-  RPICAMSRC2_VM_MPLANE=\$mp \$bin --ignored --test-threads=1 rpih264enc::v4l2::vm_tests \
+  RPICAMSRC2_VM_MPLANE=\$mp \$bin --ignored --test-threads=1 --nocapture rpih264enc::v4l2::vm_tests \
     --skip vanishing || fail=1
   echo "=== v4l2-compliance vicodec encoder, multiplanar=\$mp"
   v4l2-compliance -d "\$(node stateful-encoder)" >\$out/compliance-vicodec-enc-mp\$mp.txt 2>&1
@@ -292,7 +292,7 @@ vimc_media=
 for m in /sys/bus/media/devices/media*; do grep -qi vimc \$m/model && vimc_media=/dev/\${m##*/}; done
 v4l2-compliance -m "\$vimc_media" >\$out/compliance-vimc.txt 2>&1; tail -n 3 \$out/compliance-vimc.txt
 echo "=== V4L2 suite, vicodec vanishing mid-stream (destructive, last)"
-RPICAMSRC2_VM_MPLANE=1 \$bin --ignored --test-threads=1 rpih264enc::v4l2::vm_tests::vicodec_vanishing || fail=1
+RPICAMSRC2_VM_MPLANE=1 \$bin --ignored --test-threads=1 --nocapture rpih264enc::v4l2::vm_tests::vicodec_vanishing || fail=1
 exit \$fail
 EOF
 }
