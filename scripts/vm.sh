@@ -164,7 +164,7 @@ write_init() {
 #!/bin/bash
 # Written by scripts/vm.sh: the guest's init (PID 1). Runs the job, reports, powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-off() { sync; echo o >/proc/sysrq-trigger; sleep 10; }
+off() { sync; echo o >/proc/sysrq-trigger; sleep 10 2>/dev/null; }
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null || true
