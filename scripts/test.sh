@@ -4,6 +4,7 @@
 # 1. the crate's tests on this machine (simulated cameras, encoder, pipelines);
 # 2. the libcamera backend against real libcamera (0.4, virtual camera) inside a Debian trixie
 #    root that scripts/trixie-root.sh builds once and reuses.
+# `scripts/test.sh vm` runs only the VM tier instead (scripts/vm.sh; not part of the default run).
 #
 # It works from nothing (no root, no target directory, an empty CARGO_HOME): crates are fetched
 # once on the host, and cargo inside the root runs offline on them. Each step is timed, and a
@@ -32,6 +33,17 @@ summary() {
   local IFS=';'
   echo "test.sh: wall time per step: ${STEPS[*]}" >&2
 }
+
+# On demand only (not in the default run): the VM tier, a real kernel with vicodec, vim2m and
+# vimc under qemu (scripts/vm.sh, docs/vm.md).
+if [[ ${1:-} == vm ]]; then
+  step "vm build" "the guest could not be built: the message above names the failed step and its log." \
+    bash scripts/vm.sh build
+  step "vm tests" "the VM suite failed: its output is above; the guest's console log is named there." \
+    bash scripts/vm.sh test
+  summary
+  exit 0
+fi
 
 step deps "apt-get could not install the Debian packages: check the network and /etc/apt/sources.list, then rerun." \
   bash scripts/setup-deps.sh

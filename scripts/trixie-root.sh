@@ -67,6 +67,10 @@ PACKAGES=(
   ffmpeg gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   nasm git ca-certificates libgstrtspserver-1.0-dev
 )
+# A root for another purpose adds its packages here (scripts/vm.sh: the guest's kernel, headers,
+# kernel source, kmod, udev); they are part of the marker, so the root is rebuilt when they change.
+# shellcheck disable=SC2206
+PACKAGES+=(${RPICAMSRC2_TRIXIE_EXTRA_PACKAGES:-})
 MARKER_REL=etc/rpicamsrc2-root
 # Present in ROOT.new from its first moment: a half-built root of ours, safe to delete.
 PARTIAL_REL=.rpicamsrc2-partial-root

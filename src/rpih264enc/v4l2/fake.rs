@@ -39,6 +39,11 @@ pub struct FakeDevice {
     pub ranges: Vec<(u32, ControlRange)>,
     /// What VIDIOC_ENUM_FRAMESIZES reports (None: ENOTTY).
     pub frame_sizes: Option<FrameSizes>,
+    /// Answers VIDIOC_S_PARM and VIDIOC_ENCODER_CMD with ENOTTY, as a converter does (vim2m).
+    pub converter: bool,
+    /// The buffer flagged LAST was dequeued: CAPTURE's DQBUF fails with EPIPE until STREAMOFF,
+    /// as the kernel's M2M core does.
+    pub last_dequeued: bool,
 }
 
 impl FakeDevice {
@@ -117,6 +122,9 @@ impl M2mDevice for FakeDevice {
     }
     fn set_frame_rate(&mut self, num: u32, den: u32) -> io::Result<()> {
         self.log.push(format!("S_PARM {num}/{den}"));
+        if self.converter {
+            return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+        }
         Ok(())
     }
     fn query_control(&mut self, id: u32) -> io::Result<ControlRange> {
@@ -190,13 +198,23 @@ impl M2mDevice for FakeDevice {
                 flags: 0,
                 timestamp_us: 0,
             }),
-            QueueType::Capture => self.cap_done.pop_front(),
+            QueueType::Capture => {
+                if self.last_dequeued {
+                    return Err(io::Error::from_raw_os_error(libc::EPIPE));
+                }
+                let b = self.cap_done.pop_front();
+                self.last_dequeued = b.is_some_and(|b| b.flags & sys::BUF_FLAG_LAST != 0);
+                b
+            }
         })
     }
     fn stream(&mut self, q: QueueType, on: bool) -> io::Result<()> {
         self.log
             .push(format!("STREAM{} {q:?}", if on { "ON" } else { "OFF" }));
         self.streaming[q as usize] = on;
+        if !on && q == QueueType::Capture {
+            self.last_dequeued = false;
+        }
         if !on {
             self.out_queued.clear();
             self.cap_free.clear();
@@ -207,6 +225,9 @@ impl M2mDevice for FakeDevice {
     }
     fn encoder_stop(&mut self) -> io::Result<()> {
         self.log.push("ENCODER_CMD STOP".into());
+        if self.converter {
+            return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+        }
         self.stopping = true;
         Ok(())
     }

@@ -8,6 +8,15 @@
 //! as DMABUF (zero-copy) or MMAP (copy), STREAMON both; per picture QBUF OUTPUT with the frame
 //! number as timestamp (the driver copies it to the CAPTURE buffer), DQBUF finished buffers;
 //! on EOS V4L2_ENC_CMD_STOP and dequeue until a buffer flagged LAST.
+//!
+//! The seam: what is particular to bcm2835-codec is data in [`M2mConfig`], never a branch
+//! here: the coded fourcc on CAPTURE ([`M2mConfig::coded`], H.264), the control that forces a
+//! key frame ([`M2mConfig::force_key_control`]) and the controls to write
+//! ([`M2mConfig::controls`]). With other values the same machine drives the kernel's test
+//! drivers in the VM tier (vicodec: FWHT; vim2m: a raw format; docs/vm.md). Two standard
+//! optional parts of the interface are handled for any device: VIDIOC_S_PARM answered with
+//! ENOTTY (no frame-rate setting), and VIDIOC_ENCODER_CMD answered with ENOTTY (a converter with
+//! no drain command: drained by waiting for every queued picture).
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -51,33 +60,53 @@ fn io_err(step: &'static str) -> impl FnOnce(io::Error) -> M2mError {
 
 /// Checks that a device is a multi-planar M2M encoder with H.264 output.
 pub fn probe<D: M2mDevice>(dev: &mut D, path: &str) -> Result<Capability, M2mError> {
+    probe_coded(dev, path, sys::fourcc(b"H264"))
+}
+
+/// Checks that a device is a memory-to-memory device (multi-planar, or single-planar, which
+/// [`super::sys::Device`] also drives) that produces `coded` (a V4L2 fourcc) on CAPTURE.
+pub fn probe_coded<D: M2mDevice>(
+    dev: &mut D,
+    path: &str,
+    coded: u32,
+) -> Result<Capability, M2mError> {
     let cap = dev.query_cap().map_err(|e| {
         M2mError::NotEncoder(format!(
             "{path} is not a V4L2 device (VIDIOC_QUERYCAP: {e})"
         ))
     })?;
-    let need = sys::CAP_VIDEO_M2M_MPLANE | sys::CAP_STREAMING;
-    if cap.device_caps & need != need {
+    let m2m = cap.device_caps & (sys::CAP_VIDEO_M2M_MPLANE | sys::CAP_VIDEO_M2M) != 0;
+    if !m2m || cap.device_caps & sys::CAP_STREAMING == 0 {
         return Err(M2mError::NotEncoder(format!(
-            "{path} ({}, {}) is not a multi-planar memory-to-memory device (capabilities 0x{:08x})",
+            "{path} ({}, {}) is not a multi-planar memory-to-memory device, nor a single-planar one (capabilities 0x{:08x})",
             cap.driver, cap.card, cap.device_caps
         )));
     }
-    let h264 = sys::fourcc(b"H264");
     let want = PixFormat {
         width: 640,
         height: 480,
-        fourcc: h264,
+        fourcc: coded,
         sizeimage: 512 * 1024,
         ..Default::default()
     };
     match dev.set_format(QueueType::Capture, &want) {
-        Ok(f) if f.fourcc == h264 => Ok(cap),
+        Ok(f) if f.fourcc == coded => Ok(cap),
         Ok(_) | Err(_) => Err(M2mError::NotEncoder(format!(
-            "{path} ({}, {}) is a memory-to-memory device but not an H.264 encoder",
-            cap.driver, cap.card
+            "{path} ({}, {}) is a memory-to-memory device but not {} encoder",
+            cap.driver,
+            cap.card,
+            coded_name(coded)
         ))),
     }
+}
+
+/// How errors name a coded fourcc: "an H.264" for H.264, else "a `FWHT`"-style.
+fn coded_name(fourcc: u32) -> String {
+    if fourcc == sys::fourcc(b"H264") {
+        return "an H.264".into();
+    }
+    let b = fourcc.to_le_bytes();
+    format!("a {}", String::from_utf8_lossy(&b))
 }
 
 /// Static configuration of one encode session.
@@ -97,6 +126,13 @@ pub struct M2mConfig {
     pub colorspace: u32,
     /// Controls to write before STREAMON, in order.
     pub controls: Vec<(u32, i32)>,
+    /// The coded format asked for on CAPTURE (V4L2 fourcc; [`M2mConfig::new`]: `H264`). The
+    /// test seam: the VM tier sets `FWHT` (vicodec) or a raw fourcc (vim2m).
+    pub coded: u32,
+    /// The control written with 1 before a picture that must be a key frame
+    /// ([`M2mConfig::new`]: `V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME`); None for a device without
+    /// one, which then refuses a forced key frame with [`M2mError::Control`].
+    pub force_key_control: Option<u32>,
     /// OUTPUT (raw) buffers (rpicam-apps: 6).
     pub output_buffers: u32,
     /// CAPTURE (bitstream) buffers (rpicam-apps: 12).
@@ -116,6 +152,8 @@ impl M2mConfig {
             fps: (30, 1),
             colorspace: format::default_colorspace(width, height),
             controls: Vec::new(),
+            coded: sys::fourcc(b"H264"),
+            force_key_control: Some(super::controls::CID_FORCE_KEY_FRAME),
             output_buffers: 6,
             capture_buffers: 12,
             timeout_ms: 2000,
@@ -180,7 +218,7 @@ impl<D: M2mDevice> M2mEncoder<D> {
     /// Sets formats, frame rate and controls and prepares the CAPTURE queue.
     pub fn configure(mut dev: D, cfg: M2mConfig) -> Result<Self, M2mError> {
         format::check_size(cfg.width, cfg.height).map_err(M2mError::Format)?;
-        let h264 = sys::fourcc(b"H264");
+        let coded = cfg.coded;
         let cap_size = if cfg.width * cfg.height > 1280 * 720 {
             768 * 1024
         } else {
@@ -189,17 +227,22 @@ impl<D: M2mDevice> M2mEncoder<D> {
         let want_cap = PixFormat {
             width: cfg.width,
             height: cfg.height,
-            fourcc: h264,
+            fourcc: coded,
             sizeimage: cap_size,
             ..Default::default()
         };
         let got = dev
             .set_format(QueueType::Capture, &want_cap)
-            .map_err(io_err("VIDIOC_S_FMT (CAPTURE, H.264)"))?;
-        if got.fourcc != h264 {
-            return Err(M2mError::NotEncoder(
-                "the device does not produce H.264".into(),
-            ));
+            .map_err(io_err("VIDIOC_S_FMT (CAPTURE, coded format)"))?;
+        if got.fourcc != coded {
+            return Err(M2mError::NotEncoder(format!(
+                "the device does not produce {}",
+                if coded == sys::fourcc(b"H264") {
+                    "H.264".to_string()
+                } else {
+                    coded_name(coded)[2..].to_string()
+                }
+            )));
         }
         let stride = cfg.stride.max(cfg.format.min_stride(cfg.width));
         let want_out = PixFormat {
@@ -241,8 +284,11 @@ impl<D: M2mDevice> M2mEncoder<D> {
         } else {
             cfg.fps
         };
-        dev.set_frame_rate(num, den)
-            .map_err(io_err("VIDIOC_S_PARM"))?;
+        match dev.set_frame_rate(num, den) {
+            // A device with no frame-rate setting (vim2m): nothing to set.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => {}
+            r => r.map_err(io_err("VIDIOC_S_PARM"))?,
+        }
         for &(id, value) in &cfg.controls {
             dev.set_control(id, value).map_err(|e| {
                 M2mError::Control(format!("VIDIOC_S_CTRL 0x{id:08x}={value} failed: {e}"))
@@ -331,11 +377,18 @@ impl<D: M2mDevice> M2mEncoder<D> {
             }
         }
         let mut last = false;
-        while let Some(b) = self
-            .dev
-            .dequeue(QueueType::Capture, Memory::Mmap)
-            .map_err(io_err("VIDIOC_DQBUF (CAPTURE)"))?
-        {
+        loop {
+            let b = match self.dev.dequeue(QueueType::Capture, Memory::Mmap) {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                // The stateful interface's answer once the buffer flagged LAST was dequeued
+                // (seen on vicodec): the drain is complete.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                    last = true;
+                    break;
+                }
+                Err(e) => return Err(io_err("VIDIOC_DQBUF (CAPTURE)")(e)),
+            };
             let is_last = b.flags & sys::BUF_FLAG_LAST != 0;
             let start = b.data_offset as usize;
             let end = b.bytesused as usize;
@@ -359,7 +412,9 @@ impl<D: M2mDevice> M2mEncoder<D> {
                 });
             }
             if is_last {
+                // Nothing follows it: a further DQBUF would fail with EPIPE.
                 last = true;
+                break;
             } else {
                 self.dev
                     .queue(
@@ -417,7 +472,10 @@ impl<D: M2mDevice> M2mEncoder<D> {
             self.wait()?;
         };
         if force_key {
-            self.set_control(super::controls::CID_FORCE_KEY_FRAME, 1)?;
+            let id = self.cfg.force_key_control.ok_or_else(|| {
+                M2mError::Control("this device has no control to force a key frame".into())
+            })?;
+            self.set_control(id, 1)?;
         }
         let (io, keep) = match input {
             Input::Copy(fill) => {
@@ -477,14 +535,22 @@ impl<D: M2mDevice> M2mEncoder<D> {
         if !self.streaming {
             return Ok(self.ready.drain(..).collect());
         }
-        self.dev
-            .encoder_stop()
-            .map_err(io_err("VIDIOC_ENCODER_CMD (STOP)"))?;
-        loop {
-            if self.collect()? {
-                break;
-            }
-            self.wait()?;
+        match self.dev.encoder_stop() {
+            Ok(()) => loop {
+                if self.collect()? {
+                    break;
+                }
+                self.wait()?;
+            },
+            // No drain command (a converter such as vim2m): every queued picture comes back.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => loop {
+                self.collect()?;
+                if self.in_flight == 0 {
+                    break;
+                }
+                self.wait()?;
+            },
+            Err(e) => return Err(io_err("VIDIOC_ENCODER_CMD (STOP)")(e)),
         }
         self.reset()?;
         Ok(self.ready.drain(..).collect())
@@ -703,6 +769,52 @@ mod tests {
             enc.encode(Input::Copy(&mut fill), 10, false),
             Err(M2mError::Input(_))
         ));
+    }
+
+    #[test]
+    fn a_converter_without_frame_rate_or_drain_command_returns_every_frame() {
+        let mut dev = FakeDevice::new();
+        dev.converter = true;
+        dev.out_count = 2;
+        let mut cfg = M2mConfig::new(RawFormat::I420, 64, 48);
+        cfg.force_key_control = None;
+        let mut enc = M2mEncoder::configure(dev, cfg).unwrap();
+        let frame = vec![1u8; 64];
+        let mut out = Vec::new();
+        for id in 0..5u32 {
+            let mut fill = copy_input(&frame);
+            out.extend(enc.encode(Input::Copy(&mut fill), id, false).unwrap());
+        }
+        out.extend(enc.drain().unwrap());
+        let ids: Vec<u32> = out.iter().map(|o| o.frame_id).collect();
+        assert_eq!(ids, (0..5).collect::<Vec<_>>());
+        assert_eq!(enc.in_flight(), 0);
+        // No key-frame control: a forced key frame is refused by name.
+        let mut fill = copy_input(&frame);
+        let e = enc.encode(Input::Copy(&mut fill), 5, true).unwrap_err();
+        assert!(
+            e.to_string().contains("no control to force a key frame"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_coded_format_is_the_seam() {
+        let mut cfg = M2mConfig::new(RawFormat::I420, 64, 48);
+        cfg.coded = sys::fourcc(b"FWHT");
+        let enc = M2mEncoder::configure(FakeDevice::new(), cfg.clone()).unwrap();
+        assert!(enc.device().log[0].starts_with("S_FMT Capture"));
+        // A device producing something else is named with the fourcc asked for.
+        let mut dev = FakeDevice::new();
+        dev.not_h264 = true;
+        let e = M2mEncoder::configure(dev, cfg).err().unwrap().to_string();
+        assert!(e.contains("does not produce FWHT"), "{e}");
+        let mut dev = FakeDevice::new();
+        dev.not_h264 = true;
+        let e = probe_coded(&mut dev, "/dev/video9", sys::fourcc(b"FWHT"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a FWHT encoder"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! Layers, lowest first (each imports only those before it): [`device`] (the trait and its
 //! values), [`sys`] (kernel ABI and the real device), [`format`](mod@format) and [`controls`] (what the
 //! bcm2835-codec accepts), [`machine`] (the buffer state machine); the fake device of the
-//! tests sits in `fake`.
+//! tests sits in `fake`; `vm_tests` drives the kernel's vicodec and vim2m in the VM tier
+//! (docs/vm.md).
 //!
 //! NOT VERIFIED ON HARDWARE: the machines this was written on have no V4L2 in the kernel.
 
@@ -22,3 +23,5 @@ pub(crate) mod fake;
 pub mod format;
 pub mod machine;
 pub mod sys;
+#[cfg(test)]
+mod vm_tests;

@@ -22,11 +22,21 @@ use super::device::{
 
 /// `V4L2_CAP_VIDEO_M2M_MPLANE`.
 pub const CAP_VIDEO_M2M_MPLANE: u32 = 0x0000_4000;
+/// `V4L2_CAP_VIDEO_M2M` (single-planar; vim2m, vicodec without `multiplanar=1`).
+pub const CAP_VIDEO_M2M: u32 = 0x0000_8000;
+/// `V4L2_CAP_VIDEO_CAPTURE_MPLANE`.
+pub const CAP_VIDEO_CAPTURE_MPLANE: u32 = 0x0000_1000;
+/// `V4L2_CAP_VIDEO_OUTPUT_MPLANE`.
+pub const CAP_VIDEO_OUTPUT_MPLANE: u32 = 0x0000_2000;
 /// `V4L2_CAP_STREAMING`.
 pub const CAP_STREAMING: u32 = 0x0400_0000;
 /// `V4L2_CAP_DEVICE_CAPS`.
 pub const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 
+/// `V4L2_BUF_TYPE_VIDEO_CAPTURE` (single-planar).
+pub const BUF_TYPE_CAPTURE: u32 = 1;
+/// `V4L2_BUF_TYPE_VIDEO_OUTPUT` (single-planar).
+pub const BUF_TYPE_OUTPUT: u32 = 2;
 /// `V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`.
 pub const BUF_TYPE_CAPTURE_MPLANE: u32 = 9;
 /// `V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE`.
@@ -95,10 +105,29 @@ pub struct v4l2_pix_format_mplane {
     pub reserved: [u8; 7],
 }
 
+/// `struct v4l2_pix_format` (single-planar; `ycbcr_enc` shares its word with `hsv_enc`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct v4l2_pix_format {
+    pub width: u32,
+    pub height: u32,
+    pub pixelformat: u32,
+    pub field: u32,
+    pub bytesperline: u32,
+    pub sizeimage: u32,
+    pub colorspace: u32,
+    pub priv_: u32,
+    pub flags: u32,
+    pub ycbcr_enc: u32,
+    pub quantization: u32,
+    pub xfer_func: u32,
+}
+
 /// The `fmt` union of `struct v4l2_format` (it holds pointers, hence the alignment member).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union v4l2_format_fmt {
+    pub pix: v4l2_pix_format,
     pub pix_mp: v4l2_pix_format_mplane,
     pub raw_data: [u8; 200],
     _align: [*mut c_void; 0],
@@ -324,10 +353,12 @@ fn zeroed<T: Copy>() -> T {
     unsafe { std::mem::zeroed() }
 }
 
-fn queue_type(q: QueueType) -> u32 {
-    match q {
-        QueueType::Output => BUF_TYPE_OUTPUT_MPLANE,
-        QueueType::Capture => BUF_TYPE_CAPTURE_MPLANE,
+fn queue_type(q: QueueType, mplane: bool) -> u32 {
+    match (q, mplane) {
+        (QueueType::Output, true) => BUF_TYPE_OUTPUT_MPLANE,
+        (QueueType::Capture, true) => BUF_TYPE_CAPTURE_MPLANE,
+        (QueueType::Output, false) => BUF_TYPE_OUTPUT,
+        (QueueType::Capture, false) => BUF_TYPE_CAPTURE,
     }
 }
 
@@ -343,10 +374,13 @@ struct Mapping {
     len: usize,
 }
 
-/// An opened V4L2 device node.
+/// An opened V4L2 device node, driven through its multi-planar queues (bcm2835-codec) or,
+/// when the device has only single-planar ones (vim2m; vicodec by default), through those.
 pub struct Device {
     file: File,
     maps: [Vec<Mapping>; 2],
+    /// The queues are multi-planar (`*_MPLANE` buffer types); decided at open.
+    mplane: bool,
 }
 
 // SAFETY: the mappings are owned by the device and only touched through &mut self.
@@ -360,14 +394,31 @@ impl Device {
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)?;
-        Ok(Device {
+        let mut dev = Device {
             file,
             maps: [Vec::new(), Vec::new()],
-        })
+            mplane: true,
+        };
+        // Single-planar only when the device says so; a node that answers no QUERYCAP keeps
+        // the multi-planar default (and fails at the first ioctl the caller makes).
+        if let Ok(cap) = dev.query_cap() {
+            let mplane = CAP_VIDEO_M2M_MPLANE | CAP_VIDEO_CAPTURE_MPLANE | CAP_VIDEO_OUTPUT_MPLANE;
+            dev.mplane = cap.device_caps & mplane != 0 || cap.device_caps & CAP_VIDEO_M2M == 0;
+        }
+        Ok(dev)
+    }
+
+    /// Whether the queues are driven as multi-planar ones.
+    pub fn is_multiplanar(&self) -> bool {
+        self.mplane
     }
 
     fn fd(&self) -> RawFd {
         self.file.as_raw_fd()
+    }
+
+    fn qtype(&self, q: QueueType) -> u32 {
+        queue_type(q, self.mplane)
     }
 
     fn unmap(&mut self, q: QueueType) {
@@ -409,7 +460,30 @@ impl M2mDevice for Device {
 
     fn set_format(&mut self, q: QueueType, f: &PixFormat) -> io::Result<PixFormat> {
         let mut fmt: v4l2_format = zeroed();
-        fmt.type_ = queue_type(q);
+        fmt.type_ = self.qtype(q);
+        if !self.mplane {
+            fmt.fmt.pix = v4l2_pix_format {
+                width: f.width,
+                height: f.height,
+                pixelformat: f.fourcc,
+                field: FIELD_NONE,
+                bytesperline: f.bytesperline,
+                sizeimage: f.sizeimage,
+                colorspace: f.colorspace,
+                ..Default::default()
+            };
+            xioctl(self.fd(), ioctl::VIDIOC_S_FMT, &mut fmt)?;
+            // SAFETY: the driver filled pix for a single-planar type.
+            let pix = unsafe { fmt.fmt.pix };
+            return Ok(PixFormat {
+                width: pix.width,
+                height: pix.height,
+                fourcc: pix.pixelformat,
+                bytesperline: pix.bytesperline,
+                sizeimage: pix.sizeimage,
+                colorspace: pix.colorspace,
+            });
+        }
         let mut pix: v4l2_pix_format_mplane = zeroed();
         pix.width = f.width;
         pix.height = f.height;
@@ -435,7 +509,7 @@ impl M2mDevice for Device {
 
     fn set_frame_rate(&mut self, num: u32, den: u32) -> io::Result<()> {
         let mut parm: v4l2_streamparm = zeroed();
-        parm.type_ = BUF_TYPE_OUTPUT_MPLANE;
+        parm.type_ = self.qtype(QueueType::Output);
         let mut out: v4l2_outputparm = zeroed();
         // timeperframe is the inverse of the frame rate.
         out.timeperframe = v4l2_fract {
@@ -507,7 +581,7 @@ impl M2mDevice for Device {
         }
         let mut req = v4l2_requestbuffers {
             count,
-            type_: queue_type(q),
+            type_: self.qtype(q),
             memory: memory_type(memory),
             ..Default::default()
         };
@@ -518,14 +592,19 @@ impl M2mDevice for Device {
                 let mut plane: v4l2_plane = zeroed();
                 let mut buf: v4l2_buffer = zeroed();
                 buf.index = index;
-                buf.type_ = queue_type(q);
+                buf.type_ = self.qtype(q);
                 buf.memory = MEMORY_MMAP;
-                buf.length = 1;
-                buf.m.planes = &mut plane;
+                if self.mplane {
+                    buf.length = 1;
+                    buf.m.planes = &mut plane;
+                }
                 xioctl(self.fd(), ioctl::VIDIOC_QUERYBUF, &mut buf)?;
-                // SAFETY: QUERYBUF filled mem_offset for an MMAP buffer.
-                let offset = unsafe { plane.m.mem_offset };
-                let len = plane.length as usize;
+                // SAFETY: QUERYBUF filled mem_offset (multi-planar) or offset for MMAP.
+                let (offset, len) = if self.mplane {
+                    (unsafe { plane.m.mem_offset }, plane.length as usize)
+                } else {
+                    (unsafe { buf.m.offset }, buf.length as usize)
+                };
                 // SAFETY: maps the driver's buffer as the V4L2 MMAP API prescribes.
                 let ptr = unsafe {
                     libc::mmap(
@@ -562,7 +641,7 @@ impl M2mDevice for Device {
         let mut plane: v4l2_plane = zeroed();
         let mut buf: v4l2_buffer = zeroed();
         buf.index = index;
-        buf.type_ = queue_type(q);
+        buf.type_ = self.qtype(q);
         buf.field = FIELD_NONE;
         buf.length = 1;
         // Field by field, each cast to the field's own type: libc's `timeval` differs between
@@ -587,6 +666,29 @@ impl M2mDevice for Device {
                 plane.m.fd = fd;
             }
         }
+        if !self.mplane {
+            // The same fields, in the buffer itself; a single-planar buffer has no data offset.
+            if plane.data_offset != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a single-planar queue cannot take a picture at offset {} of its dma-buf",
+                        plane.data_offset
+                    ),
+                ));
+            }
+            buf.bytesused = plane.bytesused;
+            buf.length = if buf.memory == MEMORY_DMABUF {
+                plane.length
+            } else {
+                0
+            };
+            if buf.memory == MEMORY_DMABUF {
+                // SAFETY: plain integer union member.
+                buf.m.fd = unsafe { plane.m.fd };
+            }
+            return xioctl(self.fd(), ioctl::VIDIOC_QBUF, &mut buf);
+        }
         buf.m.planes = &mut plane;
         xioctl(self.fd(), ioctl::VIDIOC_QBUF, &mut buf)
     }
@@ -594,14 +696,20 @@ impl M2mDevice for Device {
     fn dequeue(&mut self, q: QueueType, memory: Memory) -> io::Result<Option<DequeuedBuffer>> {
         let mut plane: v4l2_plane = zeroed();
         let mut buf: v4l2_buffer = zeroed();
-        buf.type_ = queue_type(q);
+        buf.type_ = self.qtype(q);
         buf.memory = memory_type(memory);
-        buf.length = 1;
-        buf.m.planes = &mut plane;
+        if self.mplane {
+            buf.length = 1;
+            buf.m.planes = &mut plane;
+        }
         match xioctl(self.fd(), ioctl::VIDIOC_DQBUF, &mut buf) {
             Ok(()) => Ok(Some(DequeuedBuffer {
                 index: buf.index,
-                bytesused: plane.bytesused,
+                bytesused: if self.mplane {
+                    plane.bytesused
+                } else {
+                    buf.bytesused
+                },
                 data_offset: plane.data_offset,
                 flags: buf.flags,
                 timestamp_us: buf.timestamp.tv_sec as u64 * 1_000_000
@@ -613,7 +721,7 @@ impl M2mDevice for Device {
     }
 
     fn stream(&mut self, q: QueueType, on: bool) -> io::Result<()> {
-        let mut t: c_int = queue_type(q) as c_int;
+        let mut t: c_int = self.qtype(q) as c_int;
         xioctl(
             self.fd(),
             if on {
@@ -671,6 +779,7 @@ mod tests {
         // Sizes of the kernel UAPI structs on LP64 (x86-64, arm64), from pahole/sizeof on
         // linux/videodev2.h.
         assert_eq!(size_of::<v4l2_capability>(), 104);
+        assert_eq!(size_of::<v4l2_pix_format>(), 48);
         assert_eq!(size_of::<v4l2_pix_format_mplane>(), 192);
         assert_eq!(size_of::<v4l2_format>(), 208);
         assert_eq!(size_of::<v4l2_requestbuffers>(), 20);
