@@ -31,6 +31,7 @@ use super::negotiate::role_of;
 use super::pad::RpiCamSrcPad;
 use super::props;
 use super::stats;
+use super::still::{self, StillState, STILL_PAD};
 use super::watchdog;
 use super::{HdrMode, CAT};
 use crate::sync::lock;
@@ -69,6 +70,11 @@ pub(super) struct Settings {
     pub max_restarts: i32,
     /// Every control the user set, replayed when the camera starts.
     pub controls: UserControls,
+    /// Longest wait for AE/AWB to settle before a still (or, with start_settled, the first
+    /// frame), ms.
+    pub settle_timeout_ms: u32,
+    /// Withhold frames at start until AE/AWB settle.
+    pub start_settled: bool,
     /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
     options: camera::OptionValues,
     /// Warnings about values set while the element had no bus (gst-launch-1.0 sets properties
@@ -89,6 +95,8 @@ impl Default for Settings {
             post_metadata: DEFAULT_POST_METADATA,
             max_restarts: watchdog::DEFAULT_MAX_RESTARTS,
             controls: UserControls::default(),
+            settle_timeout_ms: still::DEFAULT_SETTLE_TIMEOUT_MS,
+            start_settled: false,
             options: camera::OptionValues::default(),
             deferred_warnings: Vec::new(),
         }
@@ -115,11 +123,20 @@ pub(super) struct State {
     pub base_seq: Option<u64>,
     pub main_frames: u64,
     pub group_id: Option<gst::GroupId>,
+    /// The `still` request pad (not a camera stream: it is not in `pads`).
+    pub still_pad: Option<RpiCamSrcPad>,
+    /// Still requests and the waits for AE/AWB.
+    pub still: StillState,
 }
 
 impl State {
     pub fn pad(&self, role: StreamRole) -> Option<&RpiCamSrcPad> {
         self.pads.iter().find(|p| p.role() == role)
+    }
+
+    /// Every source pad: the camera streams' and the still pad.
+    pub fn all_pads(&self) -> Vec<RpiCamSrcPad> {
+        self.pads.iter().chain(&self.still_pad).cloned().collect()
     }
 }
 
@@ -128,7 +145,7 @@ pub struct RpiCamSrc2 {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
     pub(super) capture: Mutex<Option<std::thread::JoinHandle<()>>>,
-    combiner: Mutex<gst_base::UniqueFlowCombiner>,
+    pub(super) combiner: Mutex<gst_base::UniqueFlowCombiner>,
 }
 
 #[glib::object_subclass]
@@ -247,7 +264,7 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn start_pad_task(&self, pad: &RpiCamSrcPad) {
+    pub(super) fn start_pad_task(&self, pad: &RpiCamSrcPad) {
         let imp = self.ref_counted();
         if let Err(e) = pad.start(move |pad, res| imp.handle_flow(pad, res)) {
             gst::element_imp_error!(
@@ -430,6 +447,19 @@ impl ObjectImpl for RpiCamSrc2 {
                     .blurb("Per pad ([lores-|raw-]frames-pushed, -dropped, -copied: copies for a downstream without video meta), and frames-captured, frames-without-buffer, render-cpu-ns (simulation), sensor-mode (W:H:bit-depth in use)")
                     .read_only()
                     .build(),
+                glib::ParamSpecUInt::builder("settle-timeout")
+                    .nick("Settle timeout")
+                    .blurb("Longest wait, ms, for AE and AWB to report converged before a still (capture-still) or, with start-settled, the first frame; then the frame is taken as it is, with a warning")
+                    .maximum(600_000)
+                    .default_value(still::DEFAULT_SETTLE_TIMEOUT_MS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("start-settled")
+                    .nick("Start settled")
+                    .blurb("Deliver no frame on any pad until AE and AWB report converged (at most settle-timeout ms), as rpicam-still's preview before a capture: with num-buffers=1, a settled snapshot")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("sensor-modes")
                     .nick("Sensor modes")
                     .blurb("The opened camera's sensor modes with their maximum frame rates (READY and above)")
@@ -441,6 +471,25 @@ impl ObjectImpl for RpiCamSrc2 {
             v
         });
         PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![
+                // Takes the next settled frame of the main stream onto the still pad.
+                glib::subclass::Signal::builder("capture-still")
+                    .action()
+                    .return_type::<bool>()
+                    .class_handler(|args| {
+                        let obj = args[0]
+                            .get::<super::RpiCamSrc2>()
+                            .expect("signal emitted on the element");
+                        Some(obj.imp().request_still().to_value())
+                    })
+                    .build(),
+            ]
+        });
+        SIGNALS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
@@ -483,6 +532,8 @@ impl ObjectImpl for RpiCamSrc2 {
             "num-buffers" => s.num_buffers = value.get().expect("type checked upstream"),
             "post-metadata" => s.post_metadata = value.get().expect("type checked upstream"),
             "max-restarts" => s.max_restarts = value.get().expect("type checked upstream"),
+            "settle-timeout" => s.settle_timeout_ms = value.get().expect("type checked upstream"),
+            "start-settled" => s.start_settled = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -520,6 +571,8 @@ impl ObjectImpl for RpiCamSrc2 {
                     "num-buffers" => s.num_buffers.to_value(),
                     "post-metadata" => s.post_metadata.to_value(),
                     "max-restarts" => s.max_restarts.to_value(),
+                    "settle-timeout" => s.settle_timeout_ms.to_value(),
+                    "start-settled" => s.start_settled.to_value(),
                     _ => pspec.default_value().clone(),
                 }
             }
@@ -569,6 +622,7 @@ impl ElementImpl for RpiCamSrc2 {
                     &caps::lores_template_caps(),
                 ),
                 t("raw", gst::PadPresence::Request, &caps::raw_template_caps()),
+                t(STILL_PAD, gst::PadPresence::Request, &caps::template_caps()),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -581,6 +635,9 @@ impl ElementImpl for RpiCamSrc2 {
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
         let tname = templ.name_template();
+        if tname == STILL_PAD {
+            return self.request_still_pad(templ);
+        }
         let Some(role) = role_of(tname).filter(|r| *r != StreamRole::Main) else {
             gst::element_imp_error!(
                 self,
@@ -631,6 +688,10 @@ impl ElementImpl for RpiCamSrc2 {
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
+        if pad.name() == STILL_PAD {
+            self.release_still_pad(pad);
+            return;
+        }
         let Some(role) = role_of(pad.name().as_str()).filter(|r| *r != StreamRole::Main) else {
             return;
         };
@@ -676,6 +737,11 @@ impl ElementImpl for RpiCamSrc2 {
                 }
                 true
             }
+            gst::EventView::CustomUpstream(e)
+                if e.structure().is_some_and(|s| s.name() == still::CAPTURE_STILL_EVENT) =>
+            {
+                self.request_still()
+            }
             _ => self.parent_send_event(event),
         }
     }
@@ -697,10 +763,15 @@ impl ElementImpl for RpiCamSrc2 {
                 }
             }
             gst::StateChange::ReadyToPaused => {
+                let start_settled = lock(&self.settings).start_settled;
                 let mut st = lock(&self.state);
-                for p in st.pads.iter() {
+                for p in st.all_pads() {
                     p.reset();
                 }
+                st.still = StillState {
+                    start_wait: start_settled.then(still::SettleWait::default),
+                    ..StillState::default()
+                };
                 st.pending_eos = None;
                 st.main_frames = 0;
                 st.group_id = None;
@@ -716,7 +787,7 @@ impl ElementImpl for RpiCamSrc2 {
             }
             gst::StateChange::PausedToReady => {
                 self.stop_capture();
-                let pads = lock(&self.state).pads.clone();
+                let pads = lock(&self.state).all_pads();
                 for p in &pads {
                     p.flush();
                 }
@@ -733,7 +804,7 @@ impl ElementImpl for RpiCamSrc2 {
             }
             gst::StateChange::PausedToPlaying => {
                 lock(&self.state).playing = true;
-                let pads = lock(&self.state).pads.clone();
+                let pads = lock(&self.state).all_pads();
                 for pad in pads {
                     self.start_pad_task(&pad);
                 }

@@ -40,6 +40,8 @@ struct State {
 #[derive(Default)]
 pub struct RpiCamSrcPad {
     pub(super) role: OnceLock<StreamRole>,
+    /// Set once for the `still` pad.
+    pub(super) still: OnceLock<bool>,
     state: Mutex<State>,
     /// Signalled when the queue gets an item or the pad flushes.
     cond: Condvar,
@@ -199,6 +201,28 @@ impl RpiCamSrcPad {
         self.cond.notify_all();
         out.delivered = true;
         out
+    }
+
+    pub(super) fn offer_still(
+        &self,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) -> bool {
+        let mut p = lock(&self.state);
+        if p.neg.is_none() {
+            return false;
+        }
+        let discont = std::mem::take(&mut p.discont);
+        p.queue.push_back(Item::Frame(Box::new(PendingFrame {
+            buffer,
+            metadata: metadata.clone(),
+            pts,
+            discont,
+        })));
+        drop(p);
+        self.cond.notify_all();
+        true
     }
 
     /// The next item, with the stream it belongs to; none when the pad flushes.

@@ -87,6 +87,40 @@ impl RpiCamSrcPad {
         pad
     }
 
+    /// The `still` pad: it carries copies of chosen frames of the main stream (the `src`
+    /// pad's caps, framerate 0/1), queued with [`RpiCamSrcPad::offer_still`]; `query` and
+    /// `event` are the element's handlers.
+    pub(super) fn new_still(
+        templ: &gst::PadTemplate,
+        query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
+        event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let pad = gst::PadBuilder::<Self>::from_template(templ)
+            .name(super::still::STILL_PAD)
+            .query_function(query)
+            .event_function(event)
+            .build();
+        let _ = pad.imp().role.set(StreamRole::Main);
+        let _ = pad.imp().still.set(true);
+        pad
+    }
+
+    /// True for the `still` pad.
+    pub fn is_still(&self) -> bool {
+        self.imp().still.get().copied().unwrap_or(false)
+    }
+
+    /// Queues one frame on the `still` pad: `buffer` (a copy of the main stream's), its
+    /// metadata and running time. Returns false when the pad has no negotiated stream.
+    pub(super) fn offer_still(
+        &self,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) -> bool {
+        self.imp().offer_still(buffer, metadata, pts)
+    }
+
     /// The stream this pad carries.
     pub fn role(&self) -> StreamRole {
         self.imp().role()
