@@ -12,12 +12,14 @@ use gst::glib;
 
 pub mod camera;
 pub mod rpicamsrc2;
+pub mod rpicircularsink;
 pub mod rpih264enc;
 pub(crate) mod sync;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rpicamsrc2::register(plugin)?;
     rpih264enc::register(plugin)?;
+    rpicircularsink::register(plugin)?;
     Ok(())
 }
 

@@ -14,6 +14,13 @@
 //! new recipe cannot go untested.
 
 mod common;
+#[path = "pipelines/circular.rs"]
+mod circular;
+#[path = "pipelines/stills.rs"]
+mod stills;
+
+use circular::case_circular_record;
+use stills::case_still_during_video;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -45,6 +52,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "rpih264enc",
+        "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
+    ),
+    (
+        "rpicircularsink",
         "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
     ),
     ("queue", "libgstreamer1.0-0"),
@@ -903,6 +914,8 @@ cases! {
     recipe_hls => "hls.txt", case_hls;
     recipe_snapshot => "snapshot.txt", case_snapshot;
     recipe_record_and_jpegs => "record-and-jpegs.txt", case_record_and_jpegs;
+    recipe_still_during_video => "still-during-video.txt", case_still_during_video;
+    recipe_circular_record => "circular-record.txt", case_circular_record;
 }
 
 // ---- discovery and format ----
