@@ -131,7 +131,7 @@ fn still_during_video_at(lux: f64) {
     assert_eq!(accepted.len(), 2, "{accepted:?}");
     assert!(accepted.iter().all(|(_, ok)| *ok), "{accepted:?}");
 
-    // The video: every camera frame, in order, and in the file at an even interval.
+    // The video: every camera frame, in order, and in the file with the same time steps.
     let video = run.meta_of("lores");
     assert_eq!(video.len(), VIDEO_FRAMES);
     for w in video.windows(2) {
