@@ -143,7 +143,8 @@ fn run(o: &Options) -> Result<(), String> {
         .map_err(|e| format!("cannot start: {e}"))?;
     main_loop.run();
     let _ = pipeline.set_state(gst::State::Null);
-    match failed.lock().unwrap().take() {
+    let failed = failed.lock().unwrap().take();
+    match failed {
         Some(e) => Err(e),
         None => Ok(()),
     }
