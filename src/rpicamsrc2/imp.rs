@@ -28,7 +28,7 @@ use crate::camera::{
 use super::caps;
 use super::controls::UserControls;
 use super::negotiate::role_of;
-use super::pad::RpiCamSrcPad;
+use super::pad::{PadKind, RpiCamSrcPad};
 use super::props;
 use super::stats;
 use super::still::{self, StillState, STILL_PAD};
@@ -210,10 +210,11 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn new_pad(templ: &gst::PadTemplate, role: StreamRole) -> RpiCamSrcPad {
+    /// A pad of `kind` with the element's query and event handlers.
+    pub(super) fn new_pad(templ: &gst::PadTemplate, kind: impl Into<PadKind>) -> RpiCamSrcPad {
         RpiCamSrcPad::new(
             templ,
-            role,
+            kind,
             |pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
                     parent,

@@ -26,7 +26,7 @@ use crate::camera::{self, FrameMetadata, StreamRole};
 use crate::sync::lock;
 
 use super::imp::RpiCamSrc2;
-use super::pad::RpiCamSrcPad;
+use super::pad::PadKind;
 use super::CAT;
 
 /// Name of the still pad (and of its template).
@@ -90,27 +90,6 @@ pub(super) struct StillState {
 }
 
 impl RpiCamSrc2 {
-    /// Makes the `still` pad (one per element).
-    pub(super) fn make_still_pad(templ: &gst::PadTemplate) -> RpiCamSrcPad {
-        RpiCamSrcPad::new_still(
-            templ,
-            |pad, parent, query| {
-                RpiCamSrc2::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.src_query(pad, query),
-                )
-            },
-            |pad, parent, event| {
-                RpiCamSrc2::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.src_event(pad, event),
-                )
-            },
-        )
-    }
-
     /// `request_new_pad` for the `still` template.
     pub(super) fn request_still_pad(&self, templ: &gst::PadTemplate) -> Option<gst::Pad> {
         let mut st = lock(&self.state);
@@ -123,7 +102,7 @@ impl RpiCamSrc2 {
             );
             return None;
         }
-        let pad = Self::make_still_pad(templ);
+        let pad = Self::new_pad(templ, PadKind::Still);
         st.still_pad = Some(pad.clone());
         let running = st.playing;
         drop(st);

@@ -623,16 +623,21 @@ mod tests {
         assert!(g > 5.9 && g <= 10.667, "{g}");
     }
 
+    /// A uniformly grey scene.
+    fn grey_stats() -> SceneStats {
+        SceneStats {
+            regions: vec![0.18; 192],
+            region_rgb: vec![[0.18; 3]; 192],
+            histogram: vec![1; 256],
+        }
+    }
+
     #[test]
     fn awb_finds_the_light() {
         let s = sensor::imx219();
         let m = s.modes[0].clone();
         let mut ipa = Ipa::new(s, m, (33333.0, 33333.0));
-        let stats = SceneStats {
-            regions: vec![0.18; 192],
-            region_rgb: vec![[0.18; 3]; 192],
-            histogram: vec![1; 256],
-        };
+        let stats = grey_stats();
         for _ in 0..20 {
             ipa.awb(&stats, 3000.0);
         }
@@ -652,11 +657,7 @@ mod tests {
         let s = sensor::imx219();
         let m = s.modes[0].clone();
         let mut ipa = Ipa::new(s, m, (33333.0, 33333.0));
-        let stats = SceneStats {
-            regions: vec![0.18; 192],
-            region_rgb: vec![[0.18; 3]; 192],
-            histogram: vec![1; 256],
-        };
+        let stats = grey_stats();
         // Past the startup frames, a change of light is followed slowly (speed 0.05).
         for _ in 0..30 {
             ipa.awb(&stats, 5000.0);

@@ -190,15 +190,7 @@ impl RpiCamSrcPad {
             return out;
         };
         let (_, fb) = frame.buffers.swap_remove(i);
-        let discont = std::mem::take(&mut p.discont);
-        p.queue.push_back(Item::Frame(Box::new(PendingFrame {
-            buffer: fb,
-            metadata: frame.metadata.clone(),
-            pts: frame.pts,
-            discont,
-        })));
-        drop(p);
-        self.cond.notify_all();
+        self.push_frame(p, fb, frame.metadata, frame.pts);
         out.delivered = true;
         out
     }
@@ -209,10 +201,22 @@ impl RpiCamSrcPad {
         metadata: &camera::FrameMetadata,
         pts: Option<gst::ClockTime>,
     ) -> bool {
-        let mut p = lock(&self.state);
+        let p = lock(&self.state);
         if p.neg.is_none() {
             return false;
         }
+        self.push_frame(p, buffer, metadata, pts);
+        true
+    }
+
+    /// Queues a frame (flagged DISCONT after a gap) and wakes the task.
+    fn push_frame(
+        &self,
+        mut p: std::sync::MutexGuard<'_, State>,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) {
         let discont = std::mem::take(&mut p.discont);
         p.queue.push_back(Item::Frame(Box::new(PendingFrame {
             buffer,
@@ -222,7 +226,6 @@ impl RpiCamSrcPad {
         })));
         drop(p);
         self.cond.notify_all();
-        true
     }
 
     /// The next item, with the stream it belongs to; none when the pad flushes.

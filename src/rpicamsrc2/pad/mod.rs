@@ -22,6 +22,22 @@ glib::wrapper! {
     pub struct RpiCamSrcPad(ObjectSubclass<imp::RpiCamSrcPad>) @extends gst::Pad, gst::Object;
 }
 
+/// What a pad carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PadKind {
+    /// One of the camera's streams.
+    Stream(StreamRole),
+    /// The `still` pad: copies of chosen frames of the main stream (the `src` pad's caps,
+    /// framerate 0/1), queued with [`RpiCamSrcPad::offer_still`].
+    Still,
+}
+
+impl From<StreamRole> for PadKind {
+    fn from(role: StreamRole) -> Self {
+        PadKind::Stream(role)
+    }
+}
+
 /// What a pad's streaming task pushes, in order. Frames stay camera buffers until the pad's
 /// own thread wraps them, after its caps are set and downstream's allocation is known. Each
 /// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
@@ -69,39 +85,27 @@ pub(super) struct Frame<'a> {
 }
 
 impl RpiCamSrcPad {
-    /// A pad of `role` from `templ`, named after the role; `query` and `event` are the
-    /// element's handlers.
+    /// A pad of `kind` from `templ`, named after its role (`src`, `lores`, `raw`) or `still`;
+    /// `query` and `event` are the element's handlers.
     pub(super) fn new(
         templ: &gst::PadTemplate,
-        role: StreamRole,
+        kind: impl Into<PadKind>,
         query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
         event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
     ) -> Self {
+        let kind = kind.into();
+        let (name, role) = match kind {
+            PadKind::Stream(role) => (super::negotiate::pad_name(role), role),
+            PadKind::Still => (super::still::STILL_PAD, StreamRole::Main),
+        };
         let pad = gst::PadBuilder::<Self>::from_template(templ)
-            .name(super::negotiate::pad_name(role))
+            .name(name)
             .query_function(query)
             .event_function(event)
             .build();
-        // The role is set once, before the pad is shared.
+        // Set once, before the pad is shared.
         let _ = pad.imp().role.set(role);
-        pad
-    }
-
-    /// The `still` pad: it carries copies of chosen frames of the main stream (the `src`
-    /// pad's caps, framerate 0/1), queued with [`RpiCamSrcPad::offer_still`]; `query` and
-    /// `event` are the element's handlers.
-    pub(super) fn new_still(
-        templ: &gst::PadTemplate,
-        query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
-        event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        let pad = gst::PadBuilder::<Self>::from_template(templ)
-            .name(super::still::STILL_PAD)
-            .query_function(query)
-            .event_function(event)
-            .build();
-        let _ = pad.imp().role.set(StreamRole::Main);
-        let _ = pad.imp().still.set(true);
+        let _ = pad.imp().still.set(kind == PadKind::Still);
         pad
     }
 
