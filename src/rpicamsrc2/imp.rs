@@ -448,25 +448,13 @@ impl ObjectImpl for RpiCamSrc2 {
                     .blurb("Per pad ([lores-|raw-]frames-pushed, -dropped, -copied: copies for a downstream without video meta), and frames-captured, frames-without-buffer, render-cpu-ns (simulation), sensor-mode (W:H:bit-depth in use)")
                     .read_only()
                     .build(),
-                glib::ParamSpecUInt::builder("settle-timeout")
-                    .nick("Settle timeout")
-                    .blurb("Longest wait, ms, for AE and AWB to report converged before a still (capture-still) or, with start-settled, the first frame; then the frame is taken as it is, with a warning")
-                    .maximum(600_000)
-                    .default_value(still::DEFAULT_SETTLE_TIMEOUT_MS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("start-settled")
-                    .nick("Start settled")
-                    .blurb("Deliver no frame on any pad until AE and AWB report converged (at most settle-timeout ms), as rpicam-still's preview before a capture: with num-buffers=1, a settled snapshot")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecString::builder("sensor-modes")
                     .nick("Sensor modes")
                     .blurb("The opened camera's sensor modes with their maximum frame rates (READY and above)")
                     .read_only()
                     .build(),
             ];
+            v.extend(still::pspecs());
             v.extend(props::option_pspecs());
             v.extend(props::pspecs());
             v
@@ -475,21 +463,7 @@ impl ObjectImpl for RpiCamSrc2 {
     }
 
     fn signals() -> &'static [glib::subclass::Signal] {
-        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
-            vec![
-                // Takes the next settled frame of the main stream onto the still pad.
-                glib::subclass::Signal::builder("capture-still")
-                    .action()
-                    .return_type::<bool>()
-                    .class_handler(|args| {
-                        let obj = args[0]
-                            .get::<super::RpiCamSrc2>()
-                            .expect("signal emitted on the element");
-                        Some(obj.imp().request_still().to_value())
-                    })
-                    .build(),
-            ]
-        });
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(still::signals);
         SIGNALS.as_ref()
     }
 

@@ -19,6 +19,7 @@
 
 use std::time::{Duration, Instant};
 
+use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
@@ -37,6 +38,40 @@ pub const CAPTURE_STILL_EVENT: &str = "rpicamsrc2-capture-still";
 /// Default `settle-timeout`, ms: rpicam-still's preview before a capture is 5 s
 /// (`--timeout`), of which AE/AWB need well under 3 s in ordinary light.
 pub const DEFAULT_SETTLE_TIMEOUT_MS: u32 = 3000;
+
+/// The properties `settle-timeout` and `start-settled`.
+pub(super) fn pspecs() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("settle-timeout")
+            .nick("Settle timeout")
+            .blurb("Longest wait, ms, for AE and AWB to report converged before a still (capture-still) or, with start-settled, the first frame; then the frame is taken as it is, with a warning")
+            .maximum(600_000)
+            .default_value(DEFAULT_SETTLE_TIMEOUT_MS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecBoolean::builder("start-settled")
+            .nick("Start settled")
+            .blurb("Deliver no frame on any pad until AE and AWB report converged (at most settle-timeout ms), as rpicam-still's preview before a capture: with num-buffers=1, a settled snapshot")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// The action signal `capture-still` (no arguments, returns whether a still will come): takes
+/// the next settled frame of the main stream onto the still pad.
+pub(super) fn signals() -> Vec<glib::subclass::Signal> {
+    vec![glib::subclass::Signal::builder("capture-still")
+        .action()
+        .return_type::<bool>()
+        .class_handler(|args| {
+            let obj = args[0]
+                .get::<super::RpiCamSrc2>()
+                .expect("signal emitted on the element");
+            Some(obj.imp().request_still().to_value())
+        })
+        .build()]
+}
 
 /// Where one wait for AE/AWB stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
