@@ -59,7 +59,8 @@ fn sigusr1_writes_the_ring_and_the_next_seconds() {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
-    let next = |deadline: Instant| rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let next =
+        |deadline: Instant| rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     let mut lines = Vec::new();
     loop {
         let line = next(deadline).expect("the example says ready");
@@ -79,8 +80,14 @@ fn sigusr1_writes_the_ring_and_the_next_seconds() {
     }
     let status = child.wait().expect("the example ends");
     assert!(status.success(), "{status:?}\n{lines:#?}");
-    assert!(lines.iter().any(|l| l == "trigger accepted=true"), "{lines:#?}");
-    let started = lines.iter().find(|l| l.starts_with("started ")).expect("started");
+    assert!(
+        lines.iter().any(|l| l == "trigger accepted=true"),
+        "{lines:#?}"
+    );
+    let started = lines
+        .iter()
+        .find(|l| l.starts_with("started "))
+        .expect("started");
     let done = lines.iter().find(|l| l.starts_with("done ")).expect("done");
     let t = field(started, "trigger").unwrap();
     let (start, end, buffers) = (
@@ -93,7 +100,10 @@ fn sigusr1_writes_the_ring_and_the_next_seconds() {
     let file = tmp.path().join("ev00000.mp4");
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_frames"])
-        .args(["-show_entries", "frame=key_frame,best_effort_timestamp_time"])
+        .args([
+            "-show_entries",
+            "frame=key_frame,best_effort_timestamp_time",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(&file)
         .output()

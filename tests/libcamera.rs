@@ -665,20 +665,36 @@ fn a_still_is_taken_beside_the_video() {
     while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
         offsets.push(s.buffer().expect("buffer").offset());
     }
-    assert_eq!(offsets.len(), 20, "the video keeps every frame: {offsets:?}");
+    assert_eq!(
+        offsets.len(),
+        20,
+        "the video keeps every frame: {offsets:?}"
+    );
     assert!(offsets.windows(2).all(|w| w[1] > w[0]), "{offsets:?}");
     let s = still
         .try_pull_sample(gst::ClockTime::from_seconds(5))
         .expect("a still");
-    let caps = s.caps().expect("caps").structure(0).expect("structure").to_owned();
+    let caps = s
+        .caps()
+        .expect("caps")
+        .structure(0)
+        .expect("structure")
+        .to_owned();
     assert_eq!(caps.get::<i32>("width").unwrap(), 640);
     assert_eq!(caps.get::<i32>("height").unwrap(), 480);
     let off = s.buffer().expect("buffer").offset();
-    assert!(offsets.contains(&off), "the still is video frame {off}: {offsets:?}");
+    assert!(
+        offsets.contains(&off),
+        "the still is video frame {off}: {offsets:?}"
+    );
     let bus = pipeline.bus().expect("bus");
     let msg = bus
         .iter()
-        .find_map(|m| m.structure().filter(|s| s.name() == "rpicamsrc2-still").map(|s| s.to_owned()))
+        .find_map(|m| {
+            m.structure()
+                .filter(|s| s.name() == "rpicamsrc2-still")
+                .map(|s| s.to_owned())
+        })
         .expect("an rpicamsrc2-still message");
     assert!(msg.get::<bool>("settled").unwrap(), "{msg}");
 }

@@ -13,9 +13,9 @@
 //! not one of the recording recipes tests/rpih264enc.rs checks ([`COVERED_BY_RPIH264ENC`]), so a
 //! new recipe cannot go untested.
 
-mod common;
 #[path = "pipelines/circular.rs"]
 mod circular;
+mod common;
 #[path = "pipelines/stills.rs"]
 mod stills;
 

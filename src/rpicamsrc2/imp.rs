@@ -713,7 +713,8 @@ impl ElementImpl for RpiCamSrc2 {
                 true
             }
             gst::EventView::CustomUpstream(e)
-                if e.structure().is_some_and(|s| s.name() == still::CAPTURE_STILL_EVENT) =>
+                if e.structure()
+                    .is_some_and(|s| s.name() == still::CAPTURE_STILL_EVENT) =>
             {
                 self.request_still()
             }

@@ -117,10 +117,7 @@ pub fn frame_metadata(buffer: &gst::BufferRef) -> Option<FrameMetadata> {
             "searching" => AeState::Searching,
             _ => AeState::Idle,
         },
-        awb_state: s
-            .get::<&str>("AwbState")
-            .ok()
-            .and_then(AwbState::from_name),
+        awb_state: s.get::<&str>("AwbState").ok().and_then(AwbState::from_name),
         lens_position: s.get("LensPosition").ok(),
         focus_fom: s.get("FocusFoM").ok(),
         af_state: s.get("AfState").ok(),

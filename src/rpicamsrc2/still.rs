@@ -221,7 +221,12 @@ impl RpiCamSrc2 {
             st.still.wait = SettleWait::default();
         }
         st.still.pending += 1;
-        gst::debug!(CAT, imp = self, "still requested ({} pending)", st.still.pending);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "still requested ({} pending)",
+            st.still.pending
+        );
         true
     }
 
@@ -319,7 +324,10 @@ impl RpiCamSrc2 {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Negotiation,
-                ("the still pad is not negotiated; still of frame {} lost", md.sequence)
+                (
+                    "the still pad is not negotiated; still of frame {} lost",
+                    md.sequence
+                )
             );
             return;
         }
@@ -335,7 +343,10 @@ impl RpiCamSrc2 {
             .field("sequence", md.sequence)
             .field("settled", settled)
             .field("waited-frames", frames)
-            .field("waited-ms", u64::try_from(waited.as_millis()).unwrap_or(u64::MAX))
+            .field(
+                "waited-ms",
+                u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            )
             .field("AeState", md.ae_state.name())
             .field_if_some("running-time", pts)
             .build();
@@ -368,7 +379,10 @@ mod tests {
         let searching = md(AeState::Searching, Some(AwbState::Converged));
         assert_eq!(w.step(t0, &searching, timeout), Settle::Wait);
         let awb = md(AeState::Converged, Some(AwbState::Searching));
-        assert_eq!(w.step(t0 + Duration::from_millis(50), &awb, timeout), Settle::Wait);
+        assert_eq!(
+            w.step(t0 + Duration::from_millis(50), &awb, timeout),
+            Settle::Wait
+        );
         let ok = md(AeState::Converged, Some(AwbState::Converged));
         assert_eq!(
             w.step(t0 + Duration::from_millis(60), &ok, timeout),

@@ -226,7 +226,9 @@ impl RpiCircularSink {
                 .appsrc
                 .emit_by_name::<gst::FlowReturn>("push-buffer", &[&rebase(&rtbuf, b.offset)]);
             if pts >= b.until_rt {
-                let _ = b.appsrc.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+                let _ = b
+                    .appsrc
+                    .emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
                 done = true;
             }
         }
@@ -287,7 +289,9 @@ impl RpiCircularSink {
                     let mut st = lock(&self.state);
                     st.eos = true;
                     if let Some(b) = st.recording.take() {
-                        let _ = b.appsrc.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+                        let _ = b
+                            .appsrc
+                            .emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
                         st.closing.push(b);
                     }
                     st.closing.is_empty()
@@ -335,8 +339,7 @@ impl RpiCircularSink {
             );
             return true;
         }
-        let (Some(caps), Some(first)) = (st.caps.clone(), st.ring.entries().next().cloned())
-        else {
+        let (Some(caps), Some(first)) = (st.caps.clone(), st.ring.entries().next().cloned()) else {
             drop(st);
             gst::element_imp_warning!(
                 self,
@@ -697,9 +700,7 @@ impl ElementImpl for RpiCircularSink {
     }
 
     fn send_event(&self, event: gst::Event) -> bool {
-        let is_trigger = event
-            .structure()
-            .is_some_and(|s| s.name() == TRIGGER_EVENT);
+        let is_trigger = event.structure().is_some_and(|s| s.name() == TRIGGER_EVENT);
         if is_trigger {
             return self.trigger();
         }

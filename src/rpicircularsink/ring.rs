@@ -115,7 +115,7 @@ mod tests {
         Entry {
             buffer: gst::Buffer::new(),
             running_time: i * 33 * MS,
-            key: i % 10 == 0,
+            key: i.is_multiple_of(10),
             size: 1000,
         }
     }

@@ -58,7 +58,9 @@ fn run_circular(
     let arrived = Arc::new(Mutex::new(Vec::new()));
     let at = at.to_vec();
     let run = run_ok_with(name, &desc, Duration::from_secs(120), |p| {
-        let ring = p.by_name("ring").expect("the recipe names its rpicircularsink ring");
+        let ring = p
+            .by_name("ring")
+            .expect("the recipe names its rpicircularsink ring");
         let pad = ring.static_pad("sink").expect("sink pad");
         let weak = ring.downgrade();
         let next = Mutex::new(0usize);
@@ -115,18 +117,33 @@ fn check_file(path: &Path, done: &gst::Structure, arrived: &[u64]) -> (u64, u64)
     let buffers = done.get::<u64>("buffers").unwrap();
     let p = probe(path);
     assert_h264(&p, 640, 480);
-    assert!(p.frames[0].1, "the file starts with a key frame: {:?}", &p.frames[..3]);
+    assert!(
+        p.frames[0].1,
+        "the file starts with a key frame: {:?}",
+        &p.frames[..3]
+    );
     // Every buffer written decodes (ffprobe -show_frames decodes them all).
-    assert_eq!(p.frames.len() as u64, buffers, "frames decoded vs buffers written");
+    assert_eq!(
+        p.frames.len() as u64,
+        buffers,
+        "frames decoded vs buffers written"
+    );
     let came: Vec<f64> = arrived
         .iter()
         .filter(|t| (start..=end).contains(*t))
         .map(|t| *t as f64 / 1e9)
         .collect();
-    assert_eq!(buffers, came.len() as u64, "a gap: {buffers} frames from {start} to {end} ns");
+    assert_eq!(
+        buffers,
+        came.len() as u64,
+        "a gap: {buffers} frames from {start} to {end} ns"
+    );
     let ts: Vec<f64> = p.frames.iter().map(|f| f.0).collect();
     for (i, (f, a)) in intervals(&ts).iter().zip(intervals(&came)).enumerate() {
-        assert!((f - a).abs() < 0.002, "frame {i}: step {f} s in the file, {a} s upstream");
+        assert!(
+            (f - a).abs() < 0.002,
+            "frame {i}: step {f} s in the file, {a} s upstream"
+        );
     }
     (start, end)
 }
@@ -137,7 +154,13 @@ pub fn case_circular_record() {
     let _s = common::serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("event%05d.mp4");
-    let c = run_circular(&out.display().to_string(), 210, &[3_500_000_000], &[], |_| {});
+    let c = run_circular(
+        &out.display().to_string(),
+        210,
+        &[3_500_000_000],
+        &[],
+        |_| {},
+    );
     assert!(c.ring_warnings().is_empty(), "{:?}", c.ring_warnings());
     let (messages, triggers) = (&c.messages, &c.triggers);
     assert_eq!(triggers.len(), 1);
@@ -147,13 +170,27 @@ pub fn case_circular_record() {
     assert_eq!((started.len(), done.len()), (1, 1), "{messages:?}");
     let t = started[0].get::<u64>("trigger-running-time").unwrap();
     let path = dir.path().join("event00000.mp4");
-    assert_eq!(done[0].get::<String>("location").unwrap(), path.display().to_string());
+    assert_eq!(
+        done[0].get::<String>("location").unwrap(),
+        path.display().to_string()
+    );
     let (start, end) = check_file(&path, done[0], &c.arrived);
     println!("trigger {t} ns: file {start}..{end} ns");
-    assert!(start <= t - PRE, "starts at {start}, after t − N = {}", t - PRE);
-    assert!(end >= t + POST, "ends at {end}, before t + M = {}", t + POST);
+    assert!(
+        start <= t - PRE,
+        "starts at {start}, after t − N = {}",
+        t - PRE
+    );
+    assert!(
+        end >= t + POST,
+        "ends at {end}, before t + M = {}",
+        t + POST
+    );
     // The ring held no more than a key-frame interval (15 frames) beyond pre-duration.
-    assert!(t - start <= PRE + 16 * FRAME as u64 + 200_000_000, "{start} {t}");
+    assert!(
+        t - start <= PRE + 16 * FRAME as u64 + 200_000_000,
+        "{start} {t}"
+    );
 }
 
 /// A second trigger while writing extends the file; one after it closed starts the next.
@@ -171,11 +208,17 @@ fn repeat_triggers_extend_then_start_the_next_file() {
     let done = of(messages, "rpicircularsink-done");
     assert_eq!((started.len(), done.len()), (2, 2), "{messages:?}");
     let (_, end0) = check_file(&dir.path().join("event00000.mp4"), done[0], &c.arrived);
-    assert!(end0 >= triggers[1].0 + POST, "extended to the second trigger + M: {end0}");
+    assert!(
+        end0 >= triggers[1].0 + POST,
+        "extended to the second trigger + M: {end0}"
+    );
     assert!(end0 < triggers[2].0, "closed before the third trigger");
     let (start1, end1) = check_file(&dir.path().join("event00001.mp4"), done[1], &c.arrived);
     let t3 = started[1].get::<u64>("trigger-running-time").unwrap();
-    assert!(start1 <= t3 - PRE && end1 >= t3 + POST, "{start1} {end1} {t3}");
+    assert!(
+        start1 <= t3 - PRE && end1 >= t3 + POST,
+        "{start1} {end1} {t3}"
+    );
 }
 
 /// The ring stays within max-size-bytes (dropping whole groups of pictures, always starting
@@ -202,7 +245,10 @@ fn the_ring_is_memory_bounded() {
     let seen = seen.lock().unwrap().clone();
     let most = seen.iter().map(|s| s.0).max().unwrap_or(0);
     println!("ring: at most {most} bytes of {max}");
-    assert!(seen.iter().all(|(b, _)| *b <= max), "over max-size-bytes: {most}");
+    assert!(
+        seen.iter().all(|(b, _)| *b <= max),
+        "over max-size-bytes: {most}"
+    );
     assert!(most > max / 2, "the bound was reached: {most}");
     // Bounded by bytes, the ring holds less than pre-duration; the file still starts at a
     // key frame and decodes.

@@ -48,23 +48,36 @@ fn snapshot_at(lux: f64) {
     assert_no_settle_warning(&run);
     let m = run.meta_of("src");
     assert_eq!(m.len(), 1, "num-buffers=1: one frame");
-    assert!(m[0].is_settled(), "the snapshot's frame is settled: {:?}", m[0]);
+    assert!(
+        m[0].is_settled(),
+        "the snapshot's frame is settled: {:?}",
+        m[0]
+    );
     let (w, h, luma) = decode_jpeg(&out);
     assert_eq!((w, h), (4056, 3040));
 
     // Reference: the same pipeline, every frame, no waiting.
-    let refdesc = tweak(&recipe(name), "num-buffers=1 start-settled=true", "num-buffers=12");
+    let refdesc = tweak(
+        &recipe(name),
+        "num-buffers=1 start-settled=true",
+        "num-buffers=12",
+    );
     let refdesc = tweak(&refdesc, "filesink", "multifilesink");
     let pattern = dir.path().join("ref%05d.jpg");
     let refdesc = substitute(&refdesc, &[("OUT", pattern.display().to_string())]);
-    let refrun = run_ok_with(name, &refdesc, Duration::from_secs(120), |p| set_lux(p, lux));
+    let refrun = run_ok_with(name, &refdesc, Duration::from_secs(120), |p| {
+        set_lux(p, lux)
+    });
     let frames = files(dir.path(), "ref");
     assert_eq!(frames.len(), 12, "{frames:?}");
     let metas = refrun.meta_of("src");
     assert!(metas[11].is_settled(), "{:?}", metas[11]);
     let (_, _, settled) = decode_jpeg(&frames[11]);
     let (_, _, first) = decode_jpeg(&frames[0]);
-    println!("{lux} lux: frame 0 ({:?}) mean luma {first:.1}", metas[0].ae_state);
+    println!(
+        "{lux} lux: frame 0 ({:?}) mean luma {first:.1}",
+        metas[0].ae_state
+    );
     assert_within_10_percent(&format!("snapshot at {lux} lux"), luma, settled);
     if lux >= 20.0 {
         // Without the wait the recipe was wrong: frame 0 is far from settled.
@@ -156,7 +169,11 @@ fn still_during_video_at(lux: f64) {
     );
     let p = probe(&dir.path().join("video.mp4"));
     assert_h264(&p, 640, 480);
-    assert_eq!(p.frames.len(), VIDEO_FRAMES, "every video frame is in the file");
+    assert_eq!(
+        p.frames.len(),
+        VIDEO_FRAMES,
+        "every video frame is in the file"
+    );
     // The file's timestamps step exactly as the sensor's did: nothing was inserted or lost
     // around the stills (a loaded machine may capture late, and the sensor timestamps show it).
     let ts: Vec<f64> = p.frames.iter().map(|f| f.0).collect();
@@ -181,11 +198,17 @@ fn still_during_video_at(lux: f64) {
             "a still is one of the video's frames"
         );
     }
-    assert!(stills[0].sequence > video[0].sequence, "the first still waited");
+    assert!(
+        stills[0].sequence > video[0].sequence,
+        "the first still waited"
+    );
     let messages = messages.lock().unwrap().clone();
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(messages[0].get::<bool>("settled").unwrap());
-    assert!(messages[0].get::<u32>("waited-frames").unwrap() > 1, "{messages:?}");
+    assert!(
+        messages[0].get::<u32>("waited-frames").unwrap() > 1,
+        "{messages:?}"
+    );
     let files = files(dir.path(), "still");
     assert_eq!(files.len(), 2, "{files:?}");
     let (w, h, luma) = decode_jpeg(&files[0]);

@@ -671,7 +671,11 @@ mod tests {
             n += 1;
             assert!(n < 200, "AWB never converged: {}", ipa.awb_ct);
         }
-        assert!((ipa.awb_ct - 2800.0).abs() <= 0.02 * 2800.0 + 10.0, "{}", ipa.awb_ct);
+        assert!(
+            (ipa.awb_ct - 2800.0).abs() <= 0.02 * 2800.0 + 10.0,
+            "{}",
+            ipa.awb_ct
+        );
         let mut c = ControlList::new();
         c.set(ControlId::AwbEnable, ControlValue::Bool(false));
         ipa.apply(&c);
