@@ -122,6 +122,8 @@ pub(super) struct StillState {
     pub wait: SettleWait,
     /// The start-settled wait, while frames are withheld at start.
     pub start_wait: Option<SettleWait>,
+    /// The still pad sent its first gap event (it prerolls the sinks downstream).
+    pub gap_sent: bool,
 }
 
 impl RpiCamSrc2 {
@@ -178,7 +180,7 @@ impl RpiCamSrc2 {
     /// Gives the still pad the main stream's caps (framerate 0/1: stills come when asked for),
     /// when both exist. Called when the camera is (re)configured and when the pad comes.
     pub(super) fn configure_still_pad(&self) {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         let (Some(still), Some(main), Some(group)) = (
             st.still_pad.as_ref(),
             st.pad(StreamRole::Main).and_then(|p| p.negotiated()),
@@ -197,6 +199,14 @@ impl RpiCamSrc2 {
         neg.ratio = (1, 1);
         let name = format!("rpicamsrc2-{}-{STILL_PAD}", self.obj().name());
         still.configure(neg, &name, group);
+        let still = still.clone();
+        let first = !std::mem::replace(&mut st.still.gap_sent, true);
+        drop(st);
+        if first {
+            // A sparse stream: a gap lets the sinks downstream preroll before the first still
+            // (without it a sink waiting for preroll keeps the pipeline from PLAYING).
+            still.queue_event(gst::event::Gap::builder(gst::ClockTime::ZERO).build());
+        }
     }
 
     /// Asks for one still (the `capture-still` action signal, the custom event). Returns false
