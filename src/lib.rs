@@ -13,6 +13,7 @@ use gst::glib;
 pub mod camera;
 pub mod deviceprovider;
 pub mod rpicamsrc2;
+pub mod rpicircularsink;
 pub mod rpih264enc;
 pub(crate) mod sync;
 
@@ -20,6 +21,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rpicamsrc2::register(plugin)?;
     rpih264enc::register(plugin)?;
     deviceprovider::register(plugin)?;
+    rpicircularsink::register(plugin)?;
     Ok(())
 }
 

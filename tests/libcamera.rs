@@ -714,3 +714,81 @@ fn a_sample_outlives_its_pipeline() {
     let stride = frame.plane_stride()[0] as usize;
     assert_colour_bars(frame.plane_data(0).unwrap(), stride, 640, 480);
 }
+
+/// A still beside the video on the libcamera backend (the `still` pad and `capture-still`):
+/// libcamera's virtual camera reports neither AeState nor AwbLocked, so nothing is searching
+/// and the still is the next frame; it is a copy of a video frame (same sequence), at the main
+/// stream's size, and the video still has all its frames.
+#[test]
+fn a_still_is_taken_beside_the_video() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "rpicamsrc2 name=cam camera-name={VIRTUAL} num-buffers=20 \
+         ! video/x-raw,format=NV12,width=640,height=480 ! appsink name=sink sync=false \
+         cam.still ! appsink name=still sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let _guard = NullOnDrop(pipeline.clone());
+    let app = |n: &str| {
+        pipeline
+            .by_name(n)
+            .and_then(|s| s.downcast::<gst_app::AppSink>().ok())
+            .expect("appsink")
+    };
+    let (sink, still) = (app("sink"), app("still"));
+    let cam = pipeline.by_name("cam").expect("cam");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let mut offsets = Vec::new();
+    let bus = pipeline.bus().expect("bus");
+    let Some(first) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) else {
+        let msgs: Vec<String> = bus
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.type_(),
+                    gst::MessageType::Error | gst::MessageType::Warning
+                )
+            })
+            .map(|m| format!("{m:?}"))
+            .collect();
+        panic!("no first video frame: {msgs:#?}");
+    };
+    offsets.push(first.buffer().expect("buffer").offset());
+    assert!(cam.emit_by_name::<bool>("capture-still", &[]));
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        offsets.push(s.buffer().expect("buffer").offset());
+    }
+    assert_eq!(
+        offsets.len(),
+        20,
+        "the video keeps every frame: {offsets:?}"
+    );
+    assert!(offsets.windows(2).all(|w| w[1] > w[0]), "{offsets:?}");
+    let s = still
+        .try_pull_sample(gst::ClockTime::from_seconds(5))
+        .expect("a still");
+    let caps = s
+        .caps()
+        .expect("caps")
+        .structure(0)
+        .expect("structure")
+        .to_owned();
+    assert_eq!(caps.get::<i32>("width").unwrap(), 640);
+    assert_eq!(caps.get::<i32>("height").unwrap(), 480);
+    let off = s.buffer().expect("buffer").offset();
+    assert!(
+        offsets.contains(&off),
+        "the still is video frame {off}: {offsets:?}"
+    );
+    let msg = bus
+        .iter()
+        .find_map(|m| {
+            m.structure()
+                .filter(|s| s.name() == "rpicamsrc2-still")
+                .map(|s| s.to_owned())
+        })
+        .expect("an rpicamsrc2-still message");
+    assert!(msg.get::<bool>("settled").unwrap(), "{msg}");
+}

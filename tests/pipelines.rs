@@ -13,7 +13,14 @@
 //! not one of the recording recipes tests/rpih264enc.rs checks ([`COVERED_BY_RPIH264ENC`]), so a
 //! new recipe cannot go untested.
 
+#[path = "pipelines/circular.rs"]
+mod circular;
 mod common;
+#[path = "pipelines/stills.rs"]
+mod stills;
+
+use circular::case_circular_record;
+use stills::case_still_during_video;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -53,6 +60,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "rpih264enc",
+        "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
+    ),
+    (
+        "rpicircularsink",
         "this crate: cargo build, then GST_PLUGIN_PATH=target/<profile>",
     ),
     ("queue", "libgstreamer1.0-0"),
@@ -1117,6 +1128,8 @@ cases! {
     recipe_rotate_90 => "rotate-90.txt", case_rotate_90;
     recipe_overlay_timestamp => "overlay-timestamp.txt", case_overlay_timestamp;
     recipe_overlay_text => "overlay-text.txt", case_overlay_text;
+    recipe_still_during_video => "still-during-video.txt", case_still_during_video;
+    recipe_circular_record => "circular-record.txt", case_circular_record;
 }
 
 // ---- discovery and format ----

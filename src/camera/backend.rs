@@ -363,6 +363,28 @@ impl FrameBuffer {
     pub fn is_dmabuf(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.is_dmabuf())
     }
+
+    /// A copy of the bytes in ordinary memory, with the same layout: it holds no camera
+    /// buffer (a still taken from a stream that goes on).
+    pub fn copied(&self) -> FrameBuffer {
+        FrameBuffer::new(
+            Box::new(CopiedData(self.as_ref().to_vec())),
+            self.layout.clone(),
+            |_| {},
+        )
+    }
+}
+
+/// The bytes of [`FrameBuffer::copied`].
+struct CopiedData(Vec<u8>);
+
+impl FrameData for CopiedData {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
 }
 
 impl AsRef<[u8]> for FrameBuffer {

@@ -37,7 +37,7 @@ pub use backend::{
 pub use config::{CameraConfiguration, ConfigStatus, StreamConfig, StreamRole};
 pub use controls::{Choice, ControlDef, ControlId, ControlInfo, ControlList, ControlValue};
 pub use format::{ColorSpace, PixelFormat, Rect, Size};
-pub use metadata::{AeState, FrameMetadata};
+pub use metadata::{AeState, AwbState, FrameMetadata};
 pub use mode::{ModeRequest, ModeRule, SensorModeSpec};
 pub use registry::{
     backend_options, describe_camera, discoverable_cameras, list_cameras, open_camera,

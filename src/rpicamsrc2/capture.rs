@@ -148,6 +148,7 @@ impl RpiCamSrc2 {
             st.renegotiate = false;
             st.base_seq = None;
         }
+        self.configure_still_pad();
         cam.start(&controls)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("{}", e)))?;
         lock(&self.state).streaming = true;
@@ -161,7 +162,7 @@ impl RpiCamSrc2 {
     /// Queues an event on every pad that has not ended.
     pub(super) fn queue_event_all(&self, ev: gst::Event) {
         let st = lock(&self.state);
-        for p in st.pads.iter() {
+        for p in st.pads.iter().chain(&st.still_pad) {
             p.queue_event(ev.clone());
         }
     }
@@ -410,6 +411,10 @@ impl RpiCamSrc2 {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", note));
         }
         let md = frame.metadata;
+        if self.withhold_unsettled(&md) {
+            // start-settled: AE/AWB not settled yet; the frame's buffers go back to the camera.
+            return false;
+        }
         let seq = md.sequence;
         let pts = self.running_time_of(md.sensor_timestamp_ns);
         let (post, num_buffers) = {
@@ -426,6 +431,12 @@ impl RpiCamSrc2 {
                 "frame {seq} completed with an error; skipped"
             );
             Vec::new()
+        };
+        // A still due on this frame: a copy of the main buffer, taken before the pads take it.
+        let still = if ok {
+            self.still_due(&md, &buffers)
+        } else {
+            None
         };
         let mut starved = Vec::new();
         let camera_stats = self.camera().map(|c| c.stats()).unwrap_or_default();
@@ -453,6 +464,9 @@ impl RpiCamSrc2 {
         }
         let done = num_buffers >= 0 && main_delivered && st.main_frames >= num_buffers as u64;
         drop(st);
+        if let Some((buffer, step)) = still {
+            self.deliver_still(buffer, step, &md, pts);
+        }
         for pad in starved {
             let count = lock(&self.settings).buffer_count;
             gst::element_imp_warning!(

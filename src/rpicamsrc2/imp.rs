@@ -28,9 +28,10 @@ use crate::camera::{
 use super::caps;
 use super::controls::UserControls;
 use super::negotiate::role_of;
-use super::pad::RpiCamSrcPad;
+use super::pad::{PadKind, RpiCamSrcPad};
 use super::props;
 use super::stats;
+use super::still::{self, StillState, STILL_PAD};
 use super::watchdog;
 use super::{HdrMode, CAT};
 use crate::sync::lock;
@@ -71,6 +72,11 @@ pub(super) struct Settings {
     pub max_restarts: i32,
     /// Every control the user set, replayed when the camera starts.
     pub controls: UserControls,
+    /// Longest wait for AE/AWB to settle before a still (or, with start_settled, the first
+    /// frame), ms.
+    pub settle_timeout_ms: u32,
+    /// Withhold frames at start until AE/AWB settle.
+    pub start_settled: bool,
     /// Backend options (sim-scene, ...) the user set, applied when the camera opens and on change.
     options: camera::OptionValues,
     /// Warnings about values set while the element had no bus (gst-launch-1.0 sets properties
@@ -92,6 +98,8 @@ impl Default for Settings {
             post_metadata: DEFAULT_POST_METADATA,
             max_restarts: watchdog::DEFAULT_MAX_RESTARTS,
             controls: UserControls::default(),
+            settle_timeout_ms: still::DEFAULT_SETTLE_TIMEOUT_MS,
+            start_settled: false,
             options: camera::OptionValues::default(),
             deferred_warnings: Vec::new(),
         }
@@ -118,11 +126,20 @@ pub(super) struct State {
     pub base_seq: Option<u64>,
     pub main_frames: u64,
     pub group_id: Option<gst::GroupId>,
+    /// The `still` request pad (not a camera stream: it is not in `pads`).
+    pub still_pad: Option<RpiCamSrcPad>,
+    /// Still requests and the waits for AE/AWB.
+    pub still: StillState,
 }
 
 impl State {
     pub fn pad(&self, role: StreamRole) -> Option<&RpiCamSrcPad> {
         self.pads.iter().find(|p| p.role() == role)
+    }
+
+    /// Every source pad: the camera streams' and the still pad.
+    pub fn all_pads(&self) -> Vec<RpiCamSrcPad> {
+        self.pads.iter().chain(&self.still_pad).cloned().collect()
     }
 }
 
@@ -131,7 +148,7 @@ pub struct RpiCamSrc2 {
     pub(super) settings: Mutex<Settings>,
     pub(super) state: Mutex<State>,
     pub(super) capture: Mutex<Option<std::thread::JoinHandle<()>>>,
-    combiner: Mutex<gst_base::UniqueFlowCombiner>,
+    pub(super) combiner: Mutex<gst_base::UniqueFlowCombiner>,
 }
 
 #[glib::object_subclass]
@@ -197,10 +214,16 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn new_pad(templ: &gst::PadTemplate, role: StreamRole, name: Option<&str>) -> RpiCamSrcPad {
+    /// A pad of `kind` called `name` (none: after its kind) with the element's query and event
+    /// handlers.
+    pub(super) fn new_pad(
+        templ: &gst::PadTemplate,
+        kind: impl Into<PadKind>,
+        name: Option<&str>,
+    ) -> RpiCamSrcPad {
         RpiCamSrcPad::new(
             templ,
-            role,
+            kind,
             name,
             |pad, parent, query| {
                 RpiCamSrc2::catch_panic_pad_function(
@@ -252,7 +275,7 @@ impl RpiCamSrc2 {
         }
     }
 
-    fn start_pad_task(&self, pad: &RpiCamSrcPad) {
+    pub(super) fn start_pad_task(&self, pad: &RpiCamSrcPad) {
         let imp = self.ref_counted();
         if let Err(e) = pad.start(move |pad, res| imp.handle_flow(pad, res)) {
             gst::element_imp_error!(
@@ -484,11 +507,17 @@ impl ObjectImpl for RpiCamSrc2 {
                     .read_only()
                     .build(),
             ];
+            v.extend(still::pspecs());
             v.extend(props::option_pspecs());
             v.extend(props::pspecs());
             v
         });
         PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(still::signals);
+        SIGNALS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
@@ -538,6 +567,8 @@ impl ObjectImpl for RpiCamSrc2 {
             "num-buffers" => s.num_buffers = value.get().expect("type checked upstream"),
             "post-metadata" => s.post_metadata = value.get().expect("type checked upstream"),
             "max-restarts" => s.max_restarts = value.get().expect("type checked upstream"),
+            "settle-timeout" => s.settle_timeout_ms = value.get().expect("type checked upstream"),
+            "start-settled" => s.start_settled = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -576,6 +607,8 @@ impl ObjectImpl for RpiCamSrc2 {
                     "num-buffers" => s.num_buffers.to_value(),
                     "post-metadata" => s.post_metadata.to_value(),
                     "max-restarts" => s.max_restarts.to_value(),
+                    "settle-timeout" => s.settle_timeout_ms.to_value(),
+                    "start-settled" => s.start_settled.to_value(),
                     _ => pspec.default_value().clone(),
                 }
             }
@@ -632,6 +665,7 @@ impl ElementImpl for RpiCamSrc2 {
                     c.merge(caps::raw_template_caps());
                     c
                 }),
+                t(STILL_PAD, gst::PadPresence::Request, &caps::template_caps()),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -649,11 +683,14 @@ impl ElementImpl for RpiCamSrc2 {
             let (role, name) = self.src_n_request(name)?;
             return self.add_request_pad(templ, role, Some(&name));
         }
+        if tname == STILL_PAD {
+            return self.request_still_pad(templ);
+        }
         let Some(role) = role_of(tname).filter(|r| *r != StreamRole::Main) else {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Pad,
-                ("rpicamsrc2 has request pads lores, raw and src_%u only, not {tname}")
+                ("rpicamsrc2 has request pads lores, raw, still and src_%u only, not {tname}")
             );
             return None;
         };
@@ -676,6 +713,10 @@ impl ElementImpl for RpiCamSrc2 {
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
+        if pad.name() == STILL_PAD {
+            self.release_still_pad(pad);
+            return;
+        }
         let Some(ours) = pad
             .downcast_ref::<RpiCamSrcPad>()
             .filter(|p| p.role() != StreamRole::Main)
@@ -725,6 +766,12 @@ impl ElementImpl for RpiCamSrc2 {
                 }
                 true
             }
+            gst::EventView::CustomUpstream(e)
+                if e.structure()
+                    .is_some_and(|s| s.name() == still::CAPTURE_STILL_EVENT) =>
+            {
+                self.request_still()
+            }
             _ => self.parent_send_event(event),
         }
     }
@@ -746,10 +793,15 @@ impl ElementImpl for RpiCamSrc2 {
                 }
             }
             gst::StateChange::ReadyToPaused => {
+                let start_settled = lock(&self.settings).start_settled;
                 let mut st = lock(&self.state);
-                for p in st.pads.iter() {
+                for p in st.all_pads() {
                     p.reset();
                 }
+                st.still = StillState {
+                    start_wait: start_settled.then(still::SettleWait::default),
+                    ..StillState::default()
+                };
                 st.pending_eos = None;
                 st.main_frames = 0;
                 st.group_id = None;
@@ -765,7 +817,7 @@ impl ElementImpl for RpiCamSrc2 {
             }
             gst::StateChange::PausedToReady => {
                 self.stop_capture();
-                let pads = lock(&self.state).pads.clone();
+                let pads = lock(&self.state).all_pads();
                 for p in &pads {
                     p.flush();
                 }
@@ -782,7 +834,7 @@ impl ElementImpl for RpiCamSrc2 {
             }
             gst::StateChange::PausedToPlaying => {
                 lock(&self.state).playing = true;
-                let pads = lock(&self.state).pads.clone();
+                let pads = lock(&self.state).all_pads();
                 for pad in pads {
                     self.start_pad_task(&pad);
                 }

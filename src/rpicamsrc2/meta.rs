@@ -16,6 +16,7 @@
 //! | `Lux` | gfloat | lux |
 //! | `FrameDuration` | gint64 | µs |
 //! | `AeState` | string | `idle`, `searching`, `converged` |
+//! | `AwbState` | string | `idle`, `searching`, `converged` (absent when the camera does not report it) |
 //! | `SensorBlackLevels` | GstValueArray of 4 gint | 16-bit scale |
 //! | `LensPosition` | gfloat | dioptres (cameras with a focus lens) |
 //! | `FocusFoM` | gint | (cameras with a focus lens) |
@@ -27,7 +28,7 @@
 
 use gst::glib;
 
-use crate::camera::{AeState, FrameMetadata};
+use crate::camera::{AeState, AwbState, FrameMetadata};
 
 /// Name the meta is registered under.
 pub const META_NAME: &str = "RpiCamSrc2FrameMeta";
@@ -57,6 +58,9 @@ pub fn to_structure(name: &str, m: &FrameMetadata) -> gst::Structure {
         .field("AeState", m.ae_state.name())
         .field("SensorBlackLevels", gst::Array::new(m.sensor_black_levels))
         .build();
+    if let Some(a) = m.awb_state {
+        s.set("AwbState", a.name());
+    }
     if let Some(l) = m.lens_position {
         s.set("LensPosition", l);
     }
@@ -113,6 +117,7 @@ pub fn frame_metadata(buffer: &gst::BufferRef) -> Option<FrameMetadata> {
             "searching" => AeState::Searching,
             _ => AeState::Idle,
         },
+        awb_state: s.get::<&str>("AwbState").ok().and_then(AwbState::from_name),
         lens_position: s.get("LensPosition").ok(),
         focus_fom: s.get("FocusFoM").ok(),
         af_state: s.get("AfState").ok(),

@@ -9,7 +9,8 @@
 //! Modules: `imp` (the element: properties, camera open/close, pads, state changes),
 //! `negotiate` (pure: modes and downstream caps to a camera configuration and each pad's
 //! stream), `pad` ([`RpiCamSrcPad`]: one stream's queue, decimation, task and counters),
-//! `capture` (the capture thread), `watchdog` (its stall watchdog), `controls` (the controls
+//! `capture` (the capture thread), `still` (the still pad and the wait for AE/AWB),
+//! `watchdog` (its stall watchdog), `controls` (the controls
 //! the user set), `query` (the pads' queries and events), `stats` (the `statistics`
 //! structure), `caps` (caps and format mapping), `memory` (camera buffers as GstMemory).
 
@@ -30,6 +31,7 @@ mod pad;
 mod props;
 mod query;
 mod stats;
+mod still;
 mod watchdog;
 
 pub use pad::RpiCamSrcPad;

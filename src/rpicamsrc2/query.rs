@@ -70,6 +70,21 @@ impl RpiCamSrc2 {
     }
 
     pub(super) fn src_event(&self, pad: &RpiCamSrcPad, event: gst::Event) -> bool {
+        if let gst::EventView::CustomUpstream(e) = event.view() {
+            if e.structure()
+                .is_some_and(|s| s.name() == super::still::CAPTURE_STILL_EVENT)
+            {
+                return self.request_still();
+            }
+        }
+        if pad.is_still() {
+            // The still pad follows the main stream's caps: it never reconfigures the camera.
+            if let gst::EventView::Reconfigure(_) = event.view() {
+                self.configure_still_pad();
+                return true;
+            }
+            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+        }
         if let gst::EventView::Reconfigure(_) = event.view() {
             let mut st = lock(&self.state);
             if st.streaming {

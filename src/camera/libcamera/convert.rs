@@ -14,7 +14,7 @@ use crate::camera::{
     config::StreamRole,
     controls::ControlValue,
     format::{BayerOrder, ColorSpace, PixelFormat, Rect, Size},
-    metadata::{AeState, FrameMetadata},
+    metadata::{AeState, AwbState, FrameMetadata},
 };
 
 /// libcamera stream role of a model stream role: main -> VideoRecording (libcamerasrc's
@@ -240,6 +240,22 @@ pub fn metadata(
                     AeState::Searching
                 }
             }
+            // Reported only while AWB runs, by the IPAs that know it (core AwbLocked, or the
+            // draft AwbState: 0 inactive, 1 searching, 2 converged, 3 locked).
+            "AwbLocked" => {
+                m.awb_state = Some(if as_i64 == Some(1) {
+                    AwbState::Converged
+                } else {
+                    AwbState::Searching
+                })
+            }
+            "AwbState" => {
+                m.awb_state = match as_i64 {
+                    Some(1) => Some(AwbState::Searching),
+                    Some(2) | Some(3) => Some(AwbState::Converged),
+                    _ => Some(AwbState::Idle),
+                }
+            }
             "LensPosition" => m.lens_position = as_f32,
             "FocusFoM" => m.focus_fom = as_i64.and_then(|x| i32::try_from(x).ok()),
             "AfState" => m.af_state = as_i64.and_then(|x| i32::try_from(x).ok()),
@@ -322,6 +338,7 @@ mod tests {
                 LcValue::from(vec![1.5f32, 2.5]),
             ),
             (3, "AeState".to_string(), LcValue::from(2i32)),
+            (4, "AwbLocked".to_string(), LcValue::from(true)),
         ];
         let m = metadata(7, Some(123), &items);
         assert_eq!(
@@ -330,5 +347,8 @@ mod tests {
         );
         assert_eq!(m.colour_gains, [1.5, 2.5]);
         assert_eq!(m.ae_state, AeState::Converged);
+        assert_eq!(m.awb_state, Some(AwbState::Converged));
+        // Not reported: unknown, not idle.
+        assert_eq!(metadata(1, None, &[]).awb_state, None);
     }
 }

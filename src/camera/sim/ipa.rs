@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 
 use crate::camera::controls::values;
-use crate::camera::metadata::AeState;
+use crate::camera::metadata::{AeState, AwbState};
 use crate::camera::sensor::{SensorInfo, SensorMode};
 
 use super::scene::SceneStats;
@@ -44,6 +44,15 @@ fn red_gain_for(ct: f64) -> f64 {
 fn blue_gain_for(ct: f64) -> f64 {
     1.0 + 3300.0 / (ct - 1000.0).max(300.0)
 }
+
+/// Frames in a row within tolerance before AE or AWB reports converged (the AGC's
+/// `maxLockCount`, docs/sensors.md "AGC tuning"; the AWB uses the same count).
+const LOCK_FRAMES: u32 = 5;
+
+/// How close (relative) the AWB's filtered colour temperature must be to the frame's own
+/// estimate to count towards convergence: 2 %, about 100 K at 5000 K, below what the eye
+/// notices on a grey card. The Raspberry Pi IPA reports no AWB lock; this is the simulator's.
+const AWB_LOCK_TOLERANCE: f64 = 0.02;
 
 /// A sensor control whose writes take effect `delay` frames later (libcamera DelayedControls).
 #[derive(Debug, Clone)]
@@ -154,6 +163,9 @@ pub struct Ipa {
     awb_ct: f64,
     awb_gains: [f64; 2],
     awb_frames: u64,
+    /// Frames in a row the filtered colour temperature was within [`AWB_LOCK_TOLERANCE`] of
+    /// the frame's estimate (AWB converged after [`LOCK_FRAMES`], as the AGC's maxLockCount).
+    awb_lock_count: u32,
     lux: f64,
     lens: f64,
     af_state: i32,
@@ -179,6 +191,8 @@ pub struct FrameParams {
     pub tone: [f64; 4],
     /// AE state.
     pub ae_state: AeState,
+    /// AWB state.
+    pub awb_state: AwbState,
     /// Lens position, dioptres.
     pub lens_position: Option<f64>,
     /// AF state.
@@ -230,6 +244,7 @@ impl Ipa {
             awb_ct: ct0,
             awb_gains: [red_gain_for(ct0), blue_gain_for(ct0)],
             awb_frames: 0,
+            awb_lock_count: 0,
             lux: 400.0,
             lens,
             af_state: values::AF_STATE_IDLE,
@@ -374,10 +389,17 @@ impl Ipa {
         let wb = self.user.colour_gains.unwrap_or(self.awb_gains);
         let ae_state = if both_manual {
             AeState::Idle
-        } else if self.lock_count >= 5 {
+        } else if self.lock_count >= LOCK_FRAMES {
             AeState::Converged
         } else {
             AeState::Searching
+        };
+        let awb_state = if !self.user.awb_enabled || self.user.colour_gains.is_some() {
+            AwbState::Idle
+        } else if self.awb_lock_count >= LOCK_FRAMES {
+            AwbState::Converged
+        } else {
+            AwbState::Searching
         };
         FrameParams {
             sensor: SensorFrame {
@@ -396,6 +418,7 @@ impl Ipa {
                 self.user.gamma / 2.2,
             ],
             ae_state,
+            awb_state,
             lens_position: self.sensor.lens.map(|_| self.lens),
             af_state: self.sensor.lens.map(|_| self.af_state),
         }
@@ -453,6 +476,7 @@ impl Ipa {
     fn awb(&mut self, stats: &SceneStats, scene_ct: f64) {
         self.awb_frames += 1;
         if !self.user.awb_enabled || self.user.colour_gains.is_some() {
+            self.awb_lock_count = 0;
             return;
         }
         let (_, lo, hi) = self.sensor.tuning.awb_modes[self.user.awb_mode];
@@ -478,6 +502,11 @@ impl Ipa {
         }
         let speed = if self.awb_frames <= 10 { 1.0 } else { 0.05 };
         self.awb_ct = speed * best.1 + (1.0 - speed) * self.awb_ct;
+        if (self.awb_ct - best.1).abs() <= AWB_LOCK_TOLERANCE * best.1 {
+            self.awb_lock_count += 1;
+        } else {
+            self.awb_lock_count = 0;
+        }
         self.awb_gains = [red_gain_for(self.awb_ct), blue_gain_for(self.awb_ct)];
     }
 
@@ -594,16 +623,21 @@ mod tests {
         assert!(g > 5.9 && g <= 10.667, "{g}");
     }
 
+    /// A uniformly grey scene.
+    fn grey_stats() -> SceneStats {
+        SceneStats {
+            regions: vec![0.18; 192],
+            region_rgb: vec![[0.18; 3]; 192],
+            histogram: vec![1; 256],
+        }
+    }
+
     #[test]
     fn awb_finds_the_light() {
         let s = sensor::imx219();
         let m = s.modes[0].clone();
         let mut ipa = Ipa::new(s, m, (33333.0, 33333.0));
-        let stats = SceneStats {
-            regions: vec![0.18; 192],
-            region_rgb: vec![[0.18; 3]; 192],
-            histogram: vec![1; 256],
-        };
+        let stats = grey_stats();
         for _ in 0..20 {
             ipa.awb(&stats, 3000.0);
         }
@@ -616,5 +650,35 @@ mod tests {
             ipa.awb(&stats, 3000.0);
         }
         assert!(ipa.awb_ct >= 5499.0, "{}", ipa.awb_ct);
+    }
+
+    #[test]
+    fn awb_reports_searching_then_converged_and_idle_when_off() {
+        let s = sensor::imx219();
+        let m = s.modes[0].clone();
+        let mut ipa = Ipa::new(s, m, (33333.0, 33333.0));
+        let stats = grey_stats();
+        // Past the startup frames, a change of light is followed slowly (speed 0.05).
+        for _ in 0..30 {
+            ipa.awb(&stats, 5000.0);
+        }
+        assert_eq!(ipa.frame(0).awb_state, AwbState::Converged);
+        ipa.awb(&stats, 2800.0);
+        assert_eq!(ipa.frame(0).awb_state, AwbState::Searching);
+        let mut n = 0;
+        while ipa.frame(0).awb_state != AwbState::Converged {
+            ipa.awb(&stats, 2800.0);
+            n += 1;
+            assert!(n < 200, "AWB never converged: {}", ipa.awb_ct);
+        }
+        assert!(
+            (ipa.awb_ct - 2800.0).abs() <= 0.02 * 2800.0 + 10.0,
+            "{}",
+            ipa.awb_ct
+        );
+        let mut c = ControlList::new();
+        c.set(ControlId::AwbEnable, ControlValue::Bool(false));
+        ipa.apply(&c);
+        assert_eq!(ipa.frame(0).awb_state, AwbState::Idle);
     }
 }

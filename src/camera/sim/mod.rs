@@ -779,6 +779,7 @@ fn capture_loop(
             lux: ipa.lux() as f32,
             frame_duration_us: p.frame_duration_us.round() as u64,
             ae_state: p.ae_state,
+            awb_state: Some(p.awb_state),
             lens_position: p.lens_position.map(|l| l as f32),
             focus_fom: ipa.focus_fom(scene.focus_dioptres),
             af_state: p.af_state,

@@ -2,7 +2,7 @@
 //! The pad's state and streaming task.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, LazyLock, Mutex};
+use std::sync::{Condvar, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use gst::glib;
@@ -38,11 +38,13 @@ struct State {
 }
 
 pub struct RpiCamSrcPad {
-    /// The stream the pad carries: fixed for `src`, `lores` and `raw`; for libcamerasrc's
-    /// `src_%u` pads, assigned by the element from their `stream-role`.
+    /// The stream the pad carries: fixed for `src`, `lores`, `raw` and `still` (main); for
+    /// libcamerasrc's `src_%u` pads, assigned by the element from their `stream-role`.
     pub(super) role: Mutex<StreamRole>,
     /// libcamerasrc's `stream-role` pad property.
     stream_role: Mutex<PadStreamRole>,
+    /// Set once for the `still` pad.
+    pub(super) still: OnceLock<bool>,
     state: Mutex<State>,
     /// Signalled when the queue gets an item or the pad flushes.
     cond: Condvar,
@@ -54,6 +56,7 @@ impl Default for RpiCamSrcPad {
         Self {
             role: Mutex::new(StreamRole::Main),
             stream_role: Mutex::default(),
+            still: OnceLock::new(),
             state: Mutex::default(),
             cond: Condvar::new(),
             counters: PadCounters::default(),
@@ -242,17 +245,42 @@ impl RpiCamSrcPad {
             return out;
         };
         let (_, fb) = frame.buffers.swap_remove(i);
+        self.push_frame(p, fb, frame.metadata, frame.pts);
+        out.delivered = true;
+        out
+    }
+
+    pub(super) fn offer_still(
+        &self,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) -> bool {
+        let p = lock(&self.state);
+        if p.neg.is_none() {
+            return false;
+        }
+        self.push_frame(p, buffer, metadata, pts);
+        true
+    }
+
+    /// Queues a frame (flagged DISCONT after a gap) and wakes the task.
+    fn push_frame(
+        &self,
+        mut p: std::sync::MutexGuard<'_, State>,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) {
         let discont = std::mem::take(&mut p.discont);
         p.queue.push_back(Item::Frame(Box::new(PendingFrame {
-            buffer: fb,
-            metadata: frame.metadata.clone(),
-            pts: frame.pts,
+            buffer,
+            metadata: metadata.clone(),
+            pts,
             discont,
         })));
         drop(p);
         self.cond.notify_all();
-        out.delivered = true;
-        out
     }
 
     /// The next item, with the stream it belongs to; none when the pad flushes.

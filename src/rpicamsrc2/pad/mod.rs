@@ -22,6 +22,22 @@ glib::wrapper! {
     pub struct RpiCamSrcPad(ObjectSubclass<imp::RpiCamSrcPad>) @extends gst::Pad, gst::Object;
 }
 
+/// What a pad carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PadKind {
+    /// One of the camera's streams.
+    Stream(StreamRole),
+    /// The `still` pad: copies of chosen frames of the main stream (the `src` pad's caps,
+    /// framerate 0/1), queued with [`RpiCamSrcPad::offer_still`].
+    Still,
+}
+
+impl From<StreamRole> for PadKind {
+    fn from(role: StreamRole) -> Self {
+        PadKind::Stream(role)
+    }
+}
+
 /// What a pad's streaming task pushes, in order. Frames stay camera buffers until the pad's
 /// own thread wraps them, after its caps are set and downstream's allocation is known. Each
 /// queued frame holds one of the stream's camera buffers, so a pad whose downstream is slow
@@ -69,22 +85,45 @@ pub(super) struct Frame<'a> {
 }
 
 impl RpiCamSrcPad {
-    /// A pad of `role` from `templ`, called `name` (none: named after the role); `query` and
-    /// `event` are the element's handlers.
+    /// A pad of `kind` from `templ`, called `name` (none: named after its role, `src`, `lores`,
+    /// `raw`, or `still`); `query` and `event` are the element's handlers.
     pub(super) fn new(
         templ: &gst::PadTemplate,
-        role: StreamRole,
+        kind: impl Into<PadKind>,
         name: Option<&str>,
         query: impl Fn(&Self, Option<&gst::Object>, &mut gst::QueryRef) -> bool + Send + Sync + 'static,
         event: impl Fn(&Self, Option<&gst::Object>, gst::Event) -> bool + Send + Sync + 'static,
     ) -> Self {
+        let kind = kind.into();
+        let (default_name, role) = match kind {
+            PadKind::Stream(role) => (super::negotiate::pad_name(role), role),
+            PadKind::Still => (super::still::STILL_PAD, StreamRole::Main),
+        };
         let pad = gst::PadBuilder::<Self>::from_template(templ)
-            .name(name.unwrap_or(super::negotiate::pad_name(role)))
+            .name(name.unwrap_or(default_name))
             .query_function(query)
             .event_function(event)
             .build();
         pad.set_role(role);
+        // Set once, before the pad is shared.
+        let _ = pad.imp().still.set(kind == PadKind::Still);
         pad
+    }
+
+    /// True for the `still` pad.
+    pub fn is_still(&self) -> bool {
+        self.imp().still.get().copied().unwrap_or(false)
+    }
+
+    /// Queues one frame on the `still` pad: `buffer` (a copy of the main stream's), its
+    /// metadata and running time. Returns false when the pad has no negotiated stream.
+    pub(super) fn offer_still(
+        &self,
+        buffer: camera::FrameBuffer,
+        metadata: &camera::FrameMetadata,
+        pts: Option<gst::ClockTime>,
+    ) -> bool {
+        self.imp().offer_still(buffer, metadata, pts)
     }
 
     /// The stream this pad carries.
