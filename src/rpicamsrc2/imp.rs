@@ -300,21 +300,11 @@ impl RpiCamSrc2 {
         // Not renegotiated now: the pad takes part once it is linked (`pad_link_changed`).
         let running = st.playing;
         drop(st);
-        lock(&self.combiner).add_pad(&pad);
-        let obj = self.obj();
-        if obj.current_state() > gst::State::Ready {
-            let _ = pad.set_active(true);
-        }
-        if let Err(e) = obj.add_pad(&pad) {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Pad,
-                ("cannot add {}: {e}", pad.name())
-            );
+        if !self.attach_pad(&pad) {
             lock(&self.state).pads.retain(|p| p != &pad);
             return None;
         }
-        obj.child_added(&pad, &pad.name());
+        self.obj().child_added(&pad, &pad.name());
         if running {
             self.start_pad_task(&pad);
             if let Some(c) = self.camera() {
@@ -322,6 +312,26 @@ impl RpiCamSrc2 {
             }
         }
         Some(pad.upcast())
+    }
+
+    /// Adds a newly requested `pad` to the flow combiner and the element, active when the
+    /// element is past READY; false (with an error posted) when the element refuses it.
+    pub(super) fn attach_pad(&self, pad: &RpiCamSrcPad) -> bool {
+        lock(&self.combiner).add_pad(pad);
+        let obj = self.obj();
+        if obj.current_state() > gst::State::Ready {
+            let _ = pad.set_active(true);
+        }
+        if let Err(e) = obj.add_pad(pad) {
+            lock(&self.combiner).remove_pad(pad);
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Pad,
+                ("cannot add {}: {e}", pad.name())
+            );
+            return false;
+        }
+        true
     }
 
     fn open(&self) -> Result<(), gst::ErrorMessage> {

@@ -143,13 +143,7 @@ impl RpiCamSrc2 {
         st.still_pad = Some(pad.clone());
         let running = st.playing;
         drop(st);
-        lock(&self.combiner).add_pad(&pad);
-        let obj = self.obj();
-        if obj.current_state() > gst::State::Ready {
-            let _ = pad.set_active(true);
-        }
-        if let Err(e) = obj.add_pad(&pad) {
-            gst::element_imp_error!(self, gst::CoreError::Pad, ("cannot add {STILL_PAD}: {e}"));
+        if !self.attach_pad(&pad) {
             lock(&self.state).still_pad = None;
             return None;
         }
