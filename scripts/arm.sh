@@ -564,7 +564,7 @@ lint_deb() {
       die "step 'deb' failed: apt-get install lintian; install it yourself, then rerun"
   fi
   log "lintian $(basename "$file")"
-  lintian --fail-on error --no-tag-display-limit "$file" >&2 ||
+  lintian --fail-on error --tag-display-limit 0 "$file" >&2 ||
     die "step 'deb' failed: lintian reports errors for $file"
 }
 
