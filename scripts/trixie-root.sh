@@ -79,6 +79,14 @@ VIRTUAL_YAML_REL=usr/share/libcamera/pipeline/virtual/virtual.yaml
 log() { printf 'trixie-root: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# check_root_path, host_mirror, safe_remove, safe_remove_ours, do_mount, unmount_all,
+# in_namespace: shared with scripts/arm.sh.
+ROOT_KIND=root
+ROOT_LABEL="RPICAMSRC2_TRIXIE_ROOT=$ROOT"
+ROOT_ELSEWHERE="point RPICAMSRC2_TRIXIE_ROOT at a new or empty directory"
+# shellcheck source=scripts/lib/root.sh
+source "$REPO/scripts/lib/root.sh"
+
 # The host's CA bundle (the certificate settings the host's own tools use), if any.
 host_ca_bundle() {
   local f
@@ -86,21 +94,6 @@ host_ca_bundle() {
     [[ -n $f && -f $f ]] && { echo "$f"; return 0; }
   done
   return 1
-}
-
-# Refuses a ROOT that is not ours: a file, or a non-empty directory without the marker. An
-# empty directory is fine (the user made a place for it).
-check_root_path() {
-  if [[ -e $ROOT || -L $ROOT ]]; then
-    [[ -d $ROOT && ! -L $ROOT ]] ||
-      die "RPICAMSRC2_TRIXIE_ROOT=$ROOT exists and is not a directory; point it at a new or empty directory (nothing was changed)"
-    if [[ ! -f $ROOT/$MARKER_REL ]] && [[ -n $(ls -A "$ROOT" 2>/dev/null) ]]; then
-      die "RPICAMSRC2_TRIXIE_ROOT=$ROOT is a non-empty directory that this script did not make (no $MARKER_REL in it); point it at a new or empty directory, or remove it yourself (nothing was deleted)"
-    fi
-  fi
-  if [[ -e $ROOT.new || -L $ROOT.new ]] && [[ ! -f $ROOT.new/$PARTIAL_REL ]]; then
-    die "$ROOT.new exists and was not made by this script (no $PARTIAL_REL in it); remove it or choose another RPICAMSRC2_TRIXIE_ROOT (nothing was deleted)"
-  fi
 }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot and mount need it)"
@@ -111,25 +104,6 @@ esac
 
 marker_content() {
   printf 'suite=%s\npackages=%s\n' "$SUITE" "${PACKAGES[*]}"
-}
-
-# The first Debian archive URI of the host's apt sources (deb822 or one-line format),
-# skipping security archives.
-host_mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    uri=$(awk 'tolower($1)=="uris:" { for (i = 2; i <= NF; i++) print $i }' "$f" |
-      grep -E '/debian/?$' | grep -v -- '-security' | head -n1 || true)
-    [[ -n $uri ]] && { echo "${uri%/}"; return 0; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    uri=$(awk '$1=="deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$f" |
-      grep -E '/debian/?$' | grep -v -- '-security' | head -n1 || true)
-    [[ -n $uri ]] && { echo "${uri%/}"; return 0; }
-  done
-  return 1
 }
 
 write_virtual_yaml() {
@@ -153,20 +127,6 @@ YAML
 }
 
 # --- mounts ------------------------------------------------------------------------------
-MOUNTED=()
-unmount_all() {
-  local i
-  for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
-    umount -l "${MOUNTED[i]}" 2>/dev/null || true
-  done
-  MOUNTED=()
-}
-do_mount() { # do_mount TARGET ARGS...
-  local target=$1; shift
-  mkdir -p "$target"
-  mount "$@" "$target"
-  MOUNTED+=("$target")
-}
 mount_root() {
   local dir=$1
   trap unmount_all EXIT
@@ -244,13 +204,6 @@ fetch_crates() {
   fi
 }
 
-# Runs "$0 <args>" again in a private mount namespace, so that mounts never leak to the host.
-in_namespace() {
-  if [[ -z ${RPICAMSRC2_IN_NS:-} ]] && unshare -m --propagation private true 2>/dev/null; then
-    RPICAMSRC2_IN_NS=1 exec unshare -m --propagation private bash "$0" "$@"
-  fi
-}
-
 # --- validity and building -----------------------------------------------------------------
 root_valid() {
   local dir=$1
@@ -308,32 +261,8 @@ update_root() {
   marker_content >"$ROOT/$MARKER_REL"
 }
 
-# Refuses to delete a directory with anything mounted below it (the bind mounts of ~/.cargo
-# or the repository must never be deleted through it).
-safe_remove() {
-  local dir=$1
-  [[ -e $dir ]] || return 0
-  if awk -v d="$dir" '$2 == d || index($2, d "/") == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-    die "$dir has mounts below it; unmount them first"
-  fi
-  rm -rf --one-file-system "$dir"
-}
-
-# Deletes ROOT only when it is ours (the marker) or an empty directory.
-safe_remove_ours() {
-  local dir=$1
-  [[ -e $dir ]] || return 0
-  if [[ -f $dir/$MARKER_REL ]]; then
-    safe_remove "$dir"
-  elif [[ -d $dir && -z $(ls -A "$dir") ]]; then
-    rmdir "$dir"
-  else
-    die "refusing to delete $dir: not a root this script made"
-  fi
-}
-
 ensure_root() {
-  check_root_path
+  check_root_path "$ROOT"
   mkdir -p "$(dirname "$ROOT")"
   exec 9>"$ROOT.lock"
   flock -x 9
@@ -401,7 +330,7 @@ main() {
       esac
       ;;
     status)
-      check_root_path
+      check_root_path "$ROOT"
       if [[ -e $ROOT.new ]]; then
         echo "partial: $ROOT.new is a build that was interrupted; 'ensure' rebuilds it"
       fi
@@ -414,7 +343,7 @@ main() {
       fi
       ;;
     destroy)
-      check_root_path
+      check_root_path "$ROOT"
       exec 9>"$ROOT.lock"
       flock -x 9
       safe_remove_ours "$ROOT"

@@ -52,12 +52,11 @@ pub fn monotonic_ns() -> u64 {
 }
 
 pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes into the timespec we own; the clocks used here
-    // (MONOTONIC, THREAD_CPUTIME_ID) always exist on Linux.
+    // Zeroed rather than a struct literal: with 64-bit time_t on 32-bit targets (armhf built
+    // with libc's gnu_time_bits=64) timespec has private padding fields.
+    // SAFETY: timespec is plain integers, valid all-zero; clock_gettime only writes into the
+    // timespec we own; the clocks used here (MONOTONIC, THREAD_CPUTIME_ID) always exist on Linux.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
