@@ -16,12 +16,15 @@ use script::text;
 fn built_plugin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let deps = exe.parent().expect("deps directory");
-    [deps.to_path_buf(), deps.parent().expect("profile directory").to_path_buf()]
-        .iter()
-        .map(|d| d.join("libgstrpicamsrc2.so"))
-        .filter(|p| p.is_file())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("libgstrpicamsrc2.so built beside the tests")
+    [
+        deps.to_path_buf(),
+        deps.parent().expect("profile directory").to_path_buf(),
+    ]
+    .iter()
+    .map(|d| d.join("libgstrpicamsrc2.so"))
+    .filter(|p| p.is_file())
+    .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+    .expect("libgstrpicamsrc2.so built beside the tests")
 }
 
 /// A directory with the two files install.sh installs, as `--from` takes it.
@@ -121,7 +124,11 @@ fn user_install_is_found_by_gst_inspect_and_uninstall_removes_exactly_it() {
     // A second install is refused (the manifest says it is there); nothing changes.
     let again = install(&home, &["--from", from.to_str().unwrap()]);
     assert!(!again.status.success());
-    assert!(text(&again).contains("already installed"), "{}", text(&again));
+    assert!(
+        text(&again).contains("already installed"),
+        "{}",
+        text(&again)
+    );
 
     let out = install(&home, &["--uninstall"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -131,11 +138,18 @@ fn user_install_is_found_by_gst_inspect_and_uninstall_removes_exactly_it() {
         "uninstall leaves ~/.local as it was"
     );
     assert_eq!(std::fs::read(plugins.join("README.txt")).unwrap(), b"mine");
-    assert!(!inspect(&home).status.success(), "still found after uninstall");
+    assert!(
+        !inspect(&home).status.success(),
+        "still found after uninstall"
+    );
 
     let out = install(&home, &["--uninstall"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("nothing to uninstall"), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing to uninstall"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Memory: peak RSS and growth of the main job, beside the x264enc peer. Methods: docs/benchmarks.md.
+
+use crate::*;
+
+pub(crate) struct MemRun {
+    ours: Result<memory::Sampler, String>,
+    peer: Option<Result<memory::Sampler, String>>,
+}
+
+pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
+    println!("memory: main job for {secs} s in a gst-launch-1.0 child (sampled every second)");
+    let _ = std::fs::create_dir_all(dir);
+    let plugin = memory::plugin_dir(dir);
+    let start = |desc: String, out: PathBuf| -> Result<memory::Sampler, String> {
+        let p = plugin.clone()?;
+        memory::Sampler::start(&desc, &p, dir, out, secs as f64)
+    };
+    let ours_out = dir.join("ours.mp4");
+    let ours = start(memory::main_job(&ours_out), ours_out);
+    let peer = (!quick).then(|| {
+        let out = dir.join("peer.mp4");
+        start(memory::peer_job(&out), out)
+    });
+    MemRun { ours, peer }
+}
+
+pub(crate) type MemOutcome = Result<(memory::MemResult, Option<u64>), String>;
+
+pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
+    let timeout = Duration::from_secs(secs * 2 + 60);
+    let finish = |s: Result<memory::Sampler, String>| -> MemOutcome {
+        let s = s?;
+        let out = s.out.clone();
+        let res = s.finish(timeout)?;
+        Ok((res, memory::mp4_frames(&out)))
+    };
+    let ours = finish(m.ours);
+    let peer = m.peer.map(finish);
+    let mut body = format!(
+        "The main job's recording, `gst-launch-1.0 -e {}`, stopped with SIGINT (EOS) after \
+         {secs} s, in a child process (GST_PLUGIN_PATH = this build's plugin). VmRSS/VmHWM and \
+         the child's CPU time (utime + stime) from /proc/PID every second; settled = the first \
+         sample after a sixth of the run (a third in --quick); slope = least squares over the samples after that; \
+         frames = packets in the MP4 (ffprobe), against {secs} s x 30 fps. It runs while the \
+         callgrind and zero-copy rows run (their results are counts), so the machine is busier \
+         than usual. Peer (full run only, at the same time): `{}`.\n\n\
+         | pipeline | wall s | frames in the MP4 (of {}) | CPU ms/frame | peak RSS (VmHWM) MiB | RSS settled MiB (at s) | RSS end MiB (at s) | growth MiB | slope MiB/min |\n|---|---|---|---|---|---|---|---|---|\n",
+        memory::main_job(Path::new("out.mp4")),
+        memory::peer_job(Path::new("peer.mp4")),
+        secs * 30
+    );
+    let row = |label: &str, x: &MemOutcome| {
+        match x {
+        Ok((res, frames)) => format!(
+            "| {label} | {:.1} | {} | {} | {:.1} | {:.1} ({:.0}) | {:.1} ({:.0}) | {:+.2} | {:+.2} |\n",
+            res.wall_s,
+            frames.map(|f| f.to_string()).unwrap_or("?".into()),
+            frames
+                .filter(|&f| f > 0)
+                .map(|f| format!("{:.1}", res.cpu_s * 1e3 / f as f64))
+                .unwrap_or("?".into()),
+            res.peak_kb as f64 / 1024.0,
+            res.settled_kb as f64 / 1024.0,
+            res.settle_s,
+            res.end_kb as f64 / 1024.0,
+            res.end_s,
+            res.growth_kb() as f64 / 1024.0,
+            res.slope_kb_per_min / 1024.0
+        ),
+        Err(e) => format!("| {label} | failed: {e} | | | | | | | |\n"),
+    }
+    };
+    body += &row("rpicamsrc2 ! rpih264enc (main job)", &ours);
+    if let Some(p) = &peer {
+        body += &row("videotestsrc ! x264enc", p);
+    }
+    body += "\nFewer frames than the duration x 30 means the pipeline could not keep up on this \
+             (shared) machine: the camera loses the frames it has no free buffer for, the \
+             recording stays complete.";
+    r.section("Memory: the main job", body);
+    let peer_peak = peer
+        .as_ref()
+        .and_then(|p| p.as_ref().ok())
+        .map(|(p, _)| p.peak_kb as f64 / 1024.0);
+    match &ours {
+        Ok((res, frames)) => {
+            r.line(Line {
+                row: "mem",
+                what: format!("peak RSS, main job 1080p30 {secs} s"),
+                how: "VmHWM of the gst-launch-1.0 child".into(),
+                ours: format!("{:.1} MiB", res.peak_kb as f64 / 1024.0),
+                repeats: "1".into(),
+                peer: "videotestsrc ! x264enc".into(),
+                peer_value: peer_peak
+                    .map(|p| format!("{p:.1} MiB"))
+                    .unwrap_or("not run".into()),
+                ratio: peer_peak
+                    .map(|p| format!("{:.2}x", res.peak_kb as f64 / 1024.0 / p))
+                    .unwrap_or("-".into()),
+            });
+            r.line(Line {
+                row: "mem",
+                what: "RSS growth settled → end (slope)".into(),
+                how: "VmRSS sampled every second".into(),
+                ours: format!(
+                    "{:+.2} MiB ({:+.2} MiB/min)",
+                    res.growth_kb() as f64 / 1024.0,
+                    res.slope_kb_per_min / 1024.0
+                ),
+                repeats: format!("{} samples", res.samples),
+                peer: "-".into(),
+                peer_value: "-".into(),
+                ratio: "-".into(),
+            });
+            r.check(
+                "memory: main job RSS does not grow",
+                res.samples >= 5 && res.growth_kb() <= bounds::RSS_GROWTH_KB,
+                format!(
+                    "{:+.2} MiB from {:.0} s to {:.0} s, {} samples (bound {} MiB)",
+                    res.growth_kb() as f64 / 1024.0,
+                    res.settle_s,
+                    res.end_s,
+                    res.samples,
+                    bounds::RSS_GROWTH_KB / 1024
+                ),
+            );
+            r.check(
+                "memory: the main job's MP4 is complete after SIGINT",
+                frames.is_none_or(|f| f > 0),
+                format!(
+                    "{} frames read back by ffprobe",
+                    frames
+                        .map(|f| f.to_string())
+                        .unwrap_or("? (no ffprobe)".into())
+                ),
+            );
+        }
+        Err(e) => r.check("memory: main job ran", false, e.clone()),
+    }
+}

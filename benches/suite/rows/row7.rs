@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Row 7: the libcamera backend in the trixie root. Methods: docs/benchmarks.md.
+
+use crate::*;
+
+pub(crate) fn row7(r: &mut Report, opts: &Opts, repo: &Path) {
+    println!("row 7: libcamera backend in the trixie root");
+    let peer_note = "libcamerasrc cannot capture here: libcamera's FrameBufferAllocator needs a \
+                     dma-buf heap or udmabuf, which this kernel lacks (\"Could not open any \
+                     dma-buf provider\"); no number is given for it.";
+    match libcamera::run(repo, opts.quick, 300, 3) {
+        libcamera::Outcome::NotRun(why) | libcamera::Outcome::Failed(why) => {
+            r.line(Line {
+                row: "7",
+                what: "libcamera backend (trixie root): frames/s, CPU/frame".into(),
+                how: "scripts/trixie-root.sh bench".into(),
+                ours: why.clone(),
+                repeats: "-".into(),
+                peer: "libcamerasrc".into(),
+                peer_value: "cannot capture here (no dma-buf)".into(),
+                ratio: "-".into(),
+            });
+            r.section(
+                "Row 7: libcamera backend in the trixie root",
+                format!("{why}\n\n{peer_note}"),
+            );
+        }
+        libcamera::Outcome::Ran {
+            script,
+            frames,
+            lines,
+        } => {
+            let mut body = format!(
+                "`bash {} bench {frames}` (examples/libcamera_bench.rs in the Debian trixie root: \
+                 libcamera 0.4 with its virtual pipeline handler, GStreamer 1.26), {} runs. \
+                 The virtual camera is not paced (a request completes as soon as it is queued), \
+                 so frames/s is how fast the stack goes, and process CPU includes libcamera \
+                 drawing the test pattern (the \"sensor\"). `backend`: the CameraBackend trait \
+                 alone; `element`: `rpicamsrc2 ! fakesink`. *Own threads*: the CPU of the \
+                 threads named rpicamsrc2* (the backend's request thread, the element's \
+                 capture thread and streaming task) from /proc/self/task, per frame; the rest \
+                 is mostly libcamera's thread drawing the pattern.\n\n\
+                 | what | frames/s | CPU ms/frame (process) | own threads ms/frame |\n|---|---|---|---|\n",
+                script.display(),
+                lines.first().map(|l| l.fps.len()).unwrap_or(0)
+            );
+            for l in &lines {
+                body += &format!(
+                    "| {} | {} | {} | {} |\n",
+                    l.what,
+                    l.fps().fmt(1),
+                    l.cpu().fmt(3),
+                    l.own().fmt(3)
+                );
+                if l.what.starts_with("element") {
+                    r.line(Line {
+                        row: "7",
+                        what: format!("libcamera backend, {}", l.what),
+                        how: "trixie root, virtual camera, unpaced".into(),
+                        ours: format!(
+                            "{} fps, {} ms/frame (own threads {} ms)",
+                            l.fps().fmt(1),
+                            l.cpu().fmt(3),
+                            l.own().fmt(3)
+                        ),
+                        repeats: format!("{}", l.fps.len()),
+                        peer: "libcamerasrc".into(),
+                        peer_value: "cannot capture here (no dma-buf)".into(),
+                        ratio: "-".into(),
+                    });
+                }
+            }
+            body += &format!("\n{peer_note}");
+            r.section("Row 7: libcamera backend in the trixie root", body);
+        }
+    }
+}
