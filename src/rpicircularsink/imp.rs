@@ -233,9 +233,10 @@ impl RpiCircularSink {
             }
         }
         if done {
-            let b = st.recording.take().expect("recording");
-            gst::info!(CAT, imp = self, "closing {}", b.location);
-            st.closing.push(b);
+            if let Some(b) = st.recording.take() {
+                gst::info!(CAT, imp = self, "closing {}", b.location);
+                st.closing.push(b);
+            }
         }
         drop(st);
         if warn {
