@@ -120,13 +120,10 @@ fn lores_while_playing(
     link_first: bool,
 ) -> (u64, u64, u64, common::Bus, Option<gst::PadLinkError>) {
     common::init();
-    let p = gst::parse::launch(
+    let p = common::pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 \
          ! video/x-raw,width=640,height=480,framerate=30/1 ! fakesink name=m",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let main = count(&p.by_name("m").unwrap());
     let bus = p.bus().unwrap();
     let mut out = common::Bus::default();
@@ -230,14 +227,11 @@ fn frames_lost_while_downstream_holds_every_buffer_are_dropped() {
     common::init();
     // The appsink keeps every buffer (nobody pulls): after buffer-count frames the camera has
     // no buffer left, and every later frame is lost for the pad.
-    let p = gst::parse::launch(
+    let p = common::pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 buffer-count=3 \
          ! video/x-raw,width=320,height=240,framerate=60/1 \
          ! appsink name=sink max-buffers=1000 sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let cam = p.by_name("cam").unwrap();
     p.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -349,13 +343,10 @@ fn a_bad_scene_image_set_while_playing_is_a_warning_and_frames_go_on() {
     let _serial = common::serial();
     common::init();
     let dir = tempfile::tempdir().unwrap();
-    let p = gst::parse::launch(
+    let p = common::pipeline(
         "rpicamsrc2 name=cam camera-name=sim:imx219 sim-scene=image \
          ! video/x-raw,width=320,height=240 ! fakesink name=sink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let frames = count(&p.by_name("sink").unwrap());
     let bus = p.bus().unwrap();
     let mut out = common::Bus::default();

@@ -322,18 +322,11 @@ fn gst_device_monitor_prints_a_launch_line_that_runs() {
     }
     assert!(!tmp.path().join("f06.jpg").exists());
     common::init();
-    let dec = gst::parse::launch(&format!(
+    let dec = common::pipeline(&format!(
         "filesrc location={} ! jpegdec ! appsink name=sink",
         jpegs[5].display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = dec
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink = common::appsink(&dec, "sink");
     dec.set_state(gst::State::Playing).unwrap();
     let s = sink
         .try_pull_sample(gst::ClockTime::from_seconds(10))

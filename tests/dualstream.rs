@@ -3,6 +3,7 @@
 //! back-pressure, zero-copy, renegotiation and bad input.
 
 mod common;
+use common::pipeline;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -49,14 +50,6 @@ fn play_to_eos(p: &gst::Pipeline, secs: u64) -> common::Bus {
     out
 }
 
-fn pipeline(s: &str) -> gst::Pipeline {
-    common::init();
-    gst::parse::launch(s)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap()
-}
-
 #[test]
 fn main_lores_raw_share_frames_and_metadata() {
     let _serial = common::serial();
@@ -98,11 +91,7 @@ fn raw_caps_and_content_follow_the_sensor() {
          cam.src ! video/x-raw,width=640,height=480 ! fakesink \
          cam.raw ! video/x-bayer,format=rggb10le,width=1640,height=1232 ! appsink name=sink",
     );
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     let sample = sink
         .try_pull_sample(gst::ClockTime::from_seconds(5))
@@ -412,11 +401,7 @@ fn holding_every_buffer_is_reported() {
         "rpicamsrc2 name=cam camera-name=sim:imx219 buffer-count=3 \
          ! video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink",
     );
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     let mut held = Vec::new();
     while held.len() < 3 {

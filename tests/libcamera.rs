@@ -7,12 +7,11 @@
 //! Run with `--test-threads=1`: libcamera lets one user acquire a camera at a time.
 #![cfg(feature = "libcamera")]
 
-use std::{
-    path::Path,
-    process::Command,
-    sync::{Arc, Once},
-    time::Duration,
-};
+mod common;
+
+use common::init;
+
+use std::{path::Path, process::Command, sync::Arc, time::Duration};
 
 use gst::prelude::*;
 use gst_video::prelude::*;
@@ -26,14 +25,6 @@ use gstrpicamsrc2::camera::{
 
 const VIRTUAL: &str = "Virtual0";
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("gst init");
-        gstrpicamsrc2::plugin_register_static().expect("register plugin");
-    });
-}
 
 fn open(name: &str) -> Arc<dyn CameraBackend> {
     init();
@@ -689,25 +680,12 @@ fn device_monitor_lists_the_virtual_camera() {
 /// stays readable after the pipeline went to NULL and was dropped.
 #[test]
 fn a_sample_outlives_its_pipeline() {
-    init();
-    let p = gst::parse::launch(&format!(
-        "rpicamsrc2 camera-name={VIRTUAL} ! video/x-raw,width=640,height=480 ! appsink name=sink"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let sample = sink
-        .try_pull_sample(gst::ClockTime::from_seconds(5))
-        .expect("a sample within 5 s");
-    p.set_state(gst::State::Null).unwrap();
-    drop(sink);
-    drop(p);
+    let sample = common::sample_outliving_pipeline(
+        &format!(
+            "rpicamsrc2 camera-name={VIRTUAL} ! video/x-raw,width=640,height=480 ! appsink name=sink"
+        ),
+        Duration::from_secs(5),
+    );
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info)
         .expect("still readable");

@@ -96,18 +96,11 @@ fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// Decodes a JPEG with GStreamer's jpegdec: (width, height).
 fn decode_jpeg(path: &Path) -> (u32, u32) {
     common::init();
-    let p = gst::parse::launch(&format!(
+    let p = common::pipeline(&format!(
         "filesrc location={} ! jpegdec ! appsink name=sink",
         path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink = common::appsink(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     let s = sink
         .try_pull_sample(gst::ClockTime::from_seconds(10))
@@ -126,20 +119,13 @@ fn raspberry_pi_documentation_rtp_recipe() {
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let receiver = gst::parse::launch(&format!(
+    let receiver = common::pipeline(&format!(
         "udpsrc address=127.0.0.1 port={port} \
          caps=\"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96\" \
          ! rtpjitterbuffer latency=200 ! rtph264depay ! h264parse ! avdec_h264 \
          ! appsink name=sink sync=false"
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = receiver
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink = common::appsink(&receiver, "sink");
     let decoded = Arc::new(Mutex::new(Vec::<(u32, u32)>::new()));
     let d = decoded.clone();
     sink.set_callbacks(
@@ -342,23 +328,10 @@ fn libcamerasrc_control_names_are_properties() {
 #[test]
 fn libcamerasrc_single_stream_and_memory_lifetime_tests() {
     run_ok("rpicamsrc2 num-buffers=5 ! fakesink");
-    common::init();
-    let p = gst::parse::launch("rpicamsrc2 ! video/x-raw,width=640,height=480 ! appsink name=sink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let sample = sink
-        .try_pull_sample(gst::ClockTime::from_seconds(5))
-        .expect("a sample within 5 s");
-    p.set_state(gst::State::Null).unwrap();
-    drop(sink);
-    drop(p);
+    let sample = common::sample_outliving_pipeline(
+        "rpicamsrc2 ! video/x-raw,width=640,height=480 ! appsink name=sink",
+        Duration::from_secs(5),
+    );
     let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
     let buf = sample.buffer().unwrap();
     let map = buf.map_readable().expect("still readable");

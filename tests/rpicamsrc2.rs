@@ -174,14 +174,11 @@ fn high_rate_jpeg_dump_writes_300_decodable_files_without_drops() {
     common::init();
     let dir = tempfile::tempdir().unwrap();
     let loc = dir.path().join("f%05d.jpg");
-    let p = gst::parse::launch(&format!(
+    let p = common::pipeline(&format!(
         "rpicamsrc2 name=src camera-name=sim:imx219 num-buffers=300 ! \
          video/x-raw,width=640,height=480,framerate=90/1 ! jpegenc ! multifilesink location={}",
         loc.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     p.set_state(gst::State::Playing).unwrap();
     let bus = p.bus().unwrap();
     let msg = bus
@@ -291,15 +288,12 @@ fn ae_off_before_convergence_freezes_what_it_reached() {
 fn control_changes_while_playing_show_within_the_sensor_delay() {
     let _serial = common::serial();
     common::init();
-    let p = gst::parse::launch(
+    let p = common::pipeline(
         // sync=false: a syncing sink holds the streaming thread for the pipeline latency (one
         // frame), which would add that frame to what this test measures.
         "rpicamsrc2 name=src camera-name=sim:imx219 num-buffers=20 ! \
          video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink sync=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    );
     let src = p.by_name("src").unwrap();
     // Set the control from the streaming thread as frame 8 leaves the source, so "when" is
     // exact: the camera is capturing frame 9 at that moment.
@@ -317,11 +311,7 @@ fn control_changes_while_playing_show_within_the_sensor_delay() {
             }
             gst::PadProbeReturn::Ok
         });
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let sink = common::appsink(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     let mut exposures = Vec::new();
     while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(2)) {
@@ -464,17 +454,10 @@ fn harness_pulls_timestamped_buffers_and_answers_latency() {
 #[test]
 fn restart_twice_and_eos_by_event() {
     common::init();
-    let p = gst::parse::launch(
+    let p = common::pipeline(
         "rpicamsrc2 camera-name=sim:imx296 ! video/x-raw,width=640,height=480 ! appsink name=sink",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    );
+    let sink = common::appsink(&p, "sink");
     for _ in 0..2 {
         p.set_state(gst::State::Playing).unwrap();
         for _ in 0..3 {
@@ -565,19 +548,12 @@ fn still_image_scene_shows_the_photograph() {
     });
     img.save(&path).unwrap();
     common::init();
-    let p = gst::parse::launch(&format!(
+    let p = common::pipeline(&format!(
         "rpicamsrc2 camera-name=sim:imx296 sim-scene=image sim-image={} num-buffers=20 ! \
          video/x-raw,format=RGB,width=640,height=480 ! appsink name=sink",
         path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = p
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    ));
+    let sink = common::appsink(&p, "sink");
     p.set_state(gst::State::Playing).unwrap();
     let mut last = None;
     while let Some(smp) = sink.try_pull_sample(gst::ClockTime::from_seconds(3)) {

@@ -26,6 +26,40 @@ pub fn init() {
     });
 }
 
+/// `launch` parsed into a pipeline (GStreamer and the plugin initialised first); panics with
+/// the description when it does not parse or is not a pipeline.
+pub fn pipeline(launch: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap_or_else(|_| panic!("{launch}: not a pipeline"))
+}
+
+/// The appsink called `name` in `p`.
+pub fn appsink(p: &gst::Pipeline, name: &str) -> gst_app::AppSink {
+    p.by_name(name)
+        .unwrap_or_else(|| panic!("no element {name}"))
+        .downcast::<gst_app::AppSink>()
+        .unwrap_or_else(|_| panic!("{name} is not an appsink"))
+}
+
+/// The first sample of `launch` (which must end in `appsink name=sink`), pulled within
+/// `timeout`, after which the pipeline is set to NULL and dropped: the sample (and the camera
+/// buffer under it) must outlive its pipeline.
+pub fn sample_outliving_pipeline(launch: &str, timeout: Duration) -> gst::Sample {
+    let p = pipeline(launch);
+    let sink = appsink(&p, "sink");
+    p.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::try_from(timeout).unwrap())
+        .unwrap_or_else(|| panic!("{launch}: no sample within {timeout:?}"));
+    p.set_state(gst::State::Null).unwrap();
+    drop(sink);
+    drop(p);
+    sample
+}
+
 /// One frame pulled from an appsink.
 #[derive(Debug, Clone)]
 pub struct Frame {
