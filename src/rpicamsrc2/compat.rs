@@ -16,7 +16,8 @@ use crate::camera::format::Size;
 use crate::camera::{SensorModeSpec, StreamRole};
 use crate::sync::lock;
 
-use super::imp::{RpiCamSrc2, SensorModeSetting};
+use super::imp::RpiCamSrc2;
+use super::settings::SensorModeSetting;
 use super::{PadStreamRole, RpiCamSrcPad};
 
 /// The stream a pad with libcamerasrc's `role` asks for.

@@ -6,7 +6,8 @@
 //! metadata on every buffer ([`meta`]). It talks to cameras only through
 //! [`crate::camera::CameraBackend`].
 //!
-//! Modules: `imp` (the element: properties, camera open/close, pads, state changes),
+//! Modules: `imp` (the element: camera open/close, pads, state changes), `settings` (its own
+//! settings and their properties), `props` (controls and backend options as properties),
 //! `negotiate` (pure: modes and downstream caps to a camera configuration and each pad's
 //! stream), `pad` ([`RpiCamSrcPad`]: one stream's queue, decimation, task and counters),
 //! `capture` (the capture thread), `still` (the still pad and the wait for AE/AWB),
@@ -30,6 +31,7 @@ mod negotiate;
 mod pad;
 mod props;
 mod query;
+mod settings;
 mod stats;
 mod still;
 mod watchdog;
