@@ -194,14 +194,17 @@ fn main() {
         .wants("mem")
         .then(|| start_memory(&tmp.path().join("mem"), mem_secs, opts.quick));
     if opts.wants("1") {
+        r.current = "1";
         timed("row 1 callgrind", &mut || {
             row1_callgrind(&mut r, &opts, tmp.path())
         });
     }
     if opts.wants("2") {
+        r.current = "2";
         timed("row 2", &mut || row2(&mut r, &opts));
     }
     if let Some(m) = mem {
+        r.current = "mem";
         finish_memory(&mut r, m, mem_secs);
     }
     timings.push((
@@ -209,7 +212,7 @@ fn main() {
         phase_a.elapsed().as_secs_f64(),
     ));
     // Phase B: timed rows, one at a time.
-    type Row<'a> = (&'a str, &'a dyn Fn(&mut Report));
+    type Row<'a> = (&'static str, &'a dyn Fn(&mut Report));
     let rows: [Row; 8] = [
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
@@ -222,6 +225,7 @@ fn main() {
     ];
     for (row, f) in rows {
         if opts.wants(row) {
+            r.current = row;
             let t = Instant::now();
             f(&mut r);
             let s = t.elapsed().as_secs_f64();
@@ -248,7 +252,14 @@ fn main() {
         command: header_start.command,
         fields,
     };
-    let doc = r.render(&header);
+    let mut doc = r.render(&header);
+    // A run of some rows into the full document replaces those rows and keeps the others
+    // (the header says which rows come from which run).
+    if let (Some(only), false) = (&opts.only, opts.quick) {
+        if let Ok(previous) = std::fs::read_to_string(&out) {
+            doc = report::merge(&previous, &doc, only);
+        }
+    }
     if let Some(d) = out.parent() {
         let _ = std::fs::create_dir_all(d);
     }

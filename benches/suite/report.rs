@@ -20,6 +20,8 @@ pub struct Line {
 
 /// A regression check (the CI-reduced run fails when one does not pass).
 pub struct Check {
+    /// The row that made it (`--only` name).
+    pub row: &'static str,
     pub name: String,
     pub pass: bool,
     pub detail: String,
@@ -27,6 +29,8 @@ pub struct Check {
 
 /// A detail section.
 pub struct Section {
+    /// The row that made it (`--only` name).
+    pub row: &'static str,
     pub title: String,
     pub body: String,
 }
@@ -37,6 +41,8 @@ pub struct Report {
     pub lines: Vec<Line>,
     pub sections: Vec<Section>,
     pub checks: Vec<Check>,
+    /// The row being measured (`--only` name), recorded in its sections and checks.
+    pub current: &'static str,
 }
 
 impl Report {
@@ -50,6 +56,7 @@ impl Report {
 
     pub fn section(&mut self, title: impl Into<String>, body: impl Into<String>) {
         self.sections.push(Section {
+            row: self.current,
             title: title.into(),
             body: body.into(),
         });
@@ -57,6 +64,7 @@ impl Report {
 
     pub fn check(&mut self, name: impl Into<String>, pass: bool, detail: impl Into<String>) {
         let c = Check {
+            row: self.current,
             name: name.into(),
             pass,
             detail: detail.into(),
@@ -118,6 +126,7 @@ impl Report {
         }
         let _ = writeln!(s);
         for sec in &self.sections {
+            let _ = writeln!(s, "{}", row_marker(sec.row));
             let _ = writeln!(s, "## {}", sec.title);
             let _ = writeln!(s);
             let _ = writeln!(s, "{}", sec.body.trim_end());
@@ -130,10 +139,11 @@ impl Report {
         for c in &self.checks {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} |",
+                "| {} | {} | {} {} |",
                 c.name,
                 if c.pass { "pass" } else { "**REGRESSION**" },
-                c.detail
+                c.detail,
+                row_marker(c.row)
             );
         }
         s
@@ -238,4 +248,229 @@ impl Header {
             fields,
         }
     }
+}
+
+/// The invisible mark that names the row of a section or check in the document, so that a
+/// later `--only` run can replace that row's parts and keep the others ([`merge`]).
+fn row_marker(row: &str) -> String {
+    format!("<!-- row: {row} -->")
+}
+
+/// The row named by a marker in `line`, if any.
+fn marked_row(line: &str) -> Option<&str> {
+    let i = line.find("<!-- row: ")? + "<!-- row: ".len();
+    let j = line[i..].find(" -->")?;
+    Some(&line[i..i + j])
+}
+
+/// The row of a section or check written before rows were marked, from its title or name.
+fn legacy_row(text: &str) -> Option<String> {
+    let t = text.trim_start_matches("## ").to_ascii_lowercase();
+    if let Some(rest) = t.strip_prefix("row ") {
+        let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        return (!n.is_empty()).then_some(n);
+    }
+    [
+        ("memory", "mem"),
+        ("overlay", "overlay"),
+        ("robust", "robust"),
+    ]
+    .iter()
+    .find(|(p, _)| t.starts_with(p))
+    .map(|(_, r)| r.to_string())
+}
+
+/// The parts of an earlier document: header fields, summary lines, sections and check lines,
+/// each with its row.
+struct Parsed {
+    fields: Vec<(String, String)>,
+    lines: Vec<(String, String)>,
+    sections: Vec<(String, String)>,
+    checks: Vec<(String, String)>,
+}
+
+fn parse(doc: &str) -> Parsed {
+    let mut p = Parsed {
+        fields: Vec::new(),
+        lines: Vec::new(),
+        sections: Vec::new(),
+        checks: Vec::new(),
+    };
+    #[derive(PartialEq)]
+    enum At {
+        Header,
+        Summary,
+        Section,
+        Checks,
+    }
+    let mut at = At::Header;
+    let mut pending_marker: Option<String> = None;
+    for line in doc.lines() {
+        if let Some(r) = marked_row(line).filter(|_| line.starts_with("<!--")) {
+            pending_marker = Some(r.to_string());
+            continue;
+        }
+        if line.starts_with("## ") {
+            at = match line {
+                "## Summary" => At::Summary,
+                "## Regression checks" => At::Checks,
+                _ => {
+                    let row = pending_marker
+                        .take()
+                        .or_else(|| legacy_row(line))
+                        .unwrap_or_default();
+                    p.sections.push((row, String::new()));
+                    At::Section
+                }
+            };
+            if at != At::Section {
+                continue;
+            }
+        }
+        match at {
+            At::Header => {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                if cells.len() == 4 && !cells[1].is_empty() && !cells[1].starts_with("--") {
+                    p.fields.push((cells[1].to_string(), cells[2].to_string()));
+                }
+            }
+            At::Summary => {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                if cells.len() > 2 && !matches!(cells[1], "" | "row") && !cells[1].starts_with("--")
+                {
+                    p.lines.push((cells[1].to_string(), line.to_string()));
+                }
+            }
+            At::Section => {
+                if let Some(last) = p.sections.last_mut() {
+                    last.1.push_str(line);
+                    last.1.push('\n');
+                }
+            }
+            At::Checks => {
+                if line.starts_with("| ") && !line.starts_with("| check |") {
+                    let row = marked_row(line)
+                        .map(str::to_string)
+                        .or_else(|| legacy_row(line.trim_start_matches("| ")))
+                        .unwrap_or_default();
+                    p.checks.push((row, line.to_string()));
+                }
+            }
+        }
+    }
+    p
+}
+
+/// `new` (a run of the rows `ran` only) merged into `old` (an earlier document): the rows not
+/// run keep their summary lines, sections and checks from `old`, in `old`'s order; the rows
+/// run replace theirs; rows new to the document come last. The header is `new`'s, plus the
+/// date and commit of the run the kept rows come from and which rows those are.
+pub fn merge(old: &str, new: &str, ran: &[String]) -> String {
+    let o = parse(old);
+    let n = parse(new);
+    let was_run = |r: &str| ran.iter().any(|x| x == r);
+    let kept: Vec<String> = {
+        let mut k: Vec<String> = o
+            .lines
+            .iter()
+            .map(|(r, _)| r.clone())
+            .chain(o.sections.iter().map(|(r, _)| r.clone()))
+            .filter(|r| !r.is_empty() && !was_run(r))
+            .collect();
+        k.dedup();
+        let mut seen = Vec::new();
+        k.retain(|r| {
+            let fresh = !seen.contains(r);
+            seen.push(r.clone());
+            fresh
+        });
+        k
+    };
+    let old_field = |k: &str| {
+        o.fields
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    // Everything up to the summary table's first line comes from `new`, with two more fields.
+    let mut s = String::new();
+    let head_end = new.find("## Summary").unwrap_or(new.len());
+    let (head, _) = new.split_at(head_end);
+    let fields_end = head.rfind("|\n").map(|i| i + 2).unwrap_or(head.len());
+    s.push_str(&head[..fields_end]);
+    let _ = writeln!(s, "| rows measured in this run | {} |", ran.join(", "));
+    let _ = writeln!(
+        s,
+        "| rows kept from the previous run | {} (run of {} at {}) |",
+        if kept.is_empty() {
+            "none".to_string()
+        } else {
+            kept.join(", ")
+        },
+        old_field("date (UTC)"),
+        old_field("rpicamsrc2")
+    );
+    s.push_str(&head[fields_end..]);
+    let _ = writeln!(s, "## Summary\n");
+    let _ = writeln!(
+        s,
+        "| row | what | how | rpicamsrc2 | repeats | peer | peer value | ratio |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let ordered = |old: &[(String, String)], new: &[(String, String)]| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut done: Vec<String> = Vec::new();
+        for (r, text) in old {
+            if was_run(r) {
+                if !done.contains(r) {
+                    done.push(r.clone());
+                    out.extend(new.iter().filter(|(x, _)| x == r).map(|(_, t)| t.clone()));
+                }
+            } else {
+                out.push(text.clone());
+            }
+        }
+        out.extend(
+            new.iter()
+                .filter(|(r, _)| !done.contains(r))
+                .map(|(_, t)| t.clone()),
+        );
+        out
+    };
+    for l in ordered(&o.lines, &n.lines) {
+        let _ = writeln!(s, "{l}");
+    }
+    let _ = writeln!(s);
+    let with_marker = |v: &[(String, String)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(r, body)| (r.clone(), format!("{}\n{}", row_marker(r), body)))
+            .collect()
+    };
+    for sec in ordered(&with_marker(&o.sections), &with_marker(&n.sections)) {
+        s.push_str(&sec);
+    }
+    let _ = writeln!(s, "## Regression checks\n");
+    let _ = writeln!(s, "| check | result | measured |");
+    let _ = writeln!(s, "|---|---|---|");
+    let mark = |v: &[(String, String)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(r, l)| {
+                let l = if marked_row(l).is_some() {
+                    l.clone()
+                } else {
+                    format!(
+                        "{} {} |",
+                        l.trim_end().trim_end_matches('|').trim_end(),
+                        row_marker(r)
+                    )
+                };
+                (r.clone(), l)
+            })
+            .collect()
+    };
+    for c in ordered(&mark(&o.checks), &mark(&n.checks)) {
+        let _ = writeln!(s, "{c}");
+    }
+    s
 }
