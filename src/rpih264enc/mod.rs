@@ -38,14 +38,20 @@ pub enum Backend {
     /// The V4L2 hardware encoder when `device` is an H.264 M2M encoder and the input fits it,
     /// the fastest installed software engine otherwise (as [`Backend::Software`]).
     #[default]
-    #[enum_value(name = "Auto: hardware when present, else the fastest software engine", nick = "auto")]
+    #[enum_value(
+        name = "Auto: hardware when present, else the fastest software engine",
+        nick = "auto"
+    )]
     Auto = 0,
     /// The V4L2 M2M hardware encoder only (an error when absent).
     #[enum_value(name = "V4L2 hardware encoder", nick = "v4l2")]
     V4l2 = 1,
     /// The fastest installed software engine: x264 when the `x264enc` element is registered
     /// with a rank above NONE, else OpenH264.
-    #[enum_value(name = "Software: x264 when installed, else OpenH264", nick = "software")]
+    #[enum_value(
+        name = "Software: x264 when installed, else OpenH264",
+        nick = "software"
+    )]
     Software = 2,
     /// The system's `x264enc` element (an error when it is not installed).
     #[enum_value(name = "x264 (the system's x264enc element)", nick = "x264")]

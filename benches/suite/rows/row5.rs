@@ -107,7 +107,9 @@ pub(crate) fn row5(r: &mut Report, opts: &Opts) {
         let (oi, pi) = (1, 3);
         let cr = util::paired_ratio(&cpu[oi], &cpu[pi]);
         r.check(
-            format!("row 5: rpih264enc's OpenH264 CPU/frame within bound of openh264enc's ({w}x{h})"),
+            format!(
+                "row 5: rpih264enc's OpenH264 CPU/frame within bound of openh264enc's ({w}x{h})"
+            ),
             cr.n > 0 && cr.median <= bounds::H264_CPU_RATIO,
             format!(
                 "median ratio {:.2} (bound {})",

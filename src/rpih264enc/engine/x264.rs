@@ -39,9 +39,9 @@ const KEYINT_INFINITE: u32 = 1 << 30;
 /// choice on OpenH264 (an explicit `backend=x264` still runs it). The error says why not.
 pub fn available(for_auto: bool) -> Result<(), String> {
     match gst::ElementFactory::find(FACTORY) {
-        None => Err(
-            "x264enc is not installed (Debian/Ubuntu package gstreamer1.0-plugins-ugly)".into(),
-        ),
+        None => {
+            Err("x264enc is not installed (Debian/Ubuntu package gstreamer1.0-plugins-ugly)".into())
+        }
         Some(f) if for_auto && f.rank() == gst::Rank::NONE => {
             Err("x264enc is ranked NONE (GST_PLUGIN_FEATURE_RANK)".into())
         }
@@ -194,7 +194,10 @@ impl X264Engine {
 }
 
 impl Engine for X264Engine {
-    fn configure(cfg: &EngineConfig<'_>, warn: &mut dyn FnMut(String)) -> Result<Self, EngineError> {
+    fn configure(
+        cfg: &EngineConfig<'_>,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Self, EngineError> {
         available(false).map_err(EngineError::Init)?;
         let enc = gst::ElementFactory::make(FACTORY)
             .name("rpih264enc-x264enc")
@@ -213,9 +216,12 @@ impl Engine for X264Engine {
         );
         enc.set_property("byte-stream", true);
         enc.set_property("aud", false);
-        // iperiod is the IDR distance: no extra IDRs on scene cuts. CBR: x264 pads to the
-        // rate (filler data) within its VBV; VBR: the VBV caps the rate, easy scenes use less.
-        let mut options = vec!["scenecut=0"];
+        // iperiod is the IDR distance: no extra IDRs on scene cuts. Both bitrate modes are
+        // x264enc's pass=cbr (average bitrate, VBV capped at the target): x264's true CBR
+        // (nal-hrd=cbr, filler data) refuses every later bitrate change (x264_encoder_reconfig
+        // fails "VBV parameters cannot be changed when NAL HRD is in use"; measured: a change
+        // from 200 kbit/s to 2 Mbit/s had no effect).
+        let options = ["scenecut=0"];
         if cfg.qp > 0 {
             enc.set_property_from_str("pass", "quant");
             if cfg.qp > MAX_QP {
@@ -234,16 +240,16 @@ impl Engine for X264Engine {
                 ));
             }
             enc.set_property("bitrate", kbps(cfg.bitrate));
-            if cfg.cbr {
-                options.push("nal-hrd=cbr");
-            }
         }
         enc.set_property("option-string", options.join(":"));
 
         let level = level::level_by_idc(cfg.level_idc)
             .map(|l| l.name)
             .ok_or_else(|| {
-                EngineError::Unsupported(format!("level_idc {} is not an H.264 level", cfg.level_idc))
+                EngineError::Unsupported(format!(
+                    "level_idc {} is not an H.264 level",
+                    cfg.level_idc
+                ))
             })?;
         let answer = gst::Caps::builder("video/x-h264")
             .field("stream-format", "byte-stream")
@@ -331,7 +337,10 @@ impl Engine for X264Engine {
             // x264 with zerolatency needs a constant rate: the one the element assumes.
             caps.make_mut().set("framerate", gst::Fraction::new(30, 1));
         }
-        engine.send(gst::event::StreamStart::new("rpih264enc-x264"), "stream-start")?;
+        engine.send(
+            gst::event::StreamStart::new("rpih264enc-x264"),
+            "stream-start",
+        )?;
         if !engine.src.push_event(gst::event::Caps::new(&caps)) {
             return Err(EngineError::Unsupported(
                 engine.error_text(format!("x264enc does not take {caps}")),
