@@ -160,14 +160,16 @@ pub fn psnr_y(src: &[gst::Buffer], dec: &[gst::Buffer], w: usize, h: usize) -> f
     sum / n.max(1) as f64
 }
 
-/// The three encoders compared, at the same bitrate `bps` and key-frame interval (60):
-/// rpih264enc's software backend (with `extra` properties), x264enc ultrafast/zerolatency and
-/// openh264enc. The first is the reference of the ratios.
-pub fn encoders(bps: u32, extra: &str) -> [(&'static str, String); 3] {
+/// The encoders compared, at the same bitrate `bps` and key-frame interval (60), with
+/// `extra` properties for rpih264enc: rpih264enc with its automatic engine (the fastest
+/// software one installed: x264 where x264enc is), rpih264enc's OpenH264 engine, x264enc
+/// ultrafast/zerolatency and openh264enc. The first is the reference of the ratios.
+pub fn encoders(bps: u32, extra: &str) -> [(&'static str, String); 4] {
     [
+        ("rpih264enc", format!("rpih264enc bitrate={bps} {extra}")),
         (
-            "rpih264enc",
-            format!("rpih264enc backend=software bitrate={bps} {extra}"),
+            "rpih264enc backend=openh264",
+            format!("rpih264enc backend=openh264 bitrate={bps} {extra}"),
         ),
         (
             "x264enc",
@@ -181,6 +183,46 @@ pub fn encoders(bps: u32, extra: &str) -> [(&'static str, String); 3] {
             format!("openh264enc gop-size=60 bitrate={bps}"),
         ),
     ]
+}
+
+/// The speed-quality curve's points at `bps`: (series, operating point, pipeline element).
+/// rpih264enc's `speed-preset` on its automatic engine and on OpenH264, x264enc's presets
+/// (tune=zerolatency, as the engine uses) and openh264enc's complexity.
+pub fn curve(bps: u32) -> Vec<(&'static str, String, String)> {
+    let presets = ["ultrafast", "superfast", "veryfast", "faster"];
+    let mut v = Vec::new();
+    for p in presets {
+        v.push((
+            "rpih264enc",
+            format!("speed-preset={p}"),
+            format!("rpih264enc bitrate={bps} speed-preset={p}"),
+        ));
+    }
+    for p in ["ultrafast", "veryfast", "fast"] {
+        v.push((
+            "rpih264enc backend=openh264",
+            format!("speed-preset={p}"),
+            format!("rpih264enc backend=openh264 bitrate={bps} speed-preset={p}"),
+        ));
+    }
+    for p in presets {
+        v.push((
+            "x264enc",
+            format!("speed-preset={p}"),
+            format!(
+                "x264enc speed-preset={p} tune=zerolatency key-int-max=60 bitrate={}",
+                bps / 1000
+            ),
+        ));
+    }
+    for c in ["low", "medium", "high"] {
+        v.push((
+            "openh264enc",
+            format!("complexity={c}"),
+            format!("openh264enc gop-size=60 bitrate={bps} complexity={c}"),
+        ));
+    }
+    v
 }
 
 /// One timed encode: frames/s (wall clock) and process CPU ms per frame, and the bitstream.

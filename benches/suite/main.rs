@@ -54,8 +54,15 @@ mod bounds {
     pub const IR_PER_FRAME: f64 = 60_000.0;
     /// rpicamsrc2 ! jpegenc CPU per frame / videotestsrc ! jpegenc's at 640x480 (row 4).
     pub const JPEG_CPU_RATIO: f64 = 2.0;
-    /// rpih264enc CPU per frame / openh264enc's (the same library underneath; row 5).
+    /// rpih264enc's OpenH264 engine CPU per frame / openh264enc's (the same library
+    /// underneath; row 5).
     pub const H264_CPU_RATIO: f64 = 2.0;
+    /// rpih264enc (x264 engine) CPU per frame / x264enc ultrafast/zerolatency's (row 5): the
+    /// goal is 1.0; the margin is the paired ratio's spread between runs on a loaded machine
+    /// (docs/benchmarks.md).
+    pub const H264_X264_CPU_RATIO: f64 = 1.10;
+    /// How far rpih264enc's luma PSNR may fall below x264enc's at the same bitrate, dB (row 5).
+    pub const H264_X264_PSNR_DB: f64 = 0.2;
     /// rpih264enc luma PSNR floor at the automatic bitrate (row 5), dB.
     pub const H264_PSNR_DB: f64 = 30.0;
     /// PTS jitter p99, worst simulated mode (row 3), µs: PTS come from sensor timestamps, so

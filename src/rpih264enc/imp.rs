@@ -3,7 +3,8 @@
  * SECTION:element-rpih264enc
  *
  * H.264 encoder for every Raspberry Pi: the V4L2 M2M hardware encoder (bcm2835-codec,
- * /dev/video11) where present, OpenH264 in software elsewhere.
+ * /dev/video11) where present, software elsewhere: the system's x264enc element when it is
+ * installed (run time, not linked), else the built-in OpenH264.
  *
  * ```text
  * gst-launch-1.0 -e rpicamsrc2 camera-name=sim:imx219 ! video/x-raw,width=1280,height=720,framerate=30/1 \
@@ -22,7 +23,7 @@ use gst_video::subclass::prelude::*;
 use super::engine::{self, Choice, Encoded, Engine, EngineConfig, EngineError, Note, Picture, CAT};
 use super::extra_controls::{self, Mapped};
 use super::level::{self, H264Profile};
-use super::{Backend, BitrateMode, Level, Profile};
+use super::{Backend, BitrateMode, Level, Profile, SpeedPreset};
 use crate::sync::lock;
 
 /// 0 = automatic (Picamera2 `Quality.MEDIUM` scaling, see `level::auto_bitrate`).
@@ -46,6 +47,7 @@ struct Settings {
     device: String,
     threads: u32,
     qp: u32,
+    speed_preset: SpeedPreset,
     /// The last `extra-controls` structure set (already applied to the fields above).
     extra_controls: Option<gst::Structure>,
     /// Warnings about `extra-controls`, posted on the bus when the element opens.
@@ -65,6 +67,7 @@ impl Default for Settings {
             device: DEFAULT_DEVICE.into(),
             threads: DEFAULT_THREADS,
             qp: 0,
+            speed_preset: SpeedPreset::default(),
             extra_controls: None,
             extra_warnings: Vec::new(),
         }
@@ -219,19 +222,30 @@ impl RpiH264Enc {
         }
     }
 
-    fn choose_backend(&self, s: &Settings) -> Result<Choice, gst::ErrorMessage> {
-        if s.backend == Backend::Software {
-            return Ok(Choice::Software);
+    /// The engine for the `backend` property, and why a software one was picked ("" for
+    /// the hardware and for an explicit `x264`/`openh264`).
+    fn choose_backend(&self, s: &Settings) -> Result<(Choice, String), gst::ErrorMessage> {
+        match s.backend {
+            Backend::Software => return Ok(Choice::fastest_software()),
+            Backend::Openh264 => return Ok((Choice::Openh264, String::new())),
+            Backend::X264 => {
+                return engine::x264::available(false)
+                    .map(|()| (Choice::X264, String::new()))
+                    .map_err(|e| {
+                        gst::error_msg!(gst::CoreError::MissingPlugin, ["backend=x264 but {}", e])
+                    })
+            }
+            Backend::Auto | Backend::V4l2 => {}
         }
         match (Choice::probe_hardware(&s.device), s.backend) {
-            (Ok(choice), _) => Ok(choice),
+            (Ok(choice), _) => Ok((choice, String::new())),
             (Err(e), Backend::V4l2) => Err(gst::error_msg!(
                 gst::ResourceError::OpenReadWrite,
                 ["backend=v4l2 but device={} is not usable: {}", s.device, e]
             )),
             (Err(e), _) => {
                 gst::debug!(CAT, imp = self, "no hardware encoder: {e}");
-                Ok(Choice::Software)
+                Ok(Choice::fastest_software())
             }
         }
     }
@@ -411,7 +425,7 @@ impl ObjectImpl for RpiH264Enc {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("backend", Backend::Auto)
                     .nick("Backend")
-                    .blurb("auto = V4L2 hardware encoder when the device is one and the input fits it, else software (OpenH264)")
+                    .blurb("auto = V4L2 hardware encoder when the device is one and the input fits it, else software; software = x264 (the system's x264enc) when installed, else OpenH264")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("device")
@@ -422,10 +436,15 @@ impl ObjectImpl for RpiH264Enc {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Software encoder threads (0 = number of CPUs, at most 4; each thread encodes one slice)")
+                    .blurb("Software encoder threads (0 = automatic: OpenH264 one per CPU, at most 4, x264 its own count; each OpenH264 thread, and each x264 thread with its zerolatency tuning, encodes one slice)")
                     .minimum(0)
                     .maximum(u32::from(super::software::MAX_THREADS))
                     .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("speed-preset", SpeedPreset::default())
+                    .nick("Speed preset")
+                    .blurb("Speed/quality trade-off of the software engines: x264's preset of this name (with tune=zerolatency); OpenH264 complexity low (ultrafast, superfast), medium (veryfast, faster), high (fast, medium)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("qp")
@@ -443,7 +462,7 @@ impl ObjectImpl for RpiH264Enc {
                     .build(),
                 glib::ParamSpecString::builder("active-backend")
                     .nick("Active backend")
-                    .blurb("The backend in use: none, software or v4l2")
+                    .blurb("The engine in use: none, x264, openh264 or v4l2")
                     .read_only()
                     .build(),
             ]
@@ -482,6 +501,7 @@ impl ObjectImpl for RpiH264Enc {
             }
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "qp" => s.qp = value.get().expect("type checked upstream"),
+            "speed-preset" => s.speed_preset = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -499,6 +519,7 @@ impl ObjectImpl for RpiH264Enc {
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "qp" => s.qp.to_value(),
+            "speed-preset" => s.speed_preset.to_value(),
             "extra-controls" => s.extra_controls.to_value(),
             "active-backend" => lock(&self.active).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
@@ -514,7 +535,7 @@ impl ElementImpl for RpiH264Enc {
             gst::subclass::ElementMetadata::new(
                 "Raspberry Pi H.264 encoder",
                 "Codec/Encoder/Video/Hardware",
-                "H.264 encoder using the V4L2 M2M hardware encoder where present, OpenH264 elsewhere",
+                "H.264 encoder using the V4L2 M2M hardware encoder where present, else x264 (the system's x264enc) or OpenH264",
                 "rpicamsrc2 developers",
             )
         });
@@ -559,21 +580,15 @@ impl VideoEncoderImpl for RpiH264Enc {
         for w in std::mem::take(&mut lock(&self.settings).extra_warnings) {
             self.warn(w);
         }
-        let chosen = self.choose_backend(&s)?;
-        let msg = chosen.describe(s.backend, &s.device);
+        let (chosen, why) = self.choose_backend(&s)?;
+        let msg = chosen.describe(s.backend, &s.device, &why);
         // A debug-log line and an element message, not an INFO message: gst-launch-1.0 prints
         // every INFO message (with our source path), and a run should be quiet unless
         // GST_DEBUG asks (issue 17 item 8). Applications read the element message or the
         // `active-backend` property.
         gst::info!(CAT, imp = self, "{msg}");
         let structure = gst::Structure::builder("rpih264enc-backend")
-            .field(
-                "backend",
-                match chosen {
-                    Choice::Software => "software",
-                    Choice::V4l2 { .. } => "v4l2",
-                },
-            )
+            .field("backend", chosen.name())
             .field("device", s.device.as_str())
             .field("description", msg.as_str())
             .build();
@@ -616,7 +631,7 @@ impl VideoEncoderImpl for RpiH264Enc {
         let s = lock(&self.settings).clone();
         let (chosen, backend_prop) = lock(&self.chosen)
             .clone()
-            .unwrap_or((Choice::Software, Backend::Software));
+            .unwrap_or_else(|| (Choice::fastest_software().0, Backend::Software));
         let (w, h, fps) = (info.width(), info.height(), engine::fps_of(&info));
         let bitrate = if s.bitrate == 0 {
             level::auto_bitrate(w, h, fps).min(u64::from(MAX_BITRATE)) as u32
@@ -673,6 +688,7 @@ impl VideoEncoderImpl for RpiH264Enc {
             level_idc,
             qp: s.qp as u8,
             threads: s.threads,
+            preset: s.speed_preset,
             device: &s.device,
         };
         let engine = self.start_engine(&chosen, backend_prop, &cfg)?;

@@ -2,11 +2,13 @@
 //! `rpih264enc`: one H.264 encoder element for every Raspberry Pi.
 //!
 //! It drives the V4L2 memory-to-memory encoder of the Pi 4 and earlier (bcm2835-codec,
-//! `/dev/video11`) where that device exists, and OpenH264 in software elsewhere (Pi 5, PCs).
-//! See `docs/rpih264enc.md` for properties, backend choice and muxer advice.
+//! `/dev/video11`) where that device exists, and software elsewhere (Pi 5, PCs): the system's
+//! `x264enc` element (GPL, gst-plugins-ugly) when it is installed, driven at run time and never
+//! linked, else OpenH264. See `docs/rpih264enc.md` for properties, backend choice and muxer
+//! advice.
 //!
-//! The element (`imp`) drives one [`engine::Engine`]: [`engine::openh264`] or
-//! [`engine::v4l2`], picked when it opens. The engines own their input handling; below them
+//! The element (`imp`) drives one [`engine::Engine`]: [`engine::x264`], [`engine::openh264`]
+//! or [`engine::v4l2`], picked when it opens. The engines own their input handling; below them
 //! the pure logic lives in submodules that know nothing of GStreamer: [`level`] (H.264
 //! Annex A level choice, from the property and downstream caps), [`nal`] (byte-stream helpers), [`software`] (OpenH264) and [`v4l2`]
 //! (formats, strides, controls and the M2M buffer state machine). [`extra_controls`] maps
@@ -34,16 +36,81 @@ glib::wrapper! {
 #[enum_type(name = "GstRpiH264EncBackend")]
 pub enum Backend {
     /// The V4L2 hardware encoder when `device` is an H.264 M2M encoder and the input fits it,
-    /// software otherwise.
+    /// the fastest installed software engine otherwise (as [`Backend::Software`]).
     #[default]
-    #[enum_value(name = "Auto: hardware when present, else software", nick = "auto")]
+    #[enum_value(
+        name = "Auto: hardware when present, else the fastest software engine",
+        nick = "auto"
+    )]
     Auto = 0,
     /// The V4L2 M2M hardware encoder only (an error when absent).
     #[enum_value(name = "V4L2 hardware encoder", nick = "v4l2")]
     V4l2 = 1,
-    /// OpenH264 in software.
-    #[enum_value(name = "Software (OpenH264)", nick = "software")]
+    /// The fastest installed software engine: x264 when the `x264enc` element is registered
+    /// with a rank above NONE, else OpenH264.
+    #[enum_value(
+        name = "Software: x264 when installed, else OpenH264",
+        nick = "software"
+    )]
     Software = 2,
+    /// The system's `x264enc` element (an error when it is not installed).
+    #[enum_value(name = "x264 (the system's x264enc element)", nick = "x264")]
+    X264 = 3,
+    /// OpenH264, built into this plugin.
+    #[enum_value(name = "OpenH264", nick = "openh264")]
+    Openh264 = 4,
+}
+
+/// Speed/quality trade-off of the software engines (`speed-preset` property). x264 takes
+/// the preset of the same name (always with `tune=zerolatency`); OpenH264 maps the six onto
+/// its three complexity modes (`ECOMPLEXITY_MODE`): ultrafast and superfast = low, veryfast
+/// and faster = medium, fast and medium = high. The hardware encoder ignores it.
+#[derive(Debug, Default, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstRpiH264EncSpeedPreset")]
+pub enum SpeedPreset {
+    /// Fastest, lowest quality per bit.
+    #[default]
+    #[enum_value(name = "ultrafast", nick = "ultrafast")]
+    Ultrafast = 1,
+    /// x264 superfast.
+    #[enum_value(name = "superfast", nick = "superfast")]
+    Superfast = 2,
+    /// x264 veryfast.
+    #[enum_value(name = "veryfast", nick = "veryfast")]
+    Veryfast = 3,
+    /// x264 faster.
+    #[enum_value(name = "faster", nick = "faster")]
+    Faster = 4,
+    /// x264 fast.
+    #[enum_value(name = "fast", nick = "fast")]
+    Fast = 5,
+    /// x264 medium (its default): slowest here, best quality per bit.
+    #[enum_value(name = "medium", nick = "medium")]
+    Medium = 6,
+}
+
+impl SpeedPreset {
+    /// x264's preset name (`x264enc`'s `speed-preset` nick).
+    pub fn x264_name(self) -> &'static str {
+        match self {
+            SpeedPreset::Ultrafast => "ultrafast",
+            SpeedPreset::Superfast => "superfast",
+            SpeedPreset::Veryfast => "veryfast",
+            SpeedPreset::Faster => "faster",
+            SpeedPreset::Fast => "fast",
+            SpeedPreset::Medium => "medium",
+        }
+    }
+
+    /// OpenH264's `ECOMPLEXITY_MODE`: 0 = low, 1 = medium, 2 = high.
+    pub fn openh264_complexity(self) -> u8 {
+        match self {
+            SpeedPreset::Ultrafast | SpeedPreset::Superfast => 0,
+            SpeedPreset::Veryfast | SpeedPreset::Faster => 1,
+            SpeedPreset::Fast | SpeedPreset::Medium => 2,
+        }
+    }
 }
 
 /// Rate control mode (`bitrate-mode` property).

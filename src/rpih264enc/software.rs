@@ -76,6 +76,9 @@ pub struct SoftwareConfig {
     /// Repeat SPS/PPS before every IDR (OpenH264 always writes them; they are removed from all
     /// IDRs but the first when this is false).
     pub inline_headers: bool,
+    /// OpenH264's `ECOMPLEXITY_MODE` (0 = low, its default; 1 = medium; 2 = high): how hard
+    /// it searches (`speed-preset`, see `SpeedPreset::openh264_complexity`).
+    pub complexity: u8,
     /// VUI colour description: (colour_primaries, transfer_characteristics,
     /// matrix_coefficients, full_range) per H.264 Table E-3/E-4/E-5, or None to leave it out.
     pub colour: Option<(u8, u8, u8, bool)>,
@@ -277,6 +280,11 @@ impl SoftwareEncoder {
         let threads = c.threads.clamp(1, MAX_THREADS);
         p.iMultipleThreadIdc = threads;
         p.iLoopFilterDisableIdc = 0;
+        p.iComplexityMode = match c.complexity {
+            0 => sys::LOW_COMPLEXITY,
+            1 => sys::MEDIUM_COMPLEXITY,
+            _ => sys::HIGH_COMPLEXITY,
+        };
         let l = &mut p.sSpatialLayers[0];
         l.iVideoWidth = c.width as c_int;
         l.iVideoHeight = c.height as c_int;
@@ -528,6 +536,7 @@ mod tests {
             threads: 2,
             qp: 0,
             inline_headers: false,
+            complexity: 0,
             colour: Some((1, 1, 1, false)),
         }
     }

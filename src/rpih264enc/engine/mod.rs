@@ -3,21 +3,23 @@
 //!
 //! [`Engine`] is configured once per input format ([`Engine::configure`]), encodes every
 //! picture ([`Engine::encode`]), drains at EOS and before a format change ([`Engine::drain`])
-//! and drops what it holds on a flush ([`Engine::flush`]). Two implementations:
-//! [`openh264::Openh264Engine`] (software, every machine) and [`v4l2::V4l2Engine`] (the
-//! bcm2835-codec M2M encoder of the Pi 0-4). Each owns its input handling: the software one
-//! maps the frame's planes for OpenH264, the V4L2 one imports the dma-buf or copies into the
-//! device's buffers. The element knows only this module's types; which engine runs is a
+//! and drops what it holds on a flush ([`Engine::flush`]). Three implementations:
+//! [`x264::X264Engine`] (software: the system's `x264enc` element, where installed),
+//! [`openh264::Openh264Engine`] (software, built in, every machine) and [`v4l2::V4l2Engine`]
+//! (the bcm2835-codec M2M encoder of the Pi 0-4). Each owns its input handling: x264 gets the
+//! buffer itself (no copy), OpenH264 the frame's mapped planes, the V4L2 one imports the
+//! dma-buf or copies into the device's buffers. The element knows only this module's types; which engine runs is a
 //! [`Choice`] made when the element opens.
 
 use std::sync::LazyLock;
 
 use super::level::H264Profile;
 use super::v4l2::sys::Device;
-use super::{Backend, Profile};
+use super::{Backend, Profile, SpeedPreset};
 
 pub mod openh264;
 pub mod v4l2;
+pub mod x264;
 
 /// The element's debug category, shared by the engines.
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -47,8 +49,11 @@ pub struct EngineConfig<'a> {
     pub level_idc: u8,
     /// Constant quantiser 1..=51, or 0 for rate control.
     pub qp: u8,
-    /// Software encoder threads (`threads` property; 0 = number of CPUs).
+    /// Software encoder threads (`threads` property; 0 = number of CPUs for OpenH264,
+    /// x264's automatic count for x264).
     pub threads: u32,
+    /// Speed/quality trade-off of the software engines.
+    pub preset: SpeedPreset,
     /// V4L2 device node (`device` property).
     pub device: &'a str,
 }
@@ -114,7 +119,7 @@ pub trait Engine: Send {
     where
         Self: Sized;
 
-    /// `"software"` or `"v4l2"` (the `active-backend` property).
+    /// `"x264"`, `"openh264"` or `"v4l2"` (the `active-backend` property).
     fn name(&self) -> &'static str;
 
     /// The profile and level written.
@@ -151,8 +156,10 @@ pub enum Note {
 /// the `device`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
-    /// OpenH264.
-    Software,
+    /// OpenH264, built in.
+    Openh264,
+    /// The system's `x264enc` element.
+    X264,
     /// The V4L2 M2M encoder at `path`, whose card name is `card`.
     V4l2 {
         /// Device node.
@@ -174,17 +181,40 @@ impl Choice {
         })
     }
 
-    /// The message the element posts on open. `backend` and `device` are the properties.
-    pub fn describe(&self, backend: Backend, device: &str) -> String {
-        match self {
-            Choice::Software => format!(
-                "rpih264enc: using the software encoder (OpenH264){}",
-                if backend == Backend::Software {
-                    " (backend=software)".to_string()
-                } else {
-                    format!("; {device} is not an H.264 V4L2 encoder")
-                }
+    /// The fastest software engine installed, and why it was picked: x264 when `x264enc` is
+    /// registered with a rank above NONE, else OpenH264.
+    pub fn fastest_software() -> (Choice, String) {
+        match x264::available(true) {
+            Ok(()) => (
+                Choice::X264,
+                "the fastest software engine installed".to_string(),
             ),
+            Err(why) => (Choice::Openh264, why),
+        }
+    }
+
+    /// The message the element posts on open. `backend` and `device` are the properties,
+    /// `why` says why a software engine was picked (from [`Choice::fastest_software`]).
+    pub fn describe(&self, backend: Backend, device: &str, why: &str) -> String {
+        let because = match backend {
+            Backend::Auto => format!("; {device} is not an H.264 V4L2 encoder"),
+            Backend::V4l2 => String::new(),
+            Backend::Software => " (backend=software)".to_string(),
+            Backend::X264 => " (backend=x264)".to_string(),
+            Backend::Openh264 => " (backend=openh264)".to_string(),
+        };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(": {why}")
+        };
+        match self {
+            Choice::X264 => format!(
+                "rpih264enc: using the software encoder x264 (the system's x264enc){why}{because}"
+            ),
+            Choice::Openh264 => {
+                format!("rpih264enc: using the software encoder OpenH264{why}{because}")
+            }
             Choice::V4l2 { path, card, .. } => {
                 format!("rpih264enc: using the V4L2 hardware encoder {path} ({card})")
             }
@@ -194,18 +224,28 @@ impl Choice {
     /// How messages name this engine (`"the software encoder"`).
     pub fn label(&self) -> &'static str {
         match self {
-            Choice::Software => "the software encoder",
+            Choice::X264 => "the software encoder x264",
+            Choice::Openh264 => "the software encoder OpenH264",
             Choice::V4l2 { .. } => "the V4L2 hardware encoder",
+        }
+    }
+
+    /// `"x264"`, `"openh264"` or `"v4l2"`, as [`Engine::name`] says.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Choice::X264 => "x264",
+            Choice::Openh264 => "openh264",
+            Choice::V4l2 { .. } => "v4l2",
         }
     }
 
     /// The engine to start instead when this one cannot take the input (an
     /// [`EngineError::Unsupported`] from [`Choice::configure`]): with `backend=auto`, the
-    /// software engine if it takes `format`; otherwise none.
+    /// fastest software engine if it takes `format`; otherwise none.
     pub fn fallback(&self, backend: Backend, format: gst_video::VideoFormat) -> Option<Choice> {
         match self {
             Choice::V4l2 { .. } if backend == Backend::Auto && openh264::accepts(format) => {
-                Some(Choice::Software)
+                Some(Choice::fastest_software().0)
             }
             _ => None,
         }
@@ -215,11 +255,12 @@ impl Choice {
     /// reports); with `backend=auto` on hardware, also those the software fallback takes.
     pub fn sink_caps(&self, backend: Backend) -> gst::Caps {
         match (self, backend) {
-            (Choice::Software, _) => openh264::sink_caps(),
+            (Choice::Openh264, _) => openh264::sink_caps(),
+            (Choice::X264, _) => x264::sink_caps(),
             (Choice::V4l2 { sizes, .. }, Backend::V4l2) => v4l2::sink_caps_reported(sizes.as_ref()),
             (Choice::V4l2 { sizes, .. }, _) => {
                 let mut c = v4l2::sink_caps_reported(sizes.as_ref());
-                c.merge(openh264::sink_caps());
+                c.merge(Choice::fastest_software().0.sink_caps(Backend::Software));
                 c
             }
         }
@@ -234,7 +275,7 @@ impl Choice {
         cbr: bool,
     ) -> (H264Profile, Option<Note>) {
         match self {
-            Choice::Software => (picked, None),
+            Choice::Openh264 | Choice::X264 => (picked, None),
             Choice::V4l2 { .. } => v4l2::adjust_profile(picked, requested, cbr),
         }
     }
@@ -246,7 +287,8 @@ impl Choice {
         warn: &mut dyn FnMut(String),
     ) -> Result<Box<dyn Engine>, EngineError> {
         Ok(match self {
-            Choice::Software => Box::new(openh264::Openh264Engine::configure(cfg, warn)?),
+            Choice::Openh264 => Box::new(openh264::Openh264Engine::configure(cfg, warn)?),
+            Choice::X264 => Box::new(x264::X264Engine::configure(cfg, warn)?),
             Choice::V4l2 { path, .. } => {
                 let cfg = EngineConfig {
                     device: path,
@@ -304,6 +346,7 @@ impl<'a> EngineConfig<'a> {
             level_idc: 30,
             qp: 0,
             threads: 1,
+            preset: SpeedPreset::Ultrafast,
             device: "/dev/video11",
         }
     }

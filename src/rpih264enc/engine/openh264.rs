@@ -124,6 +124,7 @@ impl Engine for Openh264Engine {
             threads: threads.min(MAX_THREADS),
             qp: cfg.qp,
             inline_headers: cfg.inline_headers,
+            complexity: cfg.preset.openh264_complexity(),
             colour: vui_colour(info),
         };
         if sw.qp == 0 {
@@ -146,7 +147,7 @@ impl Engine for Openh264Engine {
     }
 
     fn name(&self) -> &'static str {
-        "software"
+        "openh264"
     }
 
     fn stream(&self) -> StreamInfo {
