@@ -88,7 +88,10 @@ pub struct RtpRun {
     pub decoded: Vec<f64>,
     /// Encoder sink pad to src pad, per frame.
     pub encode: Vec<f64>,
-    /// Frames that left the source within the measured window but never reached the network.
+    /// Frames that left the source within the measured window but never reached the encoder
+    /// (the low-latency configuration's leaky queue drops a frame when the encoder is busy).
+    pub dropped: usize,
+    /// Frames that reached the encoder within the measured window but never the network.
     pub lost_server: usize,
     /// Frames sent within the measured window that the client never decoded.
     pub lost_client: usize,
@@ -107,9 +110,14 @@ struct ServerSide {
     pushed: Vec<u64>,
     /// PTS → time the encoder got the frame.
     enc_in: HashMap<u64, u64>,
-    /// PTS → encode time, ns.
+    /// Input PTS in the encoder's order, not yet out.
+    enc_pending: std::collections::VecDeque<u64>,
+    /// Output PTS → input PTS (x264enc offsets every PTS by a constant; no reordering in the
+    /// configurations measured, so the n-th output is the n-th input).
+    enc_out_in: HashMap<u64, u64>,
+    /// Input PTS → encode time, ns.
     encode: HashMap<u64, u64>,
-    /// RTP timestamp → PTS (at the payloader's src pad).
+    /// RTP timestamp → output PTS (at the payloader's src pad).
     rtp_pts: HashMap<u32, u64>,
     /// (RTP timestamp, time) of each frame's marker packet at the network sink, in order.
     sent: Vec<(u32, u64)>,
@@ -193,10 +201,9 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
             .expect("encoder sink pad")
             .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-                    si.lock()
-                        .unwrap()
-                        .enc_in
-                        .insert(pts.nseconds(), util::monotonic_ns());
+                    let mut g = si.lock().unwrap();
+                    g.enc_in.insert(pts.nseconds(), util::monotonic_ns());
+                    g.enc_pending.push_back(pts.nseconds());
                 }
                 gst::PadProbeReturn::Ok
             });
@@ -207,9 +214,10 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
                 let now = util::monotonic_ns();
                 let mut g = so.lock().unwrap();
                 each_buffer(info, |b| {
-                    if let Some(pts) = b.pts() {
-                        if let Some(t) = g.enc_in.get(&pts.nseconds()).copied() {
-                            g.encode.insert(pts.nseconds(), now.saturating_sub(t));
+                    if let (Some(pts), Some(input)) = (b.pts(), g.enc_pending.pop_front()) {
+                        g.enc_out_in.insert(pts.nseconds(), input);
+                        if let Some(t) = g.enc_in.get(&input).copied() {
+                            g.encode.insert(input, now.saturating_sub(t));
                         }
                     }
                 });
@@ -318,7 +326,14 @@ fn instrument_client(p: &gst::Pipeline, c: &Arc<Mutex<ClientSide>>) {
 
 /// Serves `launch` on 127.0.0.1, plays it with the client pipeline, and measures `frames`
 /// frames after `warmup` frames of start-up.
-pub fn measure(launch: &str, fps: u32, warmup: usize, frames: usize) -> Result<RtpRun, String> {
+/// `unsync`: the low-latency configuration's network sinks ([`server::unsync_network_sinks`]).
+pub fn measure(
+    launch: &str,
+    unsync: bool,
+    fps: u32,
+    warmup: usize,
+    frames: usize,
+) -> Result<RtpRun, String> {
     let ctx = glib::MainContext::new();
     let main_loop = glib::MainLoop::new(Some(&ctx), false);
     let server = gst_rtsp_server::RTSPServer::new();
@@ -333,6 +348,9 @@ pub fn measure(launch: &str, fps: u32, warmup: usize, frames: usize) -> Result<R
     {
         let (side, media_ref, enc_ref) = (side.clone(), media_ref.clone(), enc_ref.clone());
         factory.connect_media_configure(move |_, media| {
+            if unsync {
+                server::unsync_network_sinks(media);
+            }
             instrument(media, &side);
             *enc_ref.lock().unwrap() = media
                 .element()
@@ -417,7 +435,10 @@ pub fn measure(launch: &str, fps: u32, warmup: usize, frames: usize) -> Result<R
         }
     }
     server.client_filter(Some(&mut |_, _| gst_rtsp_server::RTSPFilterResult::Remove));
-    source.remove();
+    // The source is in this run's context (SourceId::remove would look in the default one).
+    if let Some(src) = ctx.find_source_by_id(&source) {
+        src.destroy();
+    }
     main_loop.quit();
     let _ = thread.join();
     result?;
@@ -430,9 +451,10 @@ pub fn measure(launch: &str, fps: u32, warmup: usize, frames: usize) -> Result<R
         sink: s.sink.clone().unwrap_or_default(),
         ..Default::default()
     };
+    // Input PTS (the source's) of the frames sent in the window.
     let mut window_pts = HashSet::new();
     for &(ts, t) in window {
-        let Some(&pts) = s.rtp_pts.get(&ts) else {
+        let Some(pts) = s.rtp_pts.get(&ts).and_then(|o| s.enc_out_in.get(o)).copied() else {
             continue;
         };
         window_pts.insert(pts);
@@ -449,11 +471,13 @@ pub fn measure(launch: &str, fps: u32, warmup: usize, frames: usize) -> Result<R
         }
     }
     if let (Some(lo), Some(hi)) = (window_pts.iter().min(), window_pts.iter().max()) {
-        run.lost_server = s
-            .pushed
-            .iter()
-            .filter(|p| (*lo..=*hi).contains(*p) && !window_pts.contains(p))
-            .count();
+        for p in s.pushed.iter().filter(|p| (*lo..=*hi).contains(*p)) {
+            if !s.enc_in.contains_key(p) {
+                run.dropped += 1;
+            } else if !window_pts.contains(p) {
+                run.lost_server += 1;
+            }
+        }
     }
     if run.sent.len() < frames / 2 {
         return Err(format!(

@@ -30,12 +30,14 @@ pub(crate) fn row_rtp(r: &mut Report, opts: &Opts) {
          (interleaved), {fps} fps, the same bitrate for all (rpih264enc's automatic one: 6 \
          Mbit/s at 1080p30 scaled by pixels); p50/p99 over the frames of a run, median \
          (min-max) over runs. *Bound* = 1 frame period + encode p50: the goal for the added \
-         latency of our elements (capture to sent). *Lost*: frames that left the source but \
-         never reached the network / were sent but never decoded, within the measured \
-         window, summed over runs. The server configurations are built from \
+         latency of our elements (capture to sent). *Dropped*: frames the low-latency \
+         configuration's leaky queue dropped because the encoder was still busy (by design: a \
+         late frame is skipped, not queued). *Lost*: frames that reached the encoder but never \
+         the network / were sent but never decoded, within the measured window, summed over \
+         runs. The server configurations are built from \
          `src/bin/rpicam-rtsp-server/launch.rs`, what the binary serves.\n\n\
-         | size | configuration | engine | network sink | encode p50 ms | capture → sent p50 / p99 ms | capture → decoded p50 / p99 ms | bound ms | lost (server / client) |\n\
-         |---|---|---|---|---|---|---|---|---|\n"
+         | size | configuration | engine | network sink | encode p50 ms | capture → sent p50 / p99 ms | capture → decoded p50 / p99 ms | bound ms | dropped before the encoder | lost (server / client) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n"
     );
     for &(w, h) in sizes {
         let bitrate = (6_000_000u64 * u64::from(w * h) / (1920 * 1080)) as u32;
@@ -43,7 +45,13 @@ pub(crate) fn row_rtp(r: &mut Report, opts: &Opts) {
         let mut errs: Vec<Option<String>> = vec![None; Config::ALL.len()];
         for _ in 0..runs {
             for (i, c) in Config::ALL.iter().enumerate() {
-                match rtp::measure(&c.launch(w, h, fps, bitrate), fps, warmup, frames) {
+                match rtp::measure(
+                    &c.launch(w, h, fps, bitrate),
+                    *c == Config::LowLatency,
+                    fps,
+                    warmup,
+                    frames,
+                ) {
                     Ok(x) => res[i].push(x),
                     Err(e) => {
                         eprintln!("row rtp {} {w}x{h}: {e}", c.label());
@@ -63,12 +71,13 @@ pub(crate) fn row_rtp(r: &mut Report, opts: &Opts) {
             let s99 = med(v, &|x| rtp::p50_p99(&x.sent).1);
             let d50 = med(v, &|x| rtp::p50_p99(&x.decoded).0);
             let d99 = med(v, &|x| rtp::p50_p99(&x.decoded).1);
+            let dropped: usize = v.iter().map(|x| x.dropped).sum();
             let lost_s: usize = v.iter().map(|x| x.lost_server).sum();
             let lost_c: usize = v.iter().map(|x| x.lost_client).sum();
             let bound = frame_ms + enc.median;
             let first = v.first();
             body += &format!(
-                "| {w}x{h} | {} | {} | {} | {} | {} / {} | {} / {} | {:.1} | {lost_s} / {lost_c} |\n",
+                "| {w}x{h} | {} | {} | {} | {} | {} / {} | {} / {} | {:.1} | {dropped} | {lost_s} / {lost_c} |\n",
                 c.label(),
                 first.map(|x| x.engine.as_str()).unwrap_or("-"),
                 first.map(|x| x.sink.as_str()).unwrap_or("-"),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The launch lines of `rpicam-rtsp-server`'s camera mount: the default one and the low-latency
 //! one (`--low-latency`). The benchmark suite (row `rtp`) builds its server from this same file,
-//! so what it measures is what the server serves. Pure string building: no GStreamer here.
+//! so what it measures is what the server serves.
 
 /// What the camera mount serves.
 #[derive(Debug, Clone)]
@@ -58,4 +58,29 @@ pub fn launch(m: &Mount) -> String {
              ! rtph264pay name=pay0 pt=96 config-interval=-1"
         )
     }
+}
+
+/// The low-latency configuration's network sinks: every sink gst-rtsp-server adds to `media`'s
+/// pipeline for RTP (`multiudpsink`, `appsink` for RTP over TCP) gets `sync=false`, so a frame's
+/// packets leave as soon as it is encoded instead of when the clock reaches its capture time
+/// plus the pipeline's declared latency (one frame for rpicamsrc2's readout, plus 2 frames for
+/// the V4L2 encoder: 100 ms at 30 fps whatever the real encode time). Call it from the
+/// factory's `media-configure` handler (the sinks are added later, when the media is
+/// prepared and when clients set up).
+pub fn unsync_network_sinks(media: &gst_rtsp_server::RTSPMedia) {
+    use gst::prelude::*;
+    use gst_rtsp_server::prelude::*;
+    let Some(pipeline) = media
+        .element()
+        .parent()
+        .and_then(|p| p.downcast::<gst::Bin>().ok())
+    else {
+        return;
+    };
+    pipeline.connect_deep_element_added(|_, _, e| {
+        let factory = e.factory().map(|f| f.name()).unwrap_or_default();
+        if factory == "multiudpsink" || factory == "appsink" {
+            e.set_property("sync", false);
+        }
+    });
 }

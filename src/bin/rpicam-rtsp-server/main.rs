@@ -76,8 +76,8 @@ struct Args {
 
     /// The low-latency configuration of the default pipeline (rpicam-vid --low-latency's
     /// goals): no B-frames (baseline), a leaky one-frame queue before the encoder, an IDR with
-    /// SPS/PPS every half second, no parser, RTP aggregation that never waits. See
-    /// docs/latency.md.
+    /// SPS/PPS every half second, no parser, RTP aggregation that never waits, and packets sent
+    /// as soon as a frame is encoded (network sinks with sync=false). See docs/latency.md.
     #[arg(long, conflicts_with_all = ["launch", "lores_mount", "record"])]
     low_latency: bool,
 
@@ -293,11 +293,15 @@ fn start(
     // One capture for all clients; a new one for a client arriving while it stops. With a
     // camera pipeline of our own (--lores-mount, --record), each mount serves from it.
     let captures = Arc::new(AtomicU32::new(0));
+    let low_latency = args.low_latency;
     let make_factory = |launch: &str, fan: Option<Arc<camera::Fanout>>| {
         let factory = factory::SharedFactory::new();
         factory.set_launch(launch);
         let captures = captures.clone();
         factory.connect_media_configure(move |_, media| {
+            if low_latency {
+                launch::unsync_network_sinks(media);
+            }
             let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
             eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
             if let Some(fan) = &fan {
