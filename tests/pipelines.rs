@@ -788,10 +788,9 @@ fn receive_rtp_recipe(name: &str) -> RtpReceived {
                 }
             }
             if g.1.is_none() {
-                g.1 = pad.current_caps().and_then(|c| {
-                    c.structure(0)
-                        .and_then(|s| s.get::<String>("profile").ok())
-                });
+                g.1 = pad
+                    .current_caps()
+                    .and_then(|c| c.structure(0).and_then(|s| s.get::<String>("profile").ok()));
             }
             gst::PadProbeReturn::Ok
         });

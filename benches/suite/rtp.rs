@@ -141,8 +141,12 @@ struct ClientSide {
 fn rtp_marker_ts(b: &gst::BufferRef) -> Option<(bool, u32)> {
     let mut h = [0u8; 8];
     b.copy_to_slice(0, &mut h).ok()?;
-    (h[0] >> 6 == 2 && h[1] & 0x7f == 96)
-        .then(|| (h[1] & 0x80 != 0, u32::from_be_bytes([h[4], h[5], h[6], h[7]])))
+    (h[0] >> 6 == 2 && h[1] & 0x7f == 96).then(|| {
+        (
+            h[1] & 0x80 != 0,
+            u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        )
+    })
 }
 
 /// Calls `f` on every buffer of a buffer or buffer-list probe.
@@ -175,12 +179,15 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
     };
     let buf_probe = gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST;
     for e in bin.iterate_recurse().into_iter().flatten() {
-        let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        let factory = e
+            .factory()
+            .map(|f| f.name().to_string())
+            .unwrap_or_default();
         if factory == "rpicamsrc2" || factory == "videotestsrc" {
             let s = s.clone();
-            e.static_pad("src")
-                .expect("source pad")
-                .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            e.static_pad("src").expect("source pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                move |pad, info| {
                     if let Some(b) = info.buffer() {
                         let capture = gstrpicamsrc2::rpicamsrc2::meta::frame_metadata(b)
                             .map(|m| m.sensor_timestamp_ns)
@@ -192,21 +199,23 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
                         }
                     }
                     gst::PadProbeReturn::Ok
-                });
+                },
+            );
         }
     }
     if let Some(enc) = bin.by_name("enc") {
         let si = s.clone();
-        enc.static_pad("sink")
-            .expect("encoder sink pad")
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        enc.static_pad("sink").expect("encoder sink pad").add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, info| {
                 if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                     let mut g = si.lock().unwrap();
                     g.enc_in.insert(pts.nseconds(), util::monotonic_ns());
                     g.enc_pending.push_back(pts.nseconds());
                 }
                 gst::PadProbeReturn::Ok
-            });
+            },
+        );
         let so = s.clone();
         enc.static_pad("src")
             .expect("encoder src pad")
@@ -244,7 +253,10 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
     };
     let s = s.clone();
     pipeline.connect_deep_element_added(move |_, _, e| {
-        let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        let factory = e
+            .factory()
+            .map(|f| f.name().to_string())
+            .unwrap_or_default();
         if factory != "multiudpsink" && factory != "appsink" {
             return;
         }
@@ -269,7 +281,9 @@ fn instrument(media: &gst_rtsp_server::RTSPMedia, s: &Arc<Mutex<ServerSide>>) {
                 g.sink = e.upgrade().map(|e| {
                     format!(
                         "{} sync={}",
-                        e.factory().map(|f| f.name().to_string()).unwrap_or_default(),
+                        e.factory()
+                            .map(|f| f.name().to_string())
+                            .unwrap_or_default(),
                         e.property::<bool>("sync")
                     )
                 });
@@ -298,9 +312,9 @@ fn instrument_client(p: &gst::Pipeline, c: &Arc<Mutex<ClientSide>>) {
         });
     let dec = util::element(p, "dec");
     let ci = c.clone();
-    dec.static_pad("sink")
-        .expect("decoder sink pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+    dec.static_pad("sink").expect("decoder sink pad").add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
             if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                 let mut g = ci.lock().unwrap();
                 if let Some(ts) = g.last_marker {
@@ -308,11 +322,12 @@ fn instrument_client(p: &gst::Pipeline, c: &Arc<Mutex<ClientSide>>) {
                 }
             }
             gst::PadProbeReturn::Ok
-        });
+        },
+    );
     let co = c.clone();
-    dec.static_pad("src")
-        .expect("decoder src pad")
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+    dec.static_pad("src").expect("decoder src pad").add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
             let now = util::monotonic_ns();
             if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                 let mut g = co.lock().unwrap();
@@ -321,7 +336,8 @@ fn instrument_client(p: &gst::Pipeline, c: &Arc<Mutex<ClientSide>>) {
                 }
             }
             gst::PadProbeReturn::Ok
-        });
+        },
+    );
 }
 
 /// Serves `launch` on 127.0.0.1, plays it with the client pipeline, and measures `frames`
@@ -388,9 +404,10 @@ pub fn measure(
     let need = warmup + frames + 3;
     let deadline = Instant::now() + Duration::from_secs(20 + (need as u64) * 3 / u64::from(fps));
     while result.is_ok() {
-        if let Some(m) =
-            bus.timed_pop_filtered(gst::ClockTime::from_mseconds(50), &[gst::MessageType::Error])
-        {
+        if let Some(m) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(50),
+            &[gst::MessageType::Error],
+        ) {
             if let gst::MessageView::Error(e) = m.view() {
                 result = Err(format!("client: {} ({:?})", e.error(), e.debug()));
             }
@@ -415,7 +432,9 @@ pub fn measure(
             if e.find_property("active-backend").is_some() {
                 format!("rpih264enc {}", e.property::<String>("active-backend"))
             } else {
-                e.factory().map(|f| f.name().to_string()).unwrap_or_default()
+                e.factory()
+                    .map(|f| f.name().to_string())
+                    .unwrap_or_default()
             }
         })
         .unwrap_or_default();
@@ -454,7 +473,12 @@ pub fn measure(
     // Input PTS (the source's) of the frames sent in the window.
     let mut window_pts = HashSet::new();
     for &(ts, t) in window {
-        let Some(pts) = s.rtp_pts.get(&ts).and_then(|o| s.enc_out_in.get(o)).copied() else {
+        let Some(pts) = s
+            .rtp_pts
+            .get(&ts)
+            .and_then(|o| s.enc_out_in.get(o))
+            .copied()
+        else {
             continue;
         };
         window_pts.insert(pts);

@@ -671,7 +671,10 @@ mod tests {
         gst::init().expect("GStreamer initialises");
         gstrpicamsrc2::plugin_register_static().expect("plugin registers");
         check_launch(&l).expect("the low-latency pipeline parses and has pay0");
-        for other in [["--launch", "videotestsrc ! fakesink"], ["--record", "x.mp4"]] {
+        for other in [
+            ["--launch", "videotestsrc ! fakesink"],
+            ["--record", "x.mp4"],
+        ] {
             let mut argv = vec!["rpicam-rtsp-server", "--low-latency"];
             argv.extend(other);
             assert!(Args::try_parse_from(argv).is_err(), "{other:?}");
