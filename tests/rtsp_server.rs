@@ -803,16 +803,17 @@ fn lores_and_record_options_are_checked() {
 #[test]
 fn low_latency_option_serves_a_decodable_stream() {
     let server = Server::start(&["--low-latency"], &[]);
+    let client = GstClient::start(&server.url, "latency=0");
+    client
+        .wait_frames(30, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("rtspsrc latency=0: {e}; server: {:?}", server.said("")));
+    // (stderr is read on a thread: checked once the client has decoded.)
     assert_eq!(
         server.said("leaky=downstream").len(),
         1,
         "the server prints its low-latency pipeline: {:?}",
         server.said("")
     );
-    let client = GstClient::start(&server.url, "latency=0");
-    client
-        .wait_frames(30, Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("rtspsrc latency=0: {e}; server: {:?}", server.said("")));
     let frames = client.finish();
     assert!(frames.iter().all(|f| (f.1, f.2) == (640, 480)), "sizes");
     let (status, out, err) = run_limited(
