@@ -96,7 +96,7 @@ const PACKAGES: &[(&str, &str)] = &[
 /// Elements the checks themselves need (besides the recipes').
 const RTP_RECEIVER: &str = "udpsrc address=127.0.0.1 port={PORT} \
     caps=\"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96\" \
-    ! rtpjitterbuffer latency=200 ! rtph264depay ! h264parse ! avdec_h264 \
+    ! rtpjitterbuffer latency=200 ! rtph264depay ! h264parse name=parse ! avdec_h264 \
     ! appsink name=sink sync=false";
 
 // ---- recipe files ----
@@ -748,10 +748,20 @@ fn free_udp_port() -> u16 {
         .expect("a free UDP port")
 }
 
-/// Checks: a receiving pipeline on 127.0.0.1 (udpsrc ! rtpjitterbuffer ! rtph264depay !
-/// h264parse ! avdec_h264 ! appsink) decodes at least 50 of the 60 frames sent, at 1280x720.
-fn case_rtp_udp() {
-    let name = "rtp-udp.txt";
+/// What the RTP receiver got from a recipe: the size of every decoded frame, the H.264
+/// profile h264parse read from the SPS, and how many access units were key frames.
+#[derive(Debug)]
+struct RtpReceived {
+    /// Access units that left the recipe's rpih264enc.
+    encoded: usize,
+    decoded: Vec<(i32, i32)>,
+    profile: Option<String>,
+    key_frames: usize,
+}
+
+/// Runs RTP recipe `name` (60 frames) into a receiving pipeline on 127.0.0.1 (udpsrc !
+/// rtpjitterbuffer ! rtph264depay ! h264parse ! avdec_h264 ! appsink) and returns what it got.
+fn receive_rtp_recipe(name: &str) -> RtpReceived {
     common::init();
     let port = free_udp_port();
     let recv_desc = RTP_RECEIVER.replace("{PORT}", &port.to_string());
@@ -764,6 +774,28 @@ fn case_rtp_udp() {
         .by_name("sink")
         .and_then(|s| s.downcast::<gst_app::AppSink>().ok())
         .expect("appsink");
+    // Key frames and profile as h264parse sees them (before the decoder).
+    let parsed = Arc::new(Mutex::new((0usize, None::<String>)));
+    let pp = parsed.clone();
+    receiver
+        .by_name("parse")
+        .expect("h264parse named parse")
+        .static_pad("src")
+        .expect("h264parse src pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let mut g = pp.lock().unwrap();
+            if let Some(b) = info.buffer() {
+                if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                    g.0 += 1;
+                }
+            }
+            if g.1.is_none() {
+                g.1 = pad
+                    .current_caps()
+                    .and_then(|c| c.structure(0).and_then(|s| s.get::<String>("profile").ok()));
+            }
+            gst::PadProbeReturn::Ok
+        });
     receiver
         .set_state(gst::State::Playing)
         .expect("receiver plays");
@@ -788,7 +820,24 @@ fn case_rtp_udp() {
         &recipe(name),
         &[("PORT", port.to_string()), ("NUM_BUFFERS", "60".into())],
     );
-    run_ok(name, &desc, Duration::from_secs(60));
+    let encoded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let enc = encoded.clone();
+    run_ok_with(name, &desc, Duration::from_secs(60), move |p| {
+        let e = p
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "rpih264enc"))
+            .expect("the recipe encodes with rpih264enc");
+        e.static_pad("src").expect("encoder src pad").add_probe(
+            gst::PadProbeType::BUFFER,
+            move |_, _| {
+                enc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            },
+        );
+    });
+    let encoded = encoded.load(std::sync::atomic::Ordering::SeqCst);
     // Let the jitterbuffer (200 ms) and the decoder drain.
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline && decoded.lock().unwrap().len() < 60 {
@@ -797,14 +846,70 @@ fn case_rtp_udp() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     pull.join().unwrap();
     let _ = receiver.set_state(gst::State::Null);
-    let decoded = decoded.lock().unwrap();
-    println!("{name}: receiver decoded {} of 60 frames", decoded.len());
-    assert!(
-        decoded.len() >= 50,
-        "receiver decoded {} of 60 frames",
+    let decoded = std::mem::take(&mut *decoded.lock().unwrap());
+    let (key_frames, profile) = parsed.lock().unwrap().clone();
+    println!(
+        "{name}: {encoded} frames encoded, receiver decoded {} of 60 frames, {key_frames} key \
+         frames, profile {profile:?}",
         decoded.len()
     );
-    assert!(decoded.iter().all(|&s| s == (1280, 720)), "{decoded:?}");
+    RtpReceived {
+        encoded,
+        decoded,
+        profile,
+        key_frames,
+    }
+}
+
+/// Checks: a receiving pipeline on 127.0.0.1 decodes at least 50 of the 60 frames sent, at
+/// 1280x720.
+fn case_rtp_udp() {
+    let got = receive_rtp_recipe("rtp-udp.txt");
+    assert!(
+        got.decoded.len() >= 50,
+        "receiver decoded {} of 60 frames",
+        got.decoded.len()
+    );
+    assert!(
+        got.decoded.iter().all(|&s| s == (1280, 720)),
+        "{:?}",
+        got.decoded
+    );
+}
+
+/// Checks: the leaky queue lets at least half of the 60 frames reach the encoder (it drops a
+/// frame only while the encoder is busy: on a loaded machine), and the receiver decodes all
+/// but at most 5 of those encoded, at 1280x720; the stream is Constrained Baseline (no
+/// B-frames: no reordering); it has an IDR every 15 encoded frames.
+fn case_rtp_low_latency() {
+    let got = receive_rtp_recipe("rtp-low-latency.txt");
+    assert!(
+        got.encoded >= 30,
+        "only {} of 60 frames reached the encoder",
+        got.encoded
+    );
+    assert!(
+        got.decoded.len() + 5 >= got.encoded,
+        "receiver decoded {} of {} frames encoded",
+        got.decoded.len(),
+        got.encoded
+    );
+    assert!(
+        got.decoded.iter().all(|&s| s == (1280, 720)),
+        "{:?}",
+        got.decoded
+    );
+    assert_eq!(
+        got.profile.as_deref(),
+        Some("constrained-baseline"),
+        "no B-frames: the SPS must say (constrained) baseline"
+    );
+    assert_eq!(
+        got.key_frames,
+        got.encoded.div_ceil(15),
+        "iperiod=15: an IDR at encoded frames 0, 15, 30, ... of {}",
+        got.encoded
+    );
 }
 
 /// Checks: a playlist with #EXTM3U, TARGETDURATION 2 and #EXTINF entries naming segment files
@@ -1121,6 +1226,7 @@ cases! {
     recipe_jpeg_sequence_90fps => "jpeg-sequence-90fps.txt", case_jpeg_sequence_90fps;
     recipe_long_exposure_stills => "long-exposure-stills.txt", case_long_exposure_stills;
     recipe_rtp_udp => "rtp-udp.txt", case_rtp_udp;
+    recipe_rtp_low_latency => "rtp-low-latency.txt", case_rtp_low_latency;
     recipe_hls => "hls.txt", case_hls;
     recipe_snapshot => "snapshot.txt", case_snapshot;
     recipe_record_and_jpegs => "record-and-jpegs.txt", case_record_and_jpegs;

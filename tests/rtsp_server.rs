@@ -796,3 +796,52 @@ fn lores_and_record_options_are_checked() {
         &["camera pipeline cannot start", "no camera named 'sim:nope'"],
     );
 }
+
+/// Issue 18 §4: `--low-latency` serves a stream that a low-latency client (rtspsrc latency=0)
+/// and ffprobe both decode at the requested size, and it is Constrained Baseline (no B-frames,
+/// so no frame reordering). Latency itself is measured in the bench suite (row rtp).
+#[test]
+fn low_latency_option_serves_a_decodable_stream() {
+    let server = Server::start(&["--low-latency"], &[]);
+    let client = GstClient::start(&server.url, "latency=0");
+    client
+        .wait_frames(30, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("rtspsrc latency=0: {e}; server: {:?}", server.said("")));
+    // (stderr is read on a thread: checked once the client has decoded.)
+    assert_eq!(
+        server.said("leaky=downstream").len(),
+        1,
+        "the server prints its low-latency pipeline: {:?}",
+        server.said("")
+    );
+    let frames = client.finish();
+    assert!(frames.iter().all(|f| (f.1, f.2) == (640, 480)), "sizes");
+    let (status, out, err) = run_limited(
+        Command::new("ffprobe").args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#30",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,profile,width,height,nb_read_frames",
+            "-of",
+            "json",
+            &server.url,
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(status, Some(0), "ffprobe: {err}");
+    let decoded = h264_640x480_frames(&out);
+    assert!(decoded >= 15, "ffprobe decoded {decoded} frames: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
+    assert_eq!(
+        v["streams"][0]["profile"], "Constrained Baseline",
+        "no B-frames: {out}"
+    );
+    assert!(server.stop().success());
+}

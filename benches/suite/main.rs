@@ -4,13 +4,14 @@
 //! ```text
 //! cargo bench --bench suite                 # full suite (~6 min on 2 cores), writes BENCHMARKS.md
 //! cargo bench --bench suite -- --quick      # CI-reduced (~90 s): ratio and invariant checks
-//! cargo bench --bench suite -- --only 1,2   # some rows (1-7, mem, overlay, robust); --out FILE elsewhere
+//! cargo bench --bench suite -- --only 1,2   # some rows (1-7, rtp, mem, overlay, robust); --out FILE elsewhere
 //! ```
 //!
 //! Rows (methods in docs/benchmarks.md): 1 source path cost (CPU per frame vs videotestsrc,
 //! callgrind instructions per frame), 2 zero-copy (bytes copied per frame), 3 frame delivery
 //! (drops, PTS jitter at every sensor mode's maximum rate), 4 JPEG dumps (vs videotestsrc, and
-//! parallel JPEG paths), 5 H.264 (rpih264enc vs x264enc vs openh264enc), 6 latency, 7 the
+//! parallel JPEG paths), 5 H.264 (rpih264enc vs x264enc vs openh264enc), 6 latency, rtp (RTSP
+//! server to client latency on loopback, default and --low-latency vs x264enc), 7 the
 //! libcamera backend in the trixie root, memory (peak RSS and growth of the main job), and
 //! overlays and orientation (added CPU per frame of the overlay and rotation recipes), and
 //! robustness (the fuzz, state cycles and soak of tests/robustness.rs, with their figures).
@@ -31,6 +32,7 @@ mod overlay;
 mod report;
 mod robustness;
 mod rows;
+mod rtp;
 mod util;
 mod zerocopy;
 
@@ -70,6 +72,9 @@ mod bounds {
     pub const PTS_JITTER_P99_US: f64 = 250.0;
     /// RSS growth of the main job from settled to the end, kB.
     pub const RSS_GROWTH_KB: i64 = 8 * 1024;
+    /// Row rtp: how far capture → sent p50 may exceed 1 frame period + encode p50, ms
+    /// (scheduling noise on this loaded 2-core machine; docs/benchmarks.md).
+    pub const RTP_MARGIN_MS: f64 = 5.0;
 }
 
 /// The suite's options (`cargo bench --bench suite -- OPTIONS`).
@@ -77,7 +82,7 @@ mod bounds {
 #[command(
     name = "suite",
     about = "The rpicamsrc2 benchmark suite (methods in docs/benchmarks.md)",
-    override_usage = "cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,mem,overlay,robust] [--out FILE]",
+    override_usage = "cargo bench --bench suite -- [--quick] [--only 1,2,3,4,5,6,7,rtp,mem,overlay,robust] [--out FILE]",
     args_override_self = true
 )]
 struct Opts {
@@ -88,8 +93,8 @@ struct Opts {
     /// --quick).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Run only these rows, comma-separated: 1 to 7, mem, overlay and robust (a second --only
-    /// replaces the first).
+    /// Run only these rows, comma-separated: 1 to 7, rtp, mem, overlay and robust (a second
+    /// --only replaces the first).
     #[arg(
         long,
         value_name = "ROWS",
@@ -220,12 +225,13 @@ fn main() {
     ));
     // Phase B: timed rows, one at a time.
     type Row<'a> = (&'static str, &'a dyn Fn(&mut Report));
-    let rows: [Row; 8] = [
+    let rows: [Row; 9] = [
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
         ("4", &|r| row4(r, &opts)),
         ("5", &|r| row5(r, &opts)),
         ("6", &|r| row6(r, &opts)),
+        ("rtp", &|r| row_rtp(r, &opts)),
         ("7", &|r| row7(r, &opts, &repo)),
         ("overlay", &|r| overlay::row(r, opts.quick)),
         ("robust", &|r| robustness::row(r, opts.quick)),

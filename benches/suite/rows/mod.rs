@@ -10,6 +10,7 @@ pub(crate) mod row4;
 pub(crate) mod row5;
 pub(crate) mod row6;
 pub(crate) mod row7;
+pub(crate) mod rtp;
 
 pub(crate) use mem::*;
 pub(crate) use row1::*;
@@ -19,3 +20,4 @@ pub(crate) use row4::*;
 pub(crate) use row5::*;
 pub(crate) use row6::*;
 pub(crate) use row7::*;
+pub(crate) use rtp::*;

@@ -26,6 +26,7 @@ use gst_rtsp_server::prelude::*;
 mod camera;
 mod factory;
 mod hardening;
+mod launch;
 
 /// Frame size and rate of the default pipeline.
 const DEFAULT_WIDTH: u32 = 1280;
@@ -72,6 +73,13 @@ struct Args {
     /// H.264 bitrate of the default pipeline, bits/s (0 = chosen from size and rate).
     #[arg(long, default_value_t = 0, conflicts_with = "launch")]
     bitrate: u32,
+
+    /// The low-latency configuration of the default pipeline (rpicam-vid --low-latency's
+    /// goals): no B-frames (baseline), a leaky one-frame queue before the encoder, an IDR with
+    /// SPS/PPS every half second, no parser, RTP aggregation that never waits, and packets sent
+    /// as soon as a frame is encoded (network sinks with sync=false). See docs/latency.md.
+    #[arg(long, conflicts_with_all = ["launch", "lores_mount", "record"])]
+    low_latency: bool,
 
     /// Pipeline to serve instead of the default one: gst-launch-1.0 syntax, with the RTP
     /// payloader named pay0 (e.g. "rpicamsrc2 ! rpih264enc ! h264parse ! rtph264pay name=pay0").
@@ -147,22 +155,17 @@ fn parse_mount(s: &str) -> Result<String, String> {
 }
 
 /// The default pipeline: the camera at the requested size and rate, H.264 with SPS/PPS on
-/// every key frame (one a second) so clients can join at any time.
+/// every key frame so clients can join at any time (`launch.rs`; `--low-latency` for the
+/// low-latency configuration).
 fn default_launch(args: &Args) -> String {
-    let camera = args
-        .camera_name
-        .as_deref()
-        .map(|c| format!(" camera-name=\"{}\"", c.replace('"', "")))
-        .unwrap_or_default();
-    format!(
-        "rpicamsrc2{camera} ! video/x-raw,width={w},height={h},framerate={r}/1 \
-         ! rpih264enc inline-headers=true iperiod={r} bitrate={b} ! h264parse \
-         ! rtph264pay name=pay0 pt=96 config-interval=-1",
-        w = args.width,
-        h = args.height,
-        r = args.framerate,
-        b = args.bitrate,
-    )
+    launch::launch(&launch::Mount {
+        camera_name: args.camera_name.as_deref(),
+        width: args.width,
+        height: args.height,
+        framerate: args.framerate,
+        bitrate: args.bitrate,
+        low_latency: args.low_latency,
+    })
 }
 
 /// Server errors, each naming the bad value.
@@ -290,11 +293,15 @@ fn start(
     // One capture for all clients; a new one for a client arriving while it stops. With a
     // camera pipeline of our own (--lores-mount, --record), each mount serves from it.
     let captures = Arc::new(AtomicU32::new(0));
+    let low_latency = args.low_latency;
     let make_factory = |launch: &str, fan: Option<Arc<camera::Fanout>>| {
         let factory = factory::SharedFactory::new();
         factory.set_launch(launch);
         let captures = captures.clone();
         factory.connect_media_configure(move |_, media| {
+            if low_latency {
+                launch::unsync_network_sinks(media);
+            }
             let n = captures.fetch_add(1, Ordering::SeqCst) + 1;
             eprintln!("rpicam-rtsp-server: capture {n} started (shared by every client)");
             if let Some(fan) = &fan {
@@ -642,5 +649,35 @@ mod tests {
         gst::init().expect("GStreamer initialises");
         gstrpicamsrc2::plugin_register_static().expect("plugin registers");
         check_launch(&l).expect("the default pipeline parses and has pay0");
+    }
+
+    #[test]
+    fn low_latency_pipeline_follows_the_options() {
+        let args = Args::parse_from([
+            "rpicam-rtsp-server",
+            "--low-latency",
+            "--framerate",
+            "60",
+            "--bitrate",
+            "4000000",
+        ]);
+        let l = default_launch(&args);
+        assert!(l.contains("framerate=60/1"), "{l}");
+        assert!(l.contains("leaky=downstream"), "{l}");
+        assert!(l.contains("profile=baseline"), "{l}");
+        assert!(l.contains("iperiod=30 bitrate=4000000"), "{l}");
+        assert!(l.contains("aggregate-mode=zero-latency"), "{l}");
+        assert!(!l.contains("h264parse"), "{l}");
+        gst::init().expect("GStreamer initialises");
+        gstrpicamsrc2::plugin_register_static().expect("plugin registers");
+        check_launch(&l).expect("the low-latency pipeline parses and has pay0");
+        for other in [
+            ["--launch", "videotestsrc ! fakesink"],
+            ["--record", "x.mp4"],
+        ] {
+            let mut argv = vec!["rpicam-rtsp-server", "--low-latency"];
+            argv.extend(other);
+            assert!(Args::try_parse_from(argv).is_err(), "{other:?}");
+        }
     }
 }
