@@ -30,12 +30,15 @@
 #                            /var/cache/rpicamsrc2): sysroot-ARCH, target-ARCH. Never inside the
 #                            repository.
 #   RPICAMSRC2_DEBIAN_MIRROR Debian mirror URI (default: the one in the host's apt sources).
+#   RPICAMSRC2_DEBIAN_KEYRING the keyring the mirror's Release file is checked with (default
+#                            /usr/share/keyrings/debian-archive-keyring.gpg).
 #   ARM_PROFILE              debug (default) or release.
 #
-# How: the target's libraries come from a debootstrapped Debian trixie root of that
-# architecture (the base of current Raspberry Pi OS), never from the host's package set (host
-# multiarch -dev packages replace the host's own and break the host build). The sysroot is built
-# with `debootstrap --foreign` and a second stage under qemu-user-static (binfmt), in
+# How: the target's libraries come from a Debian trixie root of that architecture (the base of
+# current Raspberry Pi OS), never from the host's package set (host multiarch -dev packages
+# replace the host's own and break the host build). The sysroot's packages are resolved and
+# downloaded by the host's apt (a private configuration for ARCH) and unpacked natively; only a
+# few maintainer scripts run under qemu-user-static (see build_sysroot). It is built in
 # SYSROOT.new, and moved into place only when complete (the marker is written last): an
 # interrupted build is detected and redone, never half-used. A path that exists but was not
 # made by this script is refused, and nothing in it is deleted.
@@ -51,9 +54,8 @@ CACHE=${RPICAMSRC2_ARM_CACHE:-/var/cache/rpicamsrc2}
 SUITE=trixie
 PROFILE=${ARM_PROFILE:-debug}
 
-# The sysroot's packages, installed with apt-get --no-install-recommends after debootstrap
-# (debootstrap --include resolves no alternative dependencies); only what the build and the
-# tests need. First line: what the crate links (Cargo.toml: gstreamer, -base, -video,
+# The sysroot's packages (with Priority: required, as debootstrap's minbase, and apt), resolved
+# by apt without recommends; only what the build and the tests need. First line: what the crate links (Cargo.toml: gstreamer, -base, -video,
 # -allocators, -app, -pbutils, -check, -rtsp-server, glib-unix; openh264's C++) and the kernel
 # headers for the V4L2 probe; second: what the tests and the main job run (gst-launch-1.0;
 # h264parse from -bad; mp4mux, jpegenc, rtspsrc from -good; avdec_h264 from -libav; ffprobe).
