@@ -30,12 +30,15 @@
 #                            /var/cache/rpicamsrc2): sysroot-ARCH, target-ARCH. Never inside the
 #                            repository.
 #   RPICAMSRC2_DEBIAN_MIRROR Debian mirror URI (default: the one in the host's apt sources).
+#   RPICAMSRC2_DEBIAN_KEYRING the keyring the mirror's Release file is checked with (default
+#                            /usr/share/keyrings/debian-archive-keyring.gpg).
 #   ARM_PROFILE              debug (default) or release.
 #
-# How: the target's libraries come from a debootstrapped Debian trixie root of that
-# architecture (the base of current Raspberry Pi OS), never from the host's package set (host
-# multiarch -dev packages replace the host's own and break the host build). The sysroot is built
-# with `debootstrap --foreign` and a second stage under qemu-user-static (binfmt), in
+# How: the target's libraries come from a Debian trixie root of that architecture (the base of
+# current Raspberry Pi OS), never from the host's package set (host multiarch -dev packages
+# replace the host's own and break the host build). The sysroot's packages are resolved and
+# downloaded by the host's apt (a private configuration for ARCH) and unpacked natively; only a
+# few maintainer scripts run under qemu-user-static (see build_sysroot). It is built in
 # SYSROOT.new, and moved into place only when complete (the marker is written last): an
 # interrupted build is detected and redone, never half-used. A path that exists but was not
 # made by this script is refused, and nothing in it is deleted.
@@ -51,9 +54,8 @@ CACHE=${RPICAMSRC2_ARM_CACHE:-/var/cache/rpicamsrc2}
 SUITE=trixie
 PROFILE=${ARM_PROFILE:-debug}
 
-# The sysroot's packages, installed with apt-get --no-install-recommends after debootstrap
-# (debootstrap --include resolves no alternative dependencies); only what the build and the
-# tests need. First line: what the crate links (Cargo.toml: gstreamer, -base, -video,
+# The sysroot's packages (with Priority: required, as debootstrap's minbase, and apt), resolved
+# by apt without recommends; only what the build and the tests need. First line: what the crate links (Cargo.toml: gstreamer, -base, -video,
 # -allocators, -app, -pbutils, -check, -rtsp-server, glib-unix; openh264's C++) and the kernel
 # headers for the V4L2 probe; second: what the tests and the main job run (gst-launch-1.0;
 # h264parse from -bad; mp4mux, jpegenc, rtspsrc from -good; avdec_h264 from -libav; ffprobe).
@@ -100,7 +102,7 @@ TARGET_DIR=${RPICAMSRC2_ARM_TARGET:-$CACHE/target-$ARCH}
 TRIPLE_UC=$(tr 'a-z-' 'A-Z_' <<<"$RUST_TARGET")
 TRIPLE_LC=${RUST_TARGET//-/_}
 
-[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot and mount need it)"
+[[ $(id -u) -eq 0 ]] || die "must run as root (chroot, mount and the sysroot's file ownership need it)"
 for p in "$SYSROOT" "$TARGET_DIR"; do
   case "$p" in
     "$REPO" | "$REPO"/*) die "$p is inside the repository $REPO; set RPICAMSRC2_ARM_CACHE to a path outside it" ;;
@@ -111,7 +113,7 @@ done
 # --- host tools ------------------------------------------------------------------------------
 ensure_host_tools() {
   local missing=() p
-  for p in "${HOST_PACKAGES[@]}" debootstrap; do
+  for p in "${HOST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -189,35 +191,115 @@ chroot_run() {
 }
 
 # --- building the sysroot -------------------------------------------------------------------
+# No foreign code runs until the files are in place, because emulated dpkg and maintainer scripts
+# were the slow part (debootstrap --foreign + apt-get inside: 77.5 min at load 10-19):
+# 1. the host's apt, with a private configuration for ARCH (state, lists, archives all inside
+#    SYSROOT.new), resolves Priority: required (debootstrap's minbase), apt and PACKAGES and
+#    downloads them, checked against the host's Debian archive keyring;
+# 2. each package is unpacked natively (dpkg-deb --fsys-tarfile | tar, keeping base-files'
+#    merged-/usr symlinks) and registered in the sysroot's dpkg database: its control file with
+#    "Status: install ok installed", its control members (md5sums, shlibs, symbols, triggers,
+#    maintainer scripts) under var/lib/dpkg/info, its file list (what dpkg-shlibdeps reads for
+#    `deb`, and what dpkg and apt need to install the package in `deb`);
+# 3. under emulation, only the maintainer scripts whose result is used (dpkg --configure of
+#    those packages, left "unpacked" in step 2): base-passwd (/etc/passwd, /etc/group),
+#    libc-bin (ld.so.cache for the multiarch library directories) and every package whose
+#    postinst registers alternatives (libblas.so.3 and liblapack.so.3, which ffmpeg links, are
+#    alternatives; also awk, which, pager...). The other postinsts only build caches nothing
+#    here reads (MIME, icons, fonts, GSettings schemas, certificates); running them all under
+#    emulation took 17 min at load 12-14.
+SYSROOT_CONFIGURE_ALWAYS=(base-passwd libc-bin)
+DEBIAN_KEYRING=${RPICAMSRC2_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+
+# apt_for_sysroot DIR ARGS...: the host's apt-get for ARCH, its state inside DIR.
+apt_for_sysroot() {
+  local dir=$1; shift
+  apt-get -o Dir="$dir" -o Dir::State::Status="$dir/var/lib/dpkg/status" \
+    -o APT::Architecture="$DEB_ARCH" -o APT::Architectures::="$DEB_ARCH" \
+    -o Acquire::Languages=none -o APT::Install-Recommends=false -o Debug::NoLocking=true "$@"
+}
+
+# unpack_and_register DIR DEB STATUS: unpacks DEB into DIR and records it in DIR's dpkg
+# database with the given status word (installed, unpacked).
+unpack_and_register() {
+  local dir=$1 deb=$2 state=$3 ctl=$1/.rpicamsrc2-control pkg arch name f b
+  rm -rf "$ctl" && mkdir -p "$ctl"
+  dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$ctl"
+  pkg=$(sed -n 's/^Package: //p' "$ctl/control")
+  arch=$(sed -n 's/^Architecture: //p' "$ctl/control")
+  name=$pkg
+  grep -qx 'Multi-Arch: same' "$ctl/control" && name=$pkg:$arch
+  dpkg-deb --fsys-tarfile "$deb" | tar -xv --keep-directory-symlink -C "$dir" |
+    sed -e 's|^\./|/|' -e 's|/$||' -e 's|^$|/.|' >"$dir/var/lib/dpkg/info/$name.list"
+  for f in "$ctl"/*; do
+    b=${f##*/}
+    [[ $b == control ]] || cp -p "$f" "$dir/var/lib/dpkg/info/$name.$b"
+  done
+  { sed "/^Package:/a Status: install ok $state" "$ctl/control"; echo; } >>"$dir/var/lib/dpkg/status"
+  rm -rf "$ctl"
+  [[ $state == installed ]] || echo "$pkg"
+}
+
 build_sysroot() {
-  local mirror tmp=$SYSROOT.new
+  local mirror tmp=$SYSROOT.new t
   mirror=${RPICAMSRC2_DEBIAN_MIRROR:-$(host_mirror)} ||
     die "found no Debian mirror in /etc/apt/sources*; set RPICAMSRC2_DEBIAN_MIRROR"
+  [[ -f $DEBIAN_KEYRING ]] ||
+    die "no Debian archive keyring at $DEBIAN_KEYRING: run 'apt-get install debian-archive-keyring' or set RPICAMSRC2_DEBIAN_KEYRING"
   [[ -e $tmp ]] && log "$tmp is a sysroot whose build was interrupted: rebuilding it"
   safe_remove "$tmp"
   mkdir -p "$tmp"
   : >"$tmp/$PARTIAL_REL"
-  log "debootstrap --arch=$DEB_ARCH --foreign $SUITE into $tmp from $mirror"
-  debootstrap --arch="$DEB_ARCH" --foreign --variant=minbase "$SUITE" "$tmp" "$mirror" >"$tmp.log" 2>&1 ||
-    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: debootstrap first stage' failed (log: $tmp.log); check the network and RPICAMSRC2_DEBIAN_MIRROR, then rerun: the half-built sysroot is rebuilt"; }
-  log "debootstrap second stage under emulation (several minutes)"
-  chroot "$tmp" /debootstrap/debootstrap --second-stage >>"$tmp.log" 2>&1 ||
-    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: debootstrap second stage' failed under $QEMU (log: $tmp.log); rerun: the half-built sysroot is rebuilt"; }
+  mkdir -p "$tmp"/etc/apt/{apt.conf.d,preferences.d,sources.list.d,trusted.gpg.d} \
+    "$tmp"/var/lib/apt/lists/partial "$tmp"/var/cache/apt/archives/partial \
+    "$tmp"/var/lib/dpkg/{info,updates,triggers,alternatives}
+  : >"$tmp/var/lib/dpkg/status"
+  echo "deb [signed-by=$DEBIAN_KEYRING] $mirror $SUITE main" >"$tmp/etc/apt/sources.list"
+  t=$SECONDS
+  log "resolving and downloading $SUITE $DEB_ARCH packages from $mirror with the host's apt (Priority: required, apt, ${#PACKAGES[@]} packages)"
+  { apt_for_sysroot "$tmp" update -q && apt_for_sysroot "$tmp" install -y -q --download-only \
+    '?priority(required)' apt "${PACKAGES[@]}"; } >"$tmp.log" 2>&1 ||
+    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: download' failed (log: $tmp.log); check the network and RPICAMSRC2_DEBIAN_MIRROR, then rerun: the half-built sysroot is rebuilt"; }
+  local -a debs
+  debs=("$tmp"/var/cache/apt/archives/*.deb)
+  log "downloaded ${#debs[@]} packages in $((SECONDS - t)) s; unpacking them natively"
+  t=$SECONDS
+  # Which packages get their postinst run under emulation (see above).
+  local -A configure=()
+  local p deb
+  for p in "${SYSROOT_CONFIGURE_ALWAYS[@]}"; do configure[$p]=1; done
+  local -a later=()
+  for deb in "${debs[@]}"; do
+    p=$(dpkg-deb -f "$deb" Package)
+    if [[ -z ${configure[$p]:-} ]] && dpkg-deb -I "$deb" postinst 2>/dev/null | grep -q 'update-alternatives'; then
+      configure[$p]=1
+    fi
+    if [[ -n ${configure[$p]:-} ]]; then
+      later+=("$(unpack_and_register "$tmp" "$deb" unpacked)")
+    else
+      unpack_and_register "$tmp" "$deb" installed
+    fi
+  done >>"$tmp.log" 2>&1 ||
+    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: unpack' failed in $tmp (log: $tmp.log); rerun: the half-built sysroot is rebuilt"; }
+  [[ -L $tmp/bin && -x $tmp/usr/bin/sh ]] ||
+    die "step 'sysroot: unpack': $tmp has no merged /usr (base-files' /bin symlink) or no /usr/bin/sh (log: $tmp.log)"
+  # The package lists go too: `deb` installs a local package whose dependencies are all there,
+  # and with the lists apt under emulation first builds its cache of the whole archive (an
+  # apt-get install of one package into an overlay took 12.4 min at load 17 with them, 93 s
+  # without).
+  rm -f "$tmp/var/cache/apt/archives/"*.deb
+  rm -rf "$tmp"/var/lib/apt/lists/* && mkdir -p "$tmp/var/lib/apt/lists/partial"
+  log "unpacked in $((SECONDS - t)) s; configuring under emulation: ${later[*]}"
+  t=$SECONDS
   printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
   chmod +x "$tmp/usr/sbin/policy-rc.d"
-  log "installing ${#PACKAGES[@]} packages inside the sysroot under emulation (apt-get, 5-15 minutes)"
   (
     mount_sysroot "$tmp"
-    local -a envs=(/usr/bin/env DEBIAN_FRONTEND=noninteractive)
-    local v
-    for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
-      [[ -n ${!v:-} ]] && envs+=("$v=${!v}")
-    done
-    chroot "$tmp" "${envs[@]}" /bin/sh -c 'apt-get update -qq &&
-      apt-get install -y -q --no-install-recommends "$@" && apt-get clean' sh "${PACKAGES[@]}"
+    chroot "$tmp" /usr/bin/env -i DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+      dpkg --configure "${later[@]}"
   ) >>"$tmp.log" 2>&1 ||
-    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: apt-get install' failed inside $tmp (log: $tmp.log); check the network and the mirror, then rerun: the half-built sysroot is rebuilt"; }
-  rm -f "$tmp/var/cache/apt/archives/"*.deb
+    { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: dpkg --configure' failed under $QEMU inside $tmp (log: $tmp.log); rerun: the half-built sysroot is rebuilt"; }
+  log "configured in $((SECONDS - t)) s"
   marker_content >"$tmp/$MARKER_REL"
   rm -f "$tmp/$PARTIAL_REL"
   safe_remove_ours "$SYSROOT"
