@@ -63,6 +63,14 @@ mod bounds {
     pub const PTS_JITTER_P99_US: f64 = 250.0;
     /// RSS growth of the main job from settled to the end, kB.
     pub const RSS_GROWTH_KB: i64 = 8 * 1024;
+    /// Peak RSS of rpicamsrc2 ! x264enc over videotestsrc ! x264enc (memory row): 1.21x
+    /// typical, up to 1.47x when a busy machine makes the consumer fall behind until all six
+    /// camera buffers are in use; 1.65x with the buffers resident from configure
+    /// (docs/benchmarks.md, "Memory").
+    pub const SOURCE_RSS_RATIO: f64 = 1.5;
+    /// PLAYING to first buffer on the simulated camera at 1080p30, median, frame periods
+    /// (row 6): the goal, 2 frame periods (docs/benchmarks.md, "Latency").
+    pub const FIRST_BUFFER_PERIODS: f64 = 2.0;
 }
 
 /// The suite's options (`cargo bench --bench suite -- OPTIONS`).
