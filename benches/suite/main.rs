@@ -68,8 +68,9 @@ mod bounds {
     /// camera buffers are in use; 1.65x with the buffers resident from configure
     /// (docs/benchmarks.md, "Memory").
     pub const SOURCE_RSS_RATIO: f64 = 1.5;
-    /// PLAYING to first buffer on the simulated camera at 1080p30, median, frame periods
-    /// (row 6): the goal, 2 frame periods (docs/benchmarks.md, "Latency").
+    /// Process CPU time from PLAYING to the first buffer on the simulated camera at 1080p30,
+    /// median, frame periods (row 6): the goal, 2 frame periods; 0.8 today, 4.4 before the
+    /// scene textures were built row by row (docs/benchmarks.md, "6. Latency").
     pub const FIRST_BUFFER_PERIODS: f64 = 2.0;
 }
 

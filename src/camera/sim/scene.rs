@@ -324,7 +324,9 @@ pub fn reflectance(
         SceneKind::Bars => Key::Bars,
         SceneKind::Moving => Key::Moving(moving_row(v)),
         SceneKind::Image(_) => match image {
-            Some(img) => Key::ImageRow(((v * f64::from(img.height())) as u32).min(img.height() - 1)),
+            Some(img) => {
+                Key::ImageRow(((v * f64::from(img.height())) as u32).min(img.height() - 1))
+            }
             None => Key::Grey,
         },
     };
@@ -341,7 +343,8 @@ pub fn reflectance(
             continue;
         }
         texels.extend((0..tex_width).map(|x| {
-            let u = (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64) / pa_w;
+            let u =
+                (f64::from(crop.x) + (x as f64 + 0.5) * f64::from(crop.width) / w as f64) / pa_w;
             match key {
                 Key::Bars => BARS[((u.clamp(0.0, 0.9999)) * 8.0) as usize],
                 Key::Moving(row) => moving_pattern(u.fract(), row),
