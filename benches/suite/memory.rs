@@ -53,6 +53,28 @@ pub fn source_job(source: &str, out: &Path) -> String {
     )
 }
 
+/// Builds the private registry the children share (`tmp/registry.bin`, with `plugin_dir` on
+/// GST_PLUGIN_PATH) with one `gst-inspect-1.0 rpicamsrc2`, so the children started together
+/// do not each scan every plugin at once (which on a busy machine delays their pipelines past
+/// the settle point of a short run).
+///
+/// Errors: gst-inspect-1.0 cannot run, fails, or takes more than 2 minutes.
+pub fn warm_registry(plugin_dir: &Path, tmp: &Path) -> Result<(), String> {
+    let (code, _, err) = child::run_limited(
+        Command::new("gst-inspect-1.0")
+            .arg("rpicamsrc2")
+            .env("GST_PLUGIN_PATH", plugin_dir)
+            .env("GST_REGISTRY", tmp.join("registry.bin")),
+        Duration::from_secs(120),
+    )?;
+    match code {
+        Some(0) => Ok(()),
+        _ => Err(format!(
+            "gst-inspect-1.0 rpicamsrc2 failed ({code:?}): {err}"
+        )),
+    }
+}
+
 /// One sample: (seconds since start, VmRSS kB, VmHWM kB, CPU seconds of the child so far).
 type Sample = (f64, u64, u64, f64);
 

@@ -19,7 +19,10 @@ const SRC_OURS: &str = "rpicamsrc2";
 pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
     println!("memory: main job for {secs} s in a gst-launch-1.0 child (sampled every second)");
     let _ = std::fs::create_dir_all(dir);
-    let plugin = memory::plugin_dir(dir);
+    let plugin = memory::plugin_dir(dir).and_then(|p| {
+        memory::warm_registry(&p, dir)?;
+        Ok(p)
+    });
     let start = |desc: String, out: PathBuf| -> Result<memory::Sampler, String> {
         let p = plugin.clone()?;
         memory::Sampler::start(&desc, &p, dir, out, secs as f64)
