@@ -64,8 +64,8 @@ impl Default for SceneSettings {
 /// `height` pixels, or `2 * width` wide for scrolling scenes.
 ///
 /// Rows that sample the same scene row are stored once (a synthetic scene has a few dozen
-/// distinct rows, a stretched image repeats rows): a 1080p moving scene takes 19 rows of 3840
-/// texels (0.2 MiB) instead of 1080 (12 MiB), and is built in a millisecond.
+/// distinct rows, a stretched image repeats rows): the imx219's 1080p moving scene takes 11 rows
+/// of 3840 texels (0.12 MiB) instead of 1080 (12 MiB), and is built in a millisecond.
 #[derive(Debug, Clone)]
 pub struct Reflectance {
     /// Texture width, pixels.
@@ -858,7 +858,14 @@ mod tests {
         );
         let distinct: std::collections::HashSet<Vec<[u8; 3]>> =
             (0..r.height).map(|y| r.row(y).to_vec()).collect();
-        assert_eq!(r.texel_bytes(), distinct.len() * r.tex_width * 3);
+        // Rows are keyed by what of the scene they sample (the ramp, then per row of cells the
+        // gaps, patches or striped corners): at most 1 + 6 x 3 kinds, never fewer than the
+        // distinct contents.
+        let stored = r.texel_bytes() / (r.tex_width * 3);
+        assert!(
+            (distinct.len()..=19).contains(&stored),
+            "{stored} rows stored"
+        );
         // 12 MiB if every row were stored.
         assert!(r.texel_bytes() < 1 << 20, "{} bytes", r.texel_bytes());
         // The scene still has its rows: the ramp, patches, stripes and gaps.
