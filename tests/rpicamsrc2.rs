@@ -582,3 +582,39 @@ fn still_image_scene_shows_the_photograph() {
     let e = bus.errors.join("\n");
     assert!(e.contains("/nonexistent/x.png"), "{e}");
 }
+
+#[test]
+fn every_camera_buffer_holds_a_rendered_frame_from_its_first_use() {
+    // The simulated camera's buffers are mapped lazily (pages faulted in on first write): the
+    // first frame, and each of the six buffers' first frame, must still be a whole rendered
+    // picture with its metadata. The test thread pulls nothing for the first 400 ms, so the
+    // appsink's queue holds every camera buffer and each is used.
+    let _serial = common::serial();
+    let mut waited = false;
+    let (frames, bus) = run_with(
+        "rpicamsrc2 camera-name=sim:imx219 num-buffers=12 ! \
+         video/x-raw,width=1920,height=1080,framerate=30/1 ! appsink name=sink",
+        s(20),
+        |_, _| {
+            if !std::mem::replace(&mut waited, true) {
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        },
+    );
+    assert!(bus.errors.is_empty(), "{:?}", bus.errors);
+    assert_eq!(frames.len(), 12);
+    assert_eq!(frames[0].offset, frames[0].meta.sequence);
+    assert!(frames[0].pts.is_some());
+    assert!(frames[0].meta.sensor_timestamp_ns > 0);
+    assert!(frames[0].meta.exposure_time_us > 0);
+    for f in &frames {
+        // Zeroed memory would have a mean luma of 0; the default scene's is far above black
+        // (16).
+        assert!(
+            f.mean > 40.0,
+            "frame {}: mean luma {:.1}",
+            f.meta.sequence,
+            f.mean
+        );
+    }
+}

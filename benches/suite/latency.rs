@@ -20,24 +20,38 @@ use gst::prelude::*;
 
 use crate::util::{self, quantile};
 
-/// Wall ms from PLAYING to the first buffer at the sink.
-pub fn first_buffer(source: &str, caps: &str) -> Result<f64, String> {
+/// PLAYING to the first buffer at the sink: wall ms, and the process's CPU ms (all threads,
+/// getrusage) over the same span, which a busy machine does not inflate.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstBuffer {
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+}
+
+/// Wall and CPU ms from PLAYING to the first buffer at the sink.
+pub fn first_buffer(source: &str, caps: &str) -> Result<FirstBuffer, String> {
     let p = util::pipeline(&format!(
         "{source} num-buffers=3 ! {caps} ! fakesink name=sink sync=false"
     ));
-    let first: Arc<Mutex<Option<Instant>>> = Default::default();
+    let first: Arc<Mutex<Option<(Instant, u64)>>> = Default::default();
     let f = first.clone();
     util::element(&p, "sink")
         .static_pad("sink")
         .expect("sink pad")
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            f.lock().unwrap().get_or_insert_with(Instant::now);
+            f.lock()
+                .unwrap()
+                .get_or_insert_with(|| (Instant::now(), util::process_cpu_ns()));
             gst::PadProbeReturn::Ok
         });
+    let cpu0 = util::process_cpu_ns();
     let t0 = Instant::now();
     util::play_to_eos(&p, Duration::from_secs(20))?;
-    let t = first.lock().unwrap().ok_or("no buffer")?;
-    Ok((t - t0).as_secs_f64() * 1e3)
+    let (t, cpu) = first.lock().unwrap().ok_or("no buffer")?;
+    Ok(FirstBuffer {
+        wall_ms: (t - t0).as_secs_f64() * 1e3,
+        cpu_ms: cpu.saturating_sub(cpu0) as f64 / 1e6,
+    })
 }
 
 /// A control, the value set, and how to read it back from the metadata.

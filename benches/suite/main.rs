@@ -75,6 +75,15 @@ mod bounds {
     /// Row rtp: how far capture → sent p50 may exceed 1 frame period + encode p50, ms
     /// (scheduling noise on this loaded 2-core machine; docs/benchmarks.md).
     pub const RTP_MARGIN_MS: f64 = 5.0;
+    /// Peak RSS of rpicamsrc2 ! x264enc over videotestsrc ! x264enc (memory row): 1.21x
+    /// typical, up to 1.47x when a busy machine makes the consumer fall behind until all six
+    /// camera buffers are in use; 1.65x with the buffers resident from configure
+    /// (docs/benchmarks.md, "Memory").
+    pub const SOURCE_RSS_RATIO: f64 = 1.5;
+    /// Process CPU time from PLAYING to the first buffer on the simulated camera at 1080p30,
+    /// median, frame periods (row 6): the goal, 2 frame periods; 0.8 today, 4.4 before the
+    /// scene textures were built row by row (docs/benchmarks.md, "6. Latency").
+    pub const FIRST_BUFFER_PERIODS: f64 = 2.0;
 }
 
 /// The suite's options (`cargo bench --bench suite -- OPTIONS`).

@@ -6,7 +6,9 @@
 //! well it kept up). VmRSS/VmHWM and the child's CPU time are sampled from /proc/PID every
 //! second: peak (VmHWM), RSS once settled and at the end, and the least-squares slope over the
 //! settled part (a leak shows as a steady growth). A peer pipeline (videotestsrc is-live +
-//! x264enc ultrafast/zerolatency, same caps and muxer) can run at the same time.
+//! x264enc ultrafast/zerolatency, same caps and muxer) can run at the same time, and so can the
+//! source-side pair ([`source_job`]): rpicamsrc2 and videotestsrc each into the same x264enc
+//! recording, which isolates what the source costs from what the encoder costs.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,12 +31,48 @@ pub fn main_job(out: &Path) -> String {
 /// The peer: the same recording from videotestsrc with x264enc.
 pub fn peer_job(out: &Path) -> String {
     format!(
-        "videotestsrc is-live=true pattern=smpte horizontal-speed=3 \
-         ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 \
+        "{PEER_SOURCE} ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 \
          ! x264enc bitrate=8000 key-int-max=30 speed-preset=ultrafast tune=zerolatency \
          ! h264parse ! mp4mux ! filesink location={}",
         out.display()
     )
+}
+
+/// The peer's source (what [`peer_job`] records from).
+pub const PEER_SOURCE: &str = "videotestsrc is-live=true pattern=smpte horizontal-speed=3";
+
+/// The source-side comparison: `source` at 1920x1080 NV12 30 fps into the peer's encoder and
+/// muxer (x264enc ultrafast/zerolatency, h264parse, mp4mux), so two runs differ only in the
+/// source.
+pub fn source_job(source: &str, out: &Path) -> String {
+    format!(
+        "{source} ! video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1 \
+         ! x264enc bitrate=8000 key-int-max=30 speed-preset=ultrafast tune=zerolatency \
+         ! h264parse ! mp4mux ! filesink location={}",
+        out.display()
+    )
+}
+
+/// Builds the private registry the children share (`tmp/registry.bin`, with `plugin_dir` on
+/// GST_PLUGIN_PATH) with one `gst-inspect-1.0 rpicamsrc2`, so the children started together
+/// do not each scan every plugin at once (which on a busy machine delays their pipelines past
+/// the settle point of a short run).
+///
+/// Errors: gst-inspect-1.0 cannot run, fails, or takes more than 2 minutes.
+pub fn warm_registry(plugin_dir: &Path, tmp: &Path) -> Result<(), String> {
+    let (code, _, err) = child::run_limited(
+        Command::new("gst-inspect-1.0")
+            .arg("rpicamsrc2")
+            .env("GST_PLUGIN_PATH", plugin_dir)
+            .env("GST_REGISTRY", tmp.join("registry.bin")),
+        Duration::from_secs(120),
+    )?;
+    match code {
+        Some(0) => Ok(()),
+        _ => Err(format!(
+            "gst-inspect-1.0 rpicamsrc2 failed ({code:?}): {err}"
+        )),
+    }
 }
 
 /// One sample: (seconds since start, VmRSS kB, VmHWM kB, CPU seconds of the child so far).

@@ -1,17 +1,28 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Memory: peak RSS and growth of the main job, beside the x264enc peer. Methods: docs/benchmarks.md.
+//! Memory: peak RSS and growth of the main job, beside the x264enc peer, and the source side
+//! alone (rpicamsrc2 vs videotestsrc into the same x264enc recording). Methods:
+//! docs/benchmarks.md.
 
 use crate::*;
 
 pub(crate) struct MemRun {
     ours: Result<memory::Sampler, String>,
     peer: Option<Result<memory::Sampler, String>>,
+    /// rpicamsrc2 ! x264enc and videotestsrc ! x264enc (also in --quick: the ratio is checked).
+    src_ours: Result<memory::Sampler, String>,
+    src_peer: Result<memory::Sampler, String>,
 }
+
+/// The source-side pair's sources: rpicamsrc2 (default camera and scene) and the peer's.
+const SRC_OURS: &str = "rpicamsrc2";
 
 pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
     println!("memory: main job for {secs} s in a gst-launch-1.0 child (sampled every second)");
     let _ = std::fs::create_dir_all(dir);
-    let plugin = memory::plugin_dir(dir);
+    let plugin = memory::plugin_dir(dir).and_then(|p| {
+        memory::warm_registry(&p, dir)?;
+        Ok(p)
+    });
     let start = |desc: String, out: PathBuf| -> Result<memory::Sampler, String> {
         let p = plugin.clone()?;
         memory::Sampler::start(&desc, &p, dir, out, secs as f64)
@@ -22,7 +33,16 @@ pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
         let out = dir.join("peer.mp4");
         start(memory::peer_job(&out), out)
     });
-    MemRun { ours, peer }
+    let src = |source: &str, name: &str| {
+        let out = dir.join(name);
+        start(memory::source_job(source, &out), out)
+    };
+    MemRun {
+        ours,
+        peer,
+        src_ours: src(SRC_OURS, "src-ours.mp4"),
+        src_peer: src(memory::PEER_SOURCE, "src-peer.mp4"),
+    }
 }
 
 pub(crate) type MemOutcome = Result<(memory::MemResult, Option<u64>), String>;
@@ -37,6 +57,8 @@ pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
     };
     let ours = finish(m.ours);
     let peer = m.peer.map(finish);
+    let src_ours = finish(m.src_ours);
+    let src_peer = finish(m.src_peer);
     let mut body = format!(
         "The main job's recording, `gst-launch-1.0 -e {}`, stopped with SIGINT (EOS) after \
          {secs} s, in a child process (GST_PLUGIN_PATH = this build's plugin). VmRSS/VmHWM and \
@@ -75,6 +97,16 @@ pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
     if let Some(p) = &peer {
         body += &row("videotestsrc ! x264enc", p);
     }
+    body += &row("source side: rpicamsrc2 ! x264enc", &src_ours);
+    body += &row("source side: videotestsrc ! x264enc", &src_peer);
+    body += &format!(
+        "\nSource side (also in --quick, at the same time): `gst-launch-1.0 -e {}` against the \
+         same with `{}` as the source: the same encoder, muxer and caps, so the difference is \
+         what the source holds (its buffers, the simulated scene, its threads). Goal: at most \
+         1.2x.\n",
+        memory::source_job(SRC_OURS, Path::new("src.mp4")),
+        memory::PEER_SOURCE
+    );
     body += "\nFewer frames than the duration x 30 means the pipeline could not keep up on this \
              (shared) machine: the camera loses the frames it has no free buffer for, the \
              recording stays complete.";
@@ -83,6 +115,38 @@ pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
         .as_ref()
         .and_then(|p| p.as_ref().ok())
         .map(|(p, _)| p.peak_kb as f64 / 1024.0);
+    let peak = |x: &MemOutcome| x.as_ref().ok().map(|(m, _)| m.peak_kb as f64 / 1024.0);
+    match (peak(&src_ours), peak(&src_peer)) {
+        (Some(o), Some(p)) => {
+            let ratio = o / p;
+            r.line(Line {
+                row: "mem",
+                what: format!("peak RSS, source side 1080p30 {secs} s"),
+                how: "VmHWM, rpicamsrc2 ! x264enc".into(),
+                ours: format!("{o:.1} MiB"),
+                repeats: "1".into(),
+                peer: "videotestsrc ! x264enc".into(),
+                peer_value: format!("{p:.1} MiB"),
+                ratio: format!("{ratio:.2}x"),
+            });
+            r.check(
+                "memory: source side peak RSS within bound of videotestsrc's (same x264enc)",
+                ratio <= bounds::SOURCE_RSS_RATIO,
+                format!(
+                    "{o:.1} MiB / {p:.1} MiB = {ratio:.2}x (bound {:.2}x; goal 1.2x)",
+                    bounds::SOURCE_RSS_RATIO
+                ),
+            );
+        }
+        _ => {
+            let err = |x: &MemOutcome| x.as_ref().err().cloned().unwrap_or_default();
+            r.check(
+                "memory: source side ran",
+                false,
+                format!("{} {}", err(&src_ours), err(&src_peer)),
+            );
+        }
+    }
     match &ours {
         Ok((res, frames)) => {
             r.line(Line {

@@ -9,6 +9,7 @@
 //! next request and reach the sensor after its delays ([`ipa`]). The scene ([`scene`]) is
 //! rendered into the camera's own pooled buffers, which travel downstream without a copy.
 
+mod buffer;
 mod controls;
 pub mod ipa;
 pub mod options;
@@ -46,7 +47,7 @@ fn thread_cpu_ns() -> u64 {
 
 /// A pooled buffer of the simulated camera.
 struct SimBuf {
-    data: Box<[u8]>,
+    data: buffer::FrameMemory,
     /// What was last rendered into it (0: nothing), so a static noiseless scene skips work.
     key: u64,
 }
@@ -387,12 +388,18 @@ impl CameraBackend for SimCamera {
                 .layout
                 .clone()
                 .ok_or_else(|| CameraError::Config(format!("{} has no layout", cfg.role)))?;
-            let pool: Vec<SimBuf> = (0..cfg.buffer_count.max(1))
-                .map(|_| SimBuf {
-                    data: resident_buffer(layout.size),
-                    key: 0,
+            let pool = (0..cfg.buffer_count.max(1))
+                .map(|_| {
+                    buffer::FrameMemory::new(layout.size)
+                        .map(|data| SimBuf { data, key: 0 })
+                        .map_err(|e| {
+                            CameraError::Io(format!(
+                                "cannot map {} bytes for a {} buffer: {e}",
+                                layout.size, cfg.role
+                            ))
+                        })
                 })
-                .collect();
+                .collect::<Result<Vec<SimBuf>, CameraError>>()?;
             streams.push(Stream {
                 cfg: cfg.clone(),
                 pool: Arc::new(Mutex::new(pool)),
@@ -516,22 +523,6 @@ impl CameraBackend for SimCamera {
     fn stats(&self) -> CameraStats {
         lock(&self.shared.state).stats
     }
-}
-
-/// A zeroed buffer of `size` bytes whose pages are all resident, as a Pi's camera buffers are
-/// (V4L2 allocates them from CMA when the camera is configured). `vec![0; n]` alone gets pages
-/// from the kernel only when first written, so each buffer's first use would cost page faults
-/// mid-stream and the process's RSS would step up by a frame whenever the pool reached a buffer
-/// it had not used before (which looks like a leak).
-fn resident_buffer(size: usize) -> Box<[u8]> {
-    const PAGE: usize = 4096;
-    let mut data = vec![0u8; size].into_boxed_slice();
-    for byte in data.iter_mut().step_by(PAGE) {
-        // SAFETY: `byte` is a valid, aligned, exclusive reference into `data`; the volatile
-        // write only stops the compiler from removing a store of the value already there.
-        unsafe { std::ptr::write_volatile(byte, 0) };
-    }
-    data
 }
 
 // Never inlined: the benchmark suite's callgrind row names this function to leave the
