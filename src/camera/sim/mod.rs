@@ -871,7 +871,7 @@ fn capture_loop(
                 if let Some(e) = failed {
                     // This stream misses the frame; the buffer goes back to its pool.
                     notes.push(format!("cannot write the camera buffer: {e}"));
-                    lock(&pool).push(b);
+                    lock(pool).push(b);
                     continue;
                 }
                 b.key = if noise.is_some() { 0 } else { key };
