@@ -285,6 +285,8 @@ for mp in 0 1; do
   v4l2-compliance -d "\$(node stateful-encoder)" >\$out/compliance-vicodec-enc-mp\$mp.txt 2>&1
   tail -n 3 \$out/compliance-vicodec-enc-mp\$mp.txt
 done
+echo "=== dma-buf heap allocator, and the simulated camera's dma-bufs (sim-memory=dmabuf)"
+\$bin --include-ignored --test-threads=1 --nocapture camera::dmaheap camera::sim::tests::memory || fail=1
 echo "=== v4l2-compliance vim2m"
 v4l2-compliance -d "\$(node vim2m)" >\$out/compliance-vim2m.txt 2>&1; tail -n 3 \$out/compliance-vim2m.txt
 echo "=== v4l2-compliance vimc (media controller and every node)"

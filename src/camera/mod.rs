@@ -16,11 +16,13 @@
 //!   pooled frame buffers, typed errors. It imports no backend.
 //! * [`registry`]: camera enumeration and opening over every backend built in.
 //! * [`sim`]: the simulated Raspberry Pi camera.
+//! * [`dmaheap`]: dma-bufs from a kernel dma-buf heap (the simulated camera's `sim-memory=dmabuf`).
 //! * `libcamera` (cargo feature `libcamera`): the real backend over libcamera >= 0.4.
 
 pub mod backend;
 pub mod config;
 pub mod controls;
+pub mod dmaheap;
 pub mod format;
 #[cfg(feature = "libcamera")]
 pub mod libcamera;

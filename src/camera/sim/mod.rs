@@ -29,6 +29,7 @@ use crate::camera::backend::{
 };
 use crate::camera::config::{self, CameraConfiguration, ConfigStatus, StreamConfig};
 use crate::camera::controls::{ControlId, ControlInfo, ControlList, ControlValue};
+use crate::camera::dmaheap::{self, DmaBuf, DmaHeap};
 use crate::camera::format::{PixelFormat, Rect};
 use crate::camera::metadata::FrameMetadata;
 use crate::camera::sensor::{self, SensorInfo, SensorMode};
@@ -47,14 +48,88 @@ fn thread_cpu_ns() -> u64 {
 
 /// A pooled buffer of the simulated camera.
 struct SimBuf {
-    data: buffer::FrameMemory,
+    data: SimMemory,
     /// What was last rendered into it (0: nothing), so a static noiseless scene skips work.
     key: u64,
 }
 
+/// The memory of a [`SimBuf`] (option `sim-memory`).
+enum SimMemory {
+    /// Ordinary memory ([`options::MEMORY_HEAP`]), faulted in on first write.
+    Heap(buffer::FrameMemory),
+    /// A dma-buf of the system heap ([`options::MEMORY_DMABUF`]).
+    DmaBuf(DmaBuf),
+}
+
+impl SimBuf {
+    /// A buffer of `size` bytes: from `heap` when given, else an anonymous mapping.
+    ///
+    /// Errors: [`CameraError::Io`] naming the heap or the mapping and the size when it cannot
+    /// allocate.
+    fn new(heap: Option<&DmaHeap>, size: usize) -> Result<Self, CameraError> {
+        let data = match heap {
+            None => SimMemory::Heap(buffer::FrameMemory::new(size).map_err(|e| {
+                CameraError::Io(format!("cannot map {size} bytes for a camera buffer: {e}"))
+            })?),
+            Some(h) => SimMemory::DmaBuf(
+                h.alloc(size)
+                    .map_err(|e| CameraError::Io(format!("{} = dmabuf: {e}", options::MEMORY)))?,
+            ),
+        };
+        Ok(Self { data, key: 0 })
+    }
+
+    /// The bytes, for rendering into; a dma-buf between `DMA_BUF_IOCTL_SYNC` start and end.
+    ///
+    /// Errors: the sync ioctl's.
+    fn write(&mut self) -> std::io::Result<BufWrite<'_>> {
+        Ok(match &mut self.data {
+            SimMemory::Heap(b) => BufWrite::Heap(b),
+            SimMemory::DmaBuf(d) => BufWrite::DmaBuf(d.write()?),
+        })
+    }
+}
+
+/// Write access to a [`SimBuf`]'s bytes.
+enum BufWrite<'a> {
+    Heap(&'a mut [u8]),
+    DmaBuf(dmaheap::CpuAccess<'a>),
+}
+
+impl std::ops::Deref for BufWrite<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            BufWrite::Heap(b) => b,
+            BufWrite::DmaBuf(d) => d,
+        }
+    }
+}
+
+impl std::ops::DerefMut for BufWrite<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            BufWrite::Heap(b) => b,
+            BufWrite::DmaBuf(d) => d,
+        }
+    }
+}
+
 impl FrameData for SimBuf {
     fn bytes(&self) -> &[u8] {
-        &self.data
+        match &self.data {
+            SimMemory::Heap(b) => b,
+            SimMemory::DmaBuf(d) => d.bytes(),
+        }
+    }
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.data {
+            SimMemory::Heap(_) => None,
+            SimMemory::DmaBuf(d) => Some(d.raw_fd()),
+        }
+    }
+    fn is_dmabuf(&self) -> bool {
+        matches!(self.data, SimMemory::DmaBuf(_))
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         self
@@ -88,6 +163,8 @@ struct State {
     stall: Stall,
     /// The capture thread panics at its next frame (fault injection).
     panic: bool,
+    /// `sim-memory` for the next configuration.
+    memory: i32,
     /// Options from [`options::ENV_OPTIONS`] still to apply, read at the first start (`None`
     /// before it).
     env_options: Option<Vec<options::TimedOption>>,
@@ -382,6 +459,34 @@ impl CameraBackend for SimCamera {
                 "is streaming; stop it before configuring".into(),
             ));
         }
+        // `sim-memory` from the environment must be known before the buffers exist: taken
+        // here, not at the start with the other entries.
+        load_env_options(&mut st)?;
+        if let Some(pending) = st.env_options.as_mut() {
+            let mut memory = None;
+            pending.retain(|(at, name, value)| match (at, *name, value) {
+                (None, options::MEMORY, OptionValue::Enum(v)) => {
+                    memory = Some(*v);
+                    false
+                }
+                _ => true,
+            });
+            if let Some(m) = memory {
+                st.memory = m;
+            }
+        }
+        let heap = if st.memory == options::MEMORY_DMABUF {
+            Some(DmaHeap::system().map_err(|e| {
+                CameraError::Io(format!(
+                    "{} = dmabuf: {e}; the kernel needs CONFIG_DMABUF_HEAPS_SYSTEM \
+                     (or use {} = heap, ordinary memory)",
+                    options::MEMORY,
+                    options::MEMORY
+                ))
+            })?)
+        } else {
+            None
+        };
         let mut streams = Vec::new();
         for cfg in &config.streams {
             let layout = cfg
@@ -389,16 +494,7 @@ impl CameraBackend for SimCamera {
                 .clone()
                 .ok_or_else(|| CameraError::Config(format!("{} has no layout", cfg.role)))?;
             let pool = (0..cfg.buffer_count.max(1))
-                .map(|_| {
-                    buffer::FrameMemory::new(layout.size)
-                        .map(|data| SimBuf { data, key: 0 })
-                        .map_err(|e| {
-                            CameraError::Io(format!(
-                                "cannot map {} bytes for a {} buffer: {e}",
-                                layout.size, cfg.role
-                            ))
-                        })
-                })
+                .map(|_| SimBuf::new(heap.as_ref(), layout.size))
                 .collect::<Result<Vec<SimBuf>, CameraError>>()?;
             streams.push(Stream {
                 cfg: cfg.clone(),
@@ -419,14 +515,7 @@ impl CameraBackend for SimCamera {
         if st.configured.is_none() {
             return Err(CameraError::State("is not configured".into()));
         }
-        // The environment's options, read once per camera (see `options::ENV_OPTIONS`).
-        if st.env_options.is_none() {
-            let entries = match std::env::var(options::ENV_OPTIONS) {
-                Ok(text) => options::parse_env(&text)?,
-                Err(_) => Vec::new(),
-            };
-            st.env_options = Some(entries);
-        }
+        load_env_options(&mut st)?;
         let Some(c) = &st.configured else {
             return Err(CameraError::State("is not configured".into()));
         };
@@ -512,6 +601,7 @@ impl CameraBackend for SimCamera {
         let current = lock(&self.shared.state).options.clone();
         match options::change(&current, name, value)? {
             options::Change::Fault(f) => self.inject_fault(f),
+            options::Change::Memory(m) => lock(&self.shared.state).memory = m,
             options::Change::Scene(o) => {
                 self.set_scene(&o.settings())?;
                 lock(&self.shared.state).options = o;
@@ -523,6 +613,20 @@ impl CameraBackend for SimCamera {
     fn stats(&self) -> CameraStats {
         lock(&self.shared.state).stats
     }
+}
+
+/// Reads [`options::ENV_OPTIONS`] into `st` once per camera (at its first configuration).
+///
+/// Errors: [`options::parse_env`]'s.
+fn load_env_options(st: &mut State) -> Result<(), CameraError> {
+    if st.env_options.is_none() {
+        let entries = match std::env::var(options::ENV_OPTIONS) {
+            Ok(text) => options::parse_env(&text)?,
+            Err(_) => Vec::new(),
+        };
+        st.env_options = Some(entries);
+    }
+    Ok(())
 }
 
 // Never inlined: the benchmark suite's callgrind row names this function to leave the
@@ -715,35 +819,48 @@ fn capture_loop(
                 .noise
                 .then_some(seq.wrapping_mul(31).wrapping_add(cfg.role as u64));
             if noise.is_some() || b.key != key {
-                match cfg.format {
-                    PixelFormat::Bayer {
-                        order,
-                        bits,
-                        packed,
-                    } => scene::render_raw(
-                        refl,
-                        offset,
-                        &isp,
-                        order,
-                        bits,
-                        packed,
-                        sensor.tuning.black_level,
-                        &layout,
-                        &mut b.data,
-                        noise,
-                    ),
-                    f => scene::render(
-                        refl,
-                        offset * refl.width / refls[0].width.max(1),
-                        &luts,
-                        p.tone[2],
-                        f,
-                        cfg.color_space
-                            .unwrap_or(crate::camera::format::ColorSpace::Smpte170m),
-                        &layout,
-                        &mut b.data,
-                        noise,
-                    ),
+                let failed = match b.write() {
+                    Err(e) => Some(e),
+                    Ok(mut w) => {
+                        let data = &mut w[..layout.size];
+                        match cfg.format {
+                            PixelFormat::Bayer {
+                                order,
+                                bits,
+                                packed,
+                            } => scene::render_raw(
+                                refl,
+                                offset,
+                                &isp,
+                                order,
+                                bits,
+                                packed,
+                                sensor.tuning.black_level,
+                                &layout,
+                                data,
+                                noise,
+                            ),
+                            f => scene::render(
+                                refl,
+                                offset * refl.width / refls[0].width.max(1),
+                                &luts,
+                                p.tone[2],
+                                f,
+                                cfg.color_space
+                                    .unwrap_or(crate::camera::format::ColorSpace::Smpte170m),
+                                &layout,
+                                data,
+                                noise,
+                            ),
+                        }
+                        None
+                    }
+                };
+                if let Some(e) = failed {
+                    // This stream misses the frame; the buffer goes back to its pool.
+                    notes.push(format!("cannot write the camera buffer: {e}"));
+                    lock(pool).push(b);
+                    continue;
                 }
                 b.key = if noise.is_some() { 0 } else { key };
             }

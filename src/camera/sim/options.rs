@@ -27,6 +27,8 @@ pub const COLOUR_TEMPERATURE: &str = "sim-colour-temperature";
 pub const FOCUS: &str = "sim-focus";
 /// `sim-noise`: sensor noise on or off.
 pub const NOISE: &str = "sim-noise";
+/// `sim-memory`: what the camera's buffers are ([`MEMORY_HEAP`], [`MEMORY_DMABUF`]).
+pub const MEMORY: &str = "sim-memory";
 
 /// `sim-scene` value: 75% colour bars.
 pub const SCENE_BARS: i32 = 0;
@@ -34,6 +36,14 @@ pub const SCENE_BARS: i32 = 0;
 pub const SCENE_MOVING: i32 = 1;
 /// `sim-scene` value: the image file in `sim-image`.
 pub const SCENE_IMAGE: i32 = 2;
+
+/// `sim-memory` value: ordinary process memory (no descriptor; downstream gets wrapped
+/// memory).
+pub const MEMORY_HEAP: i32 = 0;
+/// `sim-memory` value: dma-bufs from the kernel's system heap
+/// ([`crate::camera::dmaheap::SYSTEM_HEAP`]), as libcamera's buffers are on a Pi: downstream
+/// gets dma-buf memory that a V4L2 encoder imports without a copy.
+pub const MEMORY_DMABUF: i32 = 1;
 
 /// Every option of the simulated camera.
 pub static OPTIONS: &[OptionSpec] = &[
@@ -109,6 +119,31 @@ pub static OPTIONS: &[OptionSpec] = &[
         nick: "Simulated sensor noise",
         blurb: "Add sensor noise that grows with gain (off lets a static scene skip re-rendering)",
         kind: OptionKind::Bool { default: true },
+        property: true,
+    },
+    OptionSpec {
+        name: MEMORY,
+        nick: "Simulated camera memory",
+        blurb: "What a simulated camera's buffers are: ordinary memory, or dma-bufs from \
+                /dev/dma_heap/system as on a Pi (a V4L2 encoder imports them without a copy; \
+                the kernel needs CONFIG_DMABUF_HEAPS_SYSTEM). Applies when the camera is next \
+                configured",
+        kind: OptionKind::Enum {
+            type_name: "SimMemory",
+            choices: &[
+                Choice {
+                    value: MEMORY_HEAP,
+                    name: "Ordinary memory",
+                    nick: "heap",
+                },
+                Choice {
+                    value: MEMORY_DMABUF,
+                    name: "dma-bufs from the system dma-buf heap",
+                    nick: "dmabuf",
+                },
+            ],
+            default: MEMORY_HEAP,
+        },
         property: true,
     },
     OptionSpec {
@@ -247,6 +282,8 @@ pub enum Change {
     Scene(SceneOptions),
     /// A fault to simulate.
     Fault(Fault),
+    /// The buffers' memory from the next configuration on ([`MEMORY_HEAP`], [`MEMORY_DMABUF`]).
+    Memory(i32),
 }
 
 /// What setting option `name` to `value` changes, given the current scene values.
@@ -271,6 +308,7 @@ pub fn change(
         (COLOUR_TEMPERATURE, OptionValue::Double(v)) => o.settings.colour_temperature = *v,
         (FOCUS, OptionValue::Double(v)) => o.settings.focus_dioptres = *v,
         (NOISE, OptionValue::Bool(v)) => o.settings.noise = *v,
+        (MEMORY, OptionValue::Enum(v)) => return Ok(Change::Memory(*v)),
         (FAULT_FRAME_ERRORS, OptionValue::Int(v)) => {
             return Ok(Change::Fault(Fault::FrameError {
                 count: u32::try_from(*v).unwrap_or(u32::MAX),
@@ -346,11 +384,16 @@ mod tests {
             ]
         );
         assert!(parse_env("").unwrap().is_empty());
+        assert_eq!(
+            parse_env("sim-memory=dmabuf").unwrap(),
+            vec![(None, MEMORY, OptionValue::Enum(MEMORY_DMABUF))]
+        );
         for (text, says) in [
             ("bogus=1", "no option 'bogus' (known: sim-scene"),
             ("sim-lux=-5", "0.001 to 200000, not -5"),
             ("sim-lux=bright", "0.001 to 200000, not 'bright'"),
             ("fault-panic=maybe", "true or false"),
+            ("sim-memory=cma", "one of 0 (heap), 1 (dmabuf)"),
             ("fault-panic=true@soon", "frame 'soon'"),
             ("sim-lux", "expected name=value[@frame]"),
         ] {

@@ -270,3 +270,77 @@ mod faults {
         cam.stop();
     }
 }
+
+mod memory {
+    use super::super::*;
+    use crate::camera::config::StreamRole;
+    use crate::camera::dmaheap::SYSTEM_HEAP;
+    use crate::camera::format::Size;
+    use crate::camera::sensor;
+
+    /// One frame of a camera configured for 640x480 NV12 and started.
+    fn first_frame(cam: &SimCamera, cfg: &CameraConfiguration) -> CompletedFrame {
+        cam.configure(cfg).unwrap();
+        cam.start(&ControlList::new()).unwrap();
+        let f = loop {
+            if let Some(f) = cam.next_frame(Duration::from_secs(2)).unwrap() {
+                break f;
+            }
+        };
+        cam.stop();
+        f
+    }
+
+    /// `sim-memory=dmabuf`: where the kernel has the system heap (the VM tier runs this test
+    /// there) the buffers are its dma-bufs, rendered into; where it has none (the project's
+    /// hosts) configuring fails naming the heap and the fallback, and `sim-memory=heap` then
+    /// works. Each branch asserts, and says which one ran.
+    #[test]
+    fn dmabuf_memory_gives_dmabufs_or_names_the_missing_heap() {
+        let cam = SimCamera::new(sensor::imx219());
+        let mut cfg = CameraConfiguration {
+            streams: vec![StreamConfig::new(
+                StreamRole::Main,
+                Size::new(640, 480),
+                PixelFormat::Nv12,
+            )],
+            framerate: Some((30, 1)),
+            ..Default::default()
+        };
+        cam.validate(&mut cfg).unwrap();
+        let dmabuf = OptionValue::Enum(options::MEMORY_DMABUF);
+        cam.set_option(options::MEMORY, &dmabuf).unwrap();
+        if !std::path::Path::new(SYSTEM_HEAP).exists() {
+            let e = cam.configure(&cfg).unwrap_err().to_string();
+            assert!(
+                e.contains("cannot open the dma-buf heap /dev/dma_heap/system")
+                    && e.contains("CONFIG_DMABUF_HEAPS_SYSTEM")
+                    && e.contains("sim-memory = heap"),
+                "{e}"
+            );
+            eprintln!("no {SYSTEM_HEAP} here: checked the refusal ({e})");
+            cam.set_option(options::MEMORY, &OptionValue::Enum(options::MEMORY_HEAP))
+                .unwrap();
+            let f = first_frame(&cam, &cfg);
+            let b = &f.buffers[0].1;
+            assert!(!b.is_dmabuf() && b.fd().is_none());
+            return;
+        }
+        let f = first_frame(&cam, &cfg);
+        let b = &f.buffers[0].1;
+        let fd = b.fd().expect("a dma-buf buffer has a descriptor");
+        assert!(b.is_dmabuf());
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+        assert!(info.contains("exp_name:\tsystem"), "{info}");
+        assert_eq!(
+            b.as_ref().len(),
+            b.layout().size,
+            "the layout's size, not the pages'"
+        );
+        assert!(
+            b.as_ref().iter().any(|&x| x != 0),
+            "nothing rendered into the dma-buf"
+        );
+        eprintln!("{SYSTEM_HEAP}: the camera's buffers are its dma-bufs (fd {fd})");
+    }
+}
