@@ -8,6 +8,10 @@
 //! (returning every buffer at once), then through `rpicamsrc2 ! fakesink`, and prints frames/s
 //! and CPU time per frame for the whole process and per thread. On the virtual camera the
 //! process CPU includes libcamera drawing the test pattern (the "sensor"), shown per thread.
+//! Last, PLAYING to the first buffer of `rpicamsrc2 ! capsfilter ! fakesink` at 1920x1080 NV12
+//! 30/1 from a NULL pipeline (the element opens the camera, negotiates, configures and starts
+//! it), [`FIRST_BUFFER_RUNS`] times: the same measure as the benchmark suite's row 6 on the
+//! simulated camera.
 
 use std::{collections::BTreeMap, fs, sync::Arc, time::Duration, time::Instant};
 
@@ -174,6 +178,64 @@ fn run_element(
     Ok(())
 }
 
+/// How many times PLAYING to first buffer is measured per run.
+const FIRST_BUFFER_RUNS: u32 = 5;
+
+/// PLAYING to the first buffer at `fakesink`: prints
+/// `first buffer WxH NV12: wall X ms, CPU Y ms (process)` per run.
+fn first_buffer(id: &str, width: u32, height: u32) -> Result<(), Box<dyn std::error::Error>> {
+    for _ in 0..FIRST_BUFFER_RUNS {
+        let desc = format!(
+            "rpicamsrc2 camera-name={id} num-buffers=3 ! \
+             video/x-raw,format=NV12,width={width},height={height},framerate=30/1 ! \
+             fakesink name=sink sync=false"
+        );
+        let pipeline = gst::parse::launch(&desc)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| "not a pipeline")?;
+        let sink = pipeline.by_name("sink").ok_or("no sink")?;
+        let first = Arc::new(std::sync::Mutex::new(None::<(Instant, u64)>));
+        let f = first.clone();
+        sink.static_pad("sink")
+            .ok_or("fakesink has no sink pad")?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                f.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| (Instant::now(), process_cpu_ns()));
+                gst::PadProbeReturn::Ok
+            });
+        let cpu0 = process_cpu_ns();
+        let t0 = Instant::now();
+        pipeline.set_state(gst::State::Playing)?;
+        let bus = pipeline.bus().ok_or("no bus")?;
+        let mut failed = None;
+        for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
+            match msg.view() {
+                gst::MessageView::Eos(..) => break,
+                gst::MessageView::Error(e) => {
+                    failed = Some(format!("{} ({:?})", e.error(), e.debug()));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        pipeline.set_state(gst::State::Null)?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        let (t, cpu) = first
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ok_or("no buffer within 20 s")?;
+        println!(
+            "first buffer {width}x{height} NV12: wall {:.1} ms, CPU {:.1} ms (process)",
+            (t - t0).as_secs_f64() * 1e3,
+            cpu.saturating_sub(cpu0) as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
 fn report(
     what: &str,
     frames: u32,
@@ -229,5 +291,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     run_element(&id, 640, 480, frames)?;
     run_element(&id, 1920, 1080, frames)?;
+    first_buffer(&id, 1920, 1080)?;
     Ok(())
 }

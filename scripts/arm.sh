@@ -58,16 +58,19 @@ PROFILE=${ARM_PROFILE:-debug}
 # by apt without recommends; only what the build and the tests need. First line: what the crate links (Cargo.toml: gstreamer, -base, -video,
 # -allocators, -app, -pbutils, -check, -rtsp-server, glib-unix; openh264's C++) and the kernel
 # headers for the V4L2 probe; second: what the tests and the main job run (gst-launch-1.0;
-# h264parse from -bad; mp4mux, jpegenc, rtspsrc from -good; avdec_h264 from -libav; ffprobe).
+# h264parse from -bad; mp4mux, jpegenc, rtspsrc from -good; avdec_h264 from -libav; x264enc,
+# rpih264enc's fastest software engine and the tests' peer, from -ugly; textoverlay and
+# clockoverlay of the overlay recipes from -x; ffprobe).
 # A sysroot made with more packages (an older, longer list) still serves: see sysroot_valid.
 PACKAGES=(
   libc6-dev linux-libc-dev libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstrtspserver-1.0-dev libstdc++6
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg
+  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-plugins-ugly gstreamer1.0-x ffmpeg
 )
-# Host packages: the cross compilers and the emulator.
-HOST_PACKAGES=(qemu-user-static binfmt-support)
+# Host packages: the cross compilers, the emulator, and glib-compile-schemas (see
+# compile_schemas).
+HOST_PACKAGES=(qemu-user-static binfmt-support libglib2.0-bin)
 MARKER_REL=etc/rpicamsrc2-sysroot
 PARTIAL_REL=.rpicamsrc2-partial-sysroot
 
@@ -206,8 +209,9 @@ chroot_run() {
 #    libc-bin (ld.so.cache for the multiarch library directories) and every package whose
 #    postinst registers alternatives (libblas.so.3 and liblapack.so.3, which ffmpeg links, are
 #    alternatives; also awk, which, pager...). The other postinsts only build caches nothing
-#    here reads (MIME, icons, fonts, GSettings schemas, certificates); running them all under
-#    emulation took 17 min at load 12-14.
+#    here reads (MIME, icons, fonts, certificates); running them all under emulation took
+#    17 min at load 12-14. GSettings' schema cache is read (GIO aborts without it): the host
+#    compiles it natively (compile_schemas).
 SYSROOT_CONFIGURE_ALWAYS=(base-passwd libc-bin)
 DEBIAN_KEYRING=${RPICAMSRC2_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 
@@ -300,11 +304,24 @@ build_sysroot() {
   ) >>"$tmp.log" 2>&1 ||
     { tail -n 30 "$tmp.log" >&2; die "step 'sysroot: dpkg --configure' failed under $QEMU inside $tmp (log: $tmp.log); rerun: the half-built sysroot is rebuilt"; }
   log "configured in $((SECONDS - t)) s"
+  compile_schemas "$tmp"
   marker_content >"$tmp/$MARKER_REL"
   rm -f "$tmp/$PARTIAL_REL"
   safe_remove_ours "$SYSROOT"
   mv -T "$tmp" "$SYSROOT"
   log "sysroot ready at $SYSROOT"
+}
+
+# compile_schemas ROOT: GSettings' schema cache, which libglib2.0-0's trigger would build under
+# dpkg (not run here: see build_sysroot). Without it GIO aborts a process that asks for a
+# setting ("No GSettings schemas are installed on the system"), as GstRTSPServer's client
+# tests did under qemu-aarch64. The host's glib-compile-schemas writes it natively: the cache
+# (GVDB) records its byte order, and both ABIs here are little-endian like the host.
+compile_schemas() {
+  local dir=$1/usr/share/glib-2.0/schemas
+  [[ -d $dir && ! -f $dir/gschemas.compiled ]] || return 0
+  glib-compile-schemas "$dir" ||
+    die "step 'sysroot: schemas' failed: glib-compile-schemas $dir (install libglib2.0-bin)"
 }
 
 ensure_sysroot() {
@@ -313,7 +330,8 @@ ensure_sysroot() {
   exec 9>"$SYSROOT.lock"
   # Shared while it is valid (tests may run side by side); exclusive only to rebuild it.
   flock -s 9
-  sysroot_valid && return 0
+  # A sysroot built before compile_schemas was added gets its cache now (the write is atomic).
+  sysroot_valid && { compile_schemas "$SYSROOT"; return 0; }
   flock -u 9
   flock -x 9
   if ! sysroot_valid; then

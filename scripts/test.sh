@@ -3,7 +3,12 @@
 # The test command: installs what the tests need, then runs every test suite:
 # 1. the crate's tests on this machine (simulated cameras, encoder, pipelines);
 # 2. the libcamera backend against real libcamera (0.4, virtual camera) inside a Debian trixie
-#    root that scripts/trixie-root.sh builds once and reuses.
+#    root that scripts/trixie-root.sh builds once and reuses;
+# 3. the ARM tier: for each architecture of RPICAMSRC2_ARM_TIERS (default "arm64"; "arm64
+#    armhf" adds 32-bit; empty skips the tier), scripts/arm.sh ARCH test: a cross build against a
+#    Debian trixie sysroot of that architecture (built once, reused), the V4L2 ABI check, the
+#    unit and simulated-camera integration tests under qemu-user, and the main job checked with
+#    ffprobe (docs/arm.md).
 # `scripts/test.sh vm` runs only the VM tier instead (scripts/vm.sh; not part of the default run).
 #
 # It works from nothing (no root, no target directory, an empty CARGO_HOME): crates are fetched
@@ -55,4 +60,15 @@ step "root build" "the trixie root could not be built: the message above names t
   bash scripts/trixie-root.sh ensure
 step "root tests" "the libcamera suite failed inside the trixie root: its output is above." \
   bash scripts/trixie-root.sh test
+for arch in ${RPICAMSRC2_ARM_TIERS-arm64}; do
+  case $arch in
+    arm64 | armhf) ;;
+    *)
+      echo "test.sh: RPICAMSRC2_ARM_TIERS names '$arch'; the ARM tiers are arm64 and armhf" >&2
+      exit 2
+      ;;
+  esac
+  step "$arch tests" "the $arch tier failed: scripts/arm.sh names the failed step above; the emulated tests' log is named in its summary line (docs/arm.md)." \
+    bash scripts/arm.sh "$arch" test
+done
 summary

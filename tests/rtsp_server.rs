@@ -35,7 +35,7 @@ impl Server {
     /// Starts the server on 127.0.0.1 and a free port with the simulated camera at 640x480,
     /// plus `args`, and waits (20 s at most) for its "serving rtsp://..." line.
     fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(SERVER)
+        let mut child = child::dies_with_parent(&mut Command::new(SERVER))
             .args([
                 "--port",
                 "0",

@@ -40,6 +40,23 @@ impl Measured {
     }
 }
 
+/// PLAYING to first buffer through the element, over every run and repeat.
+#[derive(Debug, Clone, Default)]
+pub struct FirstBuffer {
+    /// e.g. "1920x1080 NV12".
+    pub what: String,
+    pub wall_ms: Vec<f64>,
+    pub cpu_ms: Vec<f64>,
+}
+
+/// Parses `first buffer WHAT: wall X ms, CPU Y ms (process)`.
+fn parse_first_buffer(l: &str) -> Option<(String, f64, f64)> {
+    let (what, rest) = l.strip_prefix("first buffer ")?.split_once(": ")?;
+    let wall = rest.strip_prefix("wall ")?.split_once(" ms")?.0.parse().ok()?;
+    let cpu = rest.split_once("CPU ")?.1.split_once(" ms")?.0.parse().ok()?;
+    Some((what.to_string(), wall, cpu))
+}
+
 /// The row's outcome.
 pub enum Outcome {
     /// Why it was not run.
@@ -49,6 +66,7 @@ pub enum Outcome {
         script: PathBuf,
         frames: u32,
         lines: Vec<Measured>,
+        first: Vec<FirstBuffer>,
     },
 }
 
@@ -113,6 +131,7 @@ pub fn run(repo: &Path, quick: bool, frames: u32, repeats: usize) -> Outcome {
         return Outcome::NotRun("not run: scripts/trixie-root.sh needs root".into());
     }
     let mut lines: Vec<Measured> = Vec::new();
+    let mut first: Vec<FirstBuffer> = Vec::new();
     for _ in 0..repeats {
         let o = match Command::new("bash")
             .arg(&script)
@@ -137,7 +156,21 @@ pub fn run(repo: &Path, quick: bool, frames: u32, repeats: usize) -> Outcome {
         // Each measurement line is followed by `    thread NAME  X ms/frame` lines.
         let mut current: Option<usize> = None;
         for l in stdout.lines() {
-            if let Some((what, fps, cpu)) = parse_line(l) {
+            if let Some((what, wall, cpu)) = parse_first_buffer(l) {
+                let i = match first.iter().position(|f| f.what == what) {
+                    Some(i) => i,
+                    None => {
+                        first.push(FirstBuffer {
+                            what,
+                            ..Default::default()
+                        });
+                        first.len() - 1
+                    }
+                };
+                first[i].wall_ms.push(wall);
+                first[i].cpu_ms.push(cpu);
+                current = None;
+            } else if let Some((what, fps, cpu)) = parse_line(l) {
                 let i = match lines.iter().position(|m| m.what == what) {
                     Some(i) => i,
                     None => {
@@ -173,5 +206,6 @@ pub fn run(repo: &Path, quick: bool, frames: u32, repeats: usize) -> Outcome {
         script,
         frames,
         lines,
+        first,
     }
 }

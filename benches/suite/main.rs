@@ -75,10 +75,11 @@ mod bounds {
     /// Row rtp: how far capture → sent p50 may exceed 1 frame period + encode p50, ms
     /// (scheduling noise on this loaded 2-core machine; docs/benchmarks.md).
     pub const RTP_MARGIN_MS: f64 = 5.0;
-    /// Peak RSS of rpicamsrc2 ! x264enc over videotestsrc ! x264enc (memory row): 1.21x
-    /// typical, up to 1.47x when a busy machine makes the consumer fall behind until all six
-    /// camera buffers are in use; 1.65x with the buffers resident from configure
-    /// (docs/benchmarks.md, "Memory").
+    /// Peak RSS of rpicamsrc2 ! x264enc over videotestsrc ! x264enc (memory row, each child
+    /// alone): 1.15x on an idle machine; 1.27x with the two at once and 1.40x with four
+    /// children and other rows beside them, where the encoder falls behind and the camera's
+    /// queued frames fault in more of its six 3 MiB buffers; 1.65x with the buffers resident
+    /// from configure (docs/benchmarks.md, "Memory").
     pub const SOURCE_RSS_RATIO: f64 = 1.5;
     /// Process CPU time from PLAYING to the first buffer on the simulated camera at 1080p30,
     /// median, frame periods (row 6): the goal, 2 frame periods; 0.8 today, 4.4 before the
@@ -199,8 +200,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let mut r = Report::default();
 
-    // Phase A: the memory children run (a minute, or 15 s in --quick) while the rows whose
-    // results are counts that load cannot change run: callgrind instructions and zero-copy.
+    // Phase A: the rows whose results are counts (callgrind instructions and zero-copy).
     let mut timings: Vec<(String, f64)> = Vec::new();
     let mut timed = |name: &str, f: &mut dyn FnMut()| {
         let t = Instant::now();
@@ -211,9 +211,6 @@ fn main() {
     };
     let mem_secs: u64 = if opts.quick { 15 } else { 60 };
     let phase_a = Instant::now();
-    let mem = opts
-        .wants("mem")
-        .then(|| start_memory(&tmp.path().join("mem"), mem_secs, opts.quick));
     if opts.wants("1") {
         r.current = "1";
         timed("row 1 callgrind", &mut || {
@@ -224,17 +221,12 @@ fn main() {
         r.current = "2";
         timed("row 2", &mut || row2(&mut r, &opts));
     }
-    if let Some(m) = mem {
-        r.current = "mem";
-        finish_memory(&mut r, m, mem_secs);
-    }
-    timings.push((
-        "phase A (memory alongside)".into(),
-        phase_a.elapsed().as_secs_f64(),
-    ));
+    timings.push(("phase A (counts)".into(), phase_a.elapsed().as_secs_f64()));
     // Phase B: timed rows, one at a time.
     type Row<'a> = (&'static str, &'a dyn Fn(&mut Report));
-    let rows: [Row; 9] = [
+    let mem_dir = tmp.path().join("mem");
+    let rows: [Row; 10] = [
+        ("mem", &|r| row_mem(r, &mem_dir, mem_secs, opts.quick)),
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
         ("4", &|r| row4(r, &opts)),

@@ -5,19 +5,21 @@
 
 use crate::*;
 
-pub(crate) struct MemRun {
-    ours: Result<memory::Sampler, String>,
-    peer: Option<Result<memory::Sampler, String>>,
-    /// rpicamsrc2 ! x264enc and videotestsrc ! x264enc (also in --quick: the ratio is checked).
-    src_ours: Result<memory::Sampler, String>,
-    src_peer: Result<memory::Sampler, String>,
-}
-
 /// The source-side pair's sources: rpicamsrc2 (default camera and scene) and the peer's.
 const SRC_OURS: &str = "rpicamsrc2";
 
-pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
-    println!("memory: main job for {secs} s in a gst-launch-1.0 child (sampled every second)");
+pub(crate) type MemOutcome = Result<(memory::MemResult, Option<u64>), String>;
+
+/// The memory row, run on its own (no other row beside it), one child at a time: the
+/// source-side pair (rpicamsrc2 ! x264enc, then videotestsrc ! x264enc; also in --quick, where
+/// its ratio is checked), then the main job and (full run only) its peer, each for `secs`.
+/// One at a time because a live camera whose consumer falls behind fills more of its camera
+/// buffers (3 MiB each at 1080p NV12), which videotestsrc, paced by its consumer, never does:
+/// with four children and the callgrind rows at once (1032 of 1800 frames recorded) the ratio
+/// was 1.40x, with each pair's two children at once (both kept up) 1.27x, so a crowded run
+/// measures the machine's load rather than what the elements hold (docs/benchmarks.md).
+pub(crate) fn row_mem(r: &mut Report, dir: &Path, secs: u64, quick: bool) {
+    println!("memory: source-side pair, then the main job, {secs} s each, one gst-launch-1.0 child at a time (sampled every second)");
     let _ = std::fs::create_dir_all(dir);
     let plugin = memory::plugin_dir(dir).and_then(|p| {
         memory::warm_registry(&p, dir)?;
@@ -27,27 +29,6 @@ pub(crate) fn start_memory(dir: &Path, secs: u64, quick: bool) -> MemRun {
         let p = plugin.clone()?;
         memory::Sampler::start(&desc, &p, dir, out, secs as f64)
     };
-    let ours_out = dir.join("ours.mp4");
-    let ours = start(memory::main_job(&ours_out), ours_out);
-    let peer = (!quick).then(|| {
-        let out = dir.join("peer.mp4");
-        start(memory::peer_job(&out), out)
-    });
-    let src = |source: &str, name: &str| {
-        let out = dir.join(name);
-        start(memory::source_job(source, &out), out)
-    };
-    MemRun {
-        ours,
-        peer,
-        src_ours: src(SRC_OURS, "src-ours.mp4"),
-        src_peer: src(memory::PEER_SOURCE, "src-peer.mp4"),
-    }
-}
-
-pub(crate) type MemOutcome = Result<(memory::MemResult, Option<u64>), String>;
-
-pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
     let timeout = Duration::from_secs(secs * 2 + 60);
     let finish = |s: Result<memory::Sampler, String>| -> MemOutcome {
         let s = s?;
@@ -55,18 +36,27 @@ pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
         let res = s.finish(timeout)?;
         Ok((res, memory::mp4_frames(&out)))
     };
-    let ours = finish(m.ours);
-    let peer = m.peer.map(finish);
-    let src_ours = finish(m.src_ours);
-    let src_peer = finish(m.src_peer);
+    let src = |source: &str, name: &str| {
+        let out = dir.join(name);
+        start(memory::source_job(source, &out), out)
+    };
+    let src_ours = finish(src(SRC_OURS, "src-ours.mp4"));
+    let src_peer = finish(src(memory::PEER_SOURCE, "src-peer.mp4"));
+    let ours_out = dir.join("ours.mp4");
+    let ours = finish(start(memory::main_job(&ours_out), ours_out));
+    let peer = (!quick).then(|| {
+        let out = dir.join("peer.mp4");
+        finish(start(memory::peer_job(&out), out))
+    });
     let mut body = format!(
         "The main job's recording, `gst-launch-1.0 -e {}`, stopped with SIGINT (EOS) after \
          {secs} s, in a child process (GST_PLUGIN_PATH = this build's plugin). VmRSS/VmHWM and \
          the child's CPU time (utime + stime) from /proc/PID every second; settled = the first \
          sample after a sixth of the run (a third in --quick); slope = least squares over the samples after that; \
-         frames = packets in the MP4 (ffprobe), against {secs} s x 30 fps. It runs while the \
-         callgrind and zero-copy rows run (their results are counts), so the machine is busier \
-         than usual. Peer (full run only, at the same time): `{}`.\n\n\
+         frames = packets in the MP4 (ffprobe), against {secs} s x 30 fps. The row runs \
+         alone, one child at a time (the source-side pair, then the main job and its peer), \
+         so that no pipeline's peak includes camera buffers queued behind an encoder slowed by \
+         another child (docs/benchmarks.md, \"Memory\"). Peer (full run only): `{}`.\n\n\
          | pipeline | wall s | frames in the MP4 (of {}) | CPU ms/frame | peak RSS (VmHWM) MiB | RSS settled MiB (at s) | RSS end MiB (at s) | growth MiB | slope MiB/min |\n|---|---|---|---|---|---|---|---|---|\n",
         memory::main_job(Path::new("out.mp4")),
         memory::peer_job(Path::new("peer.mp4")),
@@ -100,7 +90,7 @@ pub(crate) fn finish_memory(r: &mut Report, m: MemRun, secs: u64) {
     body += &row("source side: rpicamsrc2 ! x264enc", &src_ours);
     body += &row("source side: videotestsrc ! x264enc", &src_peer);
     body += &format!(
-        "\nSource side (also in --quick, at the same time): `gst-launch-1.0 -e {}` against the \
+        "\nSource side (also in --quick, before the main job): `gst-launch-1.0 -e {}` against the \
          same with `{}` as the source: the same encoder, muxer and caps, so the difference is \
          what the source holds (its buffers, the simulated scene, its threads). Goal: at most \
          1.2x.\n",
