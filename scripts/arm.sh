@@ -33,6 +33,9 @@
 #   RPICAMSRC2_DEBIAN_KEYRING the keyring the mirror's Release file is checked with (default
 #                            /usr/share/keyrings/debian-archive-keyring.gpg).
 #   ARM_PROFILE              debug (default) or release.
+#   ARM_TEST_ONLY            `test` runs only these parts (space-separated): abi, lib (the unit
+#                            tests), main-job, or test file names (rpicamsrc2, stall, ...).
+#   ARM_TEST_THREADS         test threads per emulated test file (default 1).
 #
 # How: the target's libraries come from a Debian trixie root of that architecture (the base of
 # current Raspberry Pi OS), never from the host's package set (host multiarch -dev packages
@@ -442,6 +445,9 @@ EMULATION_SKIPS=(
   "any pipelines recipe_record_with_lores_analysis $EMU_ENCODE"
   "any pipelines recipe_jpeg_sequence_90fps asserts no frame lost at 90 fps; under qemu-aarch64 most were"
   "any pipelines recipe_rtp_udp $EMU_FRAMES (the receiver decoded 30 of 60 frames)"
+  "any pipelines recipe_rtp_low_latency $EMU_FRAMES (its leaky queue let 19 of 60 frames reach the emulated 720p encoder, where the test wants 30; at load 2)"
+  "any pipelines recipe_still_during_video counts the lores frames against num-buffers, which counts main's; under qemu-aarch64 main missed a frame that lores got (46 lores frames for 45, twice at load 2) or lores lost frames (at load 4)"
+  "any pipelines stills::still_during_video_is_settled_at_2_lux as recipe_still_during_video (46 lores frames for 45 at load 2; 12 frames lost at load 4)"
   "any pipelines recipe_timelapse_jpeg $EMU_FRAMES (9 stills where 3 were due at one a second: the emulated pipeline ran late)"
   "any rpih264enc encode_to_mp4_checked_by_ffprobe $EMU_ENCODE"
   "any rpih264enc recipes_record_every_frame $EMU_ENCODE"
@@ -454,6 +460,21 @@ EMULATION_SKIPS=(
   "any examples python_example_changes_controls_and_reads_metadata the sysroot has no python3-gi (its packages are what the build and the other tests need); the Python example runs on the host"
   "any examples python_example_fails_for_a_camera_that_does_not_exist the sysroot has no python3-gi (as above)"
 )
+
+# wanted PART: true when `test` runs PART (abi, lib, main-job or a name of
+# EMULATION_TEST_FILES): every part, unless ARM_TEST_ONLY lists some (space-separated), for
+# rerunning a few after a change. A name that is none of these is refused.
+wanted() {
+  [[ -z ${ARM_TEST_ONLY:-} ]] && return 0
+  [[ " $ARM_TEST_ONLY " == *" $1 "* ]]
+}
+check_test_only() {
+  local part known=" abi lib main-job ${EMULATION_TEST_FILES[*]} "
+  for part in ${ARM_TEST_ONLY:-}; do
+    [[ $known == *" $part "* ]] ||
+      die "ARM_TEST_ONLY names '$part'; the parts of 'test' are:$known"
+  done
+}
 
 # skips_for FILE: the EMULATION_SKIPS lines of FILE on this ARCH.
 skips_for() {
@@ -494,10 +515,13 @@ run_tests() {
   # the same; the state-cycle and fuzz tests keep their full counts).
   export RPICAMSRC2_SOAK_SECS=${RPICAMSRC2_SOAK_SECS:-30}
   local -a args
-  mapfile -t args < <(skip_args lib)
-  log "unit tests under emulation (cargo test --lib)"
-  RPICAMSRC2_V4L2_ABI_PROBE= cargo_cross test --lib -- "${args[@]}" 2>&1 | tee -a "$log_file" || failed=1
+  if wanted lib; then
+    mapfile -t args < <(skip_args lib)
+    log "unit tests under emulation (cargo test --lib)"
+    RPICAMSRC2_V4L2_ABI_PROBE= cargo_cross test --lib -- "${args[@]}" 2>&1 | tee -a "$log_file" || failed=1
+  fi
   for name in "${EMULATION_TEST_FILES[@]}"; do
+    wanted "$name" || continue
     mapfile -t args < <(skip_args "$name")
     log "integration tests/$name.rs under emulation"
     # One test at a time: the emulated tests are CPU-bound, and two at once on a 2-core host
@@ -712,14 +736,15 @@ main() {
           log "cross build took $((SECONDS - t0)) s"
           ;;
         test)
+          check_test_only
           # The examples too: tests/examples.rs runs the built Rust example.
           cargo_cross build --lib --bins --examples
           log "cross build took $((SECONDS - t0)) s"
           mount_sysroot "$SYSROOT" with-repo
           local rc=0
-          abi_check || rc=1
+          if wanted abi; then abi_check || rc=1; fi
           run_tests || rc=1
-          main_job || rc=1
+          if wanted main-job; then main_job || rc=1; fi
           ((rc == 0)) || die "some tests failed under emulation (see above)"
           log "all passed under emulation ($ARCH, $((SECONDS - t0)) s)"
           ;;
