@@ -52,8 +52,19 @@ pub struct FirstBuffer {
 /// Parses `first buffer WHAT: wall X ms, CPU Y ms (process)`.
 fn parse_first_buffer(l: &str) -> Option<(String, f64, f64)> {
     let (what, rest) = l.strip_prefix("first buffer ")?.split_once(": ")?;
-    let wall = rest.strip_prefix("wall ")?.split_once(" ms")?.0.parse().ok()?;
-    let cpu = rest.split_once("CPU ")?.1.split_once(" ms")?.0.parse().ok()?;
+    let wall = rest
+        .strip_prefix("wall ")?
+        .split_once(" ms")?
+        .0
+        .parse()
+        .ok()?;
+    let cpu = rest
+        .split_once("CPU ")?
+        .1
+        .split_once(" ms")?
+        .0
+        .parse()
+        .ok()?;
     Some((what.to_string(), wall, cpu))
 }
 
