@@ -40,12 +40,22 @@ fn state_cycles_release_threads_fds_and_memory() {
     let c = robust::cycles(500);
     println!("state cycles: {c}");
     let ((t0, t1), (f0, f1), (r0, r1)) = (c.threads, c.fds, c.rss_kib);
+    let (h0, h1) = c.heap_kib;
     assert!(t1 <= t0 + 2, "threads grew from {t0} to {t1}");
     assert!(f1 <= f0 + 2, "fds grew from {f0} to {f1}");
     assert!(
-        r1 < r0 + 8 * 1024,
-        "RSS grew from {r0} KiB to {r1} KiB (bound +8 MiB)"
+        h1 < h0 + 8 * 1024,
+        "the C heap in use grew from {h0} KiB to {h1} KiB (bound +8 MiB)"
     );
+    // Under qemu-user (scripts/arm.sh sets RPICAMSRC2_EMULATED) RSS also counts the emulator's
+    // translated code, which grows with every new code path: there the heap bound above is the
+    // leak check, and RSS is only reported.
+    if std::env::var_os("RPICAMSRC2_EMULATED").is_none() {
+        assert!(
+            r1 < r0 + 8 * 1024,
+            "RSS grew from {r0} KiB to {r1} KiB (bound +8 MiB)"
+        );
+    }
 }
 
 #[test]

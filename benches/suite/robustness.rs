@@ -84,22 +84,24 @@ pub fn row(r: &mut Report, quick: bool) {
         Ok(c) => {
             body += &format!("| cycles | {c} |\n");
             let ((t0, t1), (f0, f1), (r0, r1)) = (c.threads, c.fds, c.rss_kib);
+            let (h0, h1) = c.heap_kib;
             line(
                 r,
                 &format!("{n} NULL→PLAYING→NULL cycles"),
-                "threads, fds, RSS after 20 warm-up cycles and at the end",
+                "threads, fds, RSS, C heap in use after 20 warm-up cycles and at the end",
                 format!(
-                    "threads {t0}→{t1}, fds {f0}→{f1}, RSS {:+} KiB; {:.1} s",
+                    "threads {t0}→{t1}, fds {f0}→{f1}, RSS {:+} KiB, heap {:+} KiB; {:.1} s",
                     r1 as i64 - r0 as i64,
+                    h1 as i64 - h0 as i64,
                     c.secs
                 ),
             );
             r.check(
                 "robust: cycles release threads, fds and memory",
-                t1 <= t0 + 2 && f1 <= f0 + 2 && r1 < r0 + 8 * 1024,
+                t1 <= t0 + 2 && f1 <= f0 + 2 && r1 < r0 + 8 * 1024 && h1 < h0 + 8 * 1024,
                 format!(
-                    "threads {t0}→{t1}, fds {f0}→{f1} (bound +2 each), RSS {r0}→{r1} KiB \
-                     (bound +8 MiB)"
+                    "threads {t0}→{t1}, fds {f0}→{f1} (bound +2 each), RSS {r0}→{r1} KiB, \
+                     heap {h0}→{h1} KiB (bound +8 MiB each)"
                 ),
             );
         }

@@ -33,11 +33,16 @@ use crate::camera::{AeState, AwbState, FrameMetadata};
 /// Name the meta is registered under.
 pub const META_NAME: &str = "RpiCamSrc2FrameMeta";
 
-/// Registers the custom meta (idempotent).
+/// Registers the custom meta (idempotent, and safe when the plugin is registered from two
+/// threads at once: checking and registering are one step, so GLib never sees the meta's type
+/// registered twice).
 pub fn register() {
-    if !gst::meta::CustomMeta::is_registered(META_NAME) {
-        gst::meta::CustomMeta::register(META_NAME, &[]);
-    }
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        if !gst::meta::CustomMeta::is_registered(META_NAME) {
+            gst::meta::CustomMeta::register(META_NAME, &[]);
+        }
+    });
 }
 
 /// The metadata as a structure named `name` (the meta's fields; element messages use the same).

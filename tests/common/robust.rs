@@ -71,6 +71,11 @@ pub struct CycleFigures {
     pub threads: (usize, usize),
     pub fds: (usize, usize),
     pub rss_kib: (u64, u64),
+    /// The C heap in use (KiB): glibc's mallinfo2, bytes allocated from the arenas
+    /// (`uordblks`) plus chunks it mmapped (`hblkhd`). Unlike RSS, this counts only what the
+    /// process allocated and still holds, not an emulator's own memory (under qemu-user RSS
+    /// includes qemu's translated code) nor pages the allocator keeps for reuse.
+    pub heap_kib: (u64, u64),
 }
 
 impl std::fmt::Display for CycleFigures {
@@ -78,7 +83,7 @@ impl std::fmt::Display for CycleFigures {
         write!(
             f,
             "{} cycles after 20 warm-up in {:.1} s: threads {} -> {}, fds {} -> {}, RSS {} -> {} \
-             KiB ({:+} KiB)",
+             KiB ({:+} KiB), heap in use {} -> {} KiB ({:+} KiB)",
             self.cycles,
             self.secs,
             self.threads.0,
@@ -87,7 +92,10 @@ impl std::fmt::Display for CycleFigures {
             self.fds.1,
             self.rss_kib.0,
             self.rss_kib.1,
-            self.rss_kib.1 as i64 - self.rss_kib.0 as i64
+            self.rss_kib.1 as i64 - self.rss_kib.0 as i64,
+            self.heap_kib.0,
+            self.heap_kib.1,
+            self.heap_kib.1 as i64 - self.heap_kib.0 as i64
         )
     }
 }
@@ -399,6 +407,13 @@ fn process_figures() -> (usize, usize, u64) {
     (count("/proc/self/task"), count("/proc/self/fd"), rss)
 }
 
+/// The C heap in use, KiB (see `CycleFigures::heap_kib`).
+fn heap_in_use_kib() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks as u64 + m.hblkhd as u64) / 1024
+}
+
 /// One NULL→PLAYING→NULL cycle that waits for the first buffer at the sink.
 fn cycle(p: &gst::Pipeline, rx: &std::sync::mpsc::Receiver<()>, i: usize) {
     while rx.try_recv().is_ok() {}
@@ -590,17 +605,18 @@ pub fn cycles(n: usize) -> CycleFigures {
     for i in 0..20 {
         cycle(&p, &rx, i);
     }
-    let (t0, f0, r0) = process_figures();
+    let ((t0, f0, r0), h0) = (process_figures(), heap_in_use_kib());
     for i in 20..20 + n {
         cycle(&p, &rx, i);
     }
-    let (t1, f1, r1) = process_figures();
+    let ((t1, f1, r1), h1) = (process_figures(), heap_in_use_kib());
     CycleFigures {
         cycles: n,
         secs: start.elapsed().as_secs_f64(),
         threads: (t0, t1),
         fds: (f0, f1),
         rss_kib: (r0, r1),
+        heap_kib: (h0, h1),
     }
 }
 

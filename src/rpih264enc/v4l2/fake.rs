@@ -61,9 +61,13 @@ impl FakeDevice {
         if self.stalled || !self.streaming[0] || !self.streaming[1] {
             return;
         }
-        while !self.out_queued.is_empty() && !self.cap_free.is_empty() {
-            let (idx, ts, _fd) = self.out_queued.pop_front().unwrap();
-            let cap = self.cap_free.pop_front().unwrap();
+        while !self.cap_free.is_empty() {
+            let Some((idx, ts, _fd)) = self.out_queued.pop_front() else {
+                break;
+            };
+            let Some(cap) = self.cap_free.pop_front() else {
+                break;
+            };
             let key = self.frames == 0
                 || self.force_next
                 || (self.iperiod > 0 && self.frames.is_multiple_of(self.iperiod as u32));
