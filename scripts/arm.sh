@@ -596,7 +596,7 @@ Comment: The binaries link statically the Rust crates listed in the source's Car
  Cisco's OpenH264 built from source (BSD-2-Clause).
 
 Files: *
-Copyright: rpicamsrc2 contributors
+Copyright: 2026 rpicamsrc2 contributors
 License: MPL-2.0
  This Source Code Form is subject to the terms of the Mozilla Public License, v. 2.0. If a
  copy of the MPL was not distributed with this file, You can obtain one at
@@ -693,6 +693,9 @@ try_deb() {
   local root=$ov/root
   do_mount "$root/proc" -t proc proc
   do_mount "$root/dev" --bind /dev
+  # A pseudo-terminal instance of its own: dpkg logs through one ("Can not write log (Is
+  # /dev/pts mounted?)" without it).
+  do_mount "$root/dev/pts" -t devpts -o newinstance,ptmxmode=0666 devpts
   do_mount "$root/tmp" -t tmpfs -o size=1g tmpfs
   cp "$file" "$root/tmp/"
   log "apt-get install ./$name inside an overlay of $SYSROOT (under emulation)"
