@@ -295,18 +295,28 @@ fn control_changes_while_playing_show_within_the_sensor_delay() {
          video/x-raw,width=640,height=480,framerate=60/1 ! appsink name=sink sync=false",
     );
     let src = p.by_name("src").unwrap();
-    // Set the control from the streaming thread as frame 8 leaves the source, so "when" is
-    // exact: the camera is capturing frame 9 at that moment.
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let a = asked.clone();
+    // Set the control from the streaming thread once frame 8 has left the source. The request
+    // it joins is the camera's next one, whose sequence is the element's `frames-captured`
+    // count at that moment (read before and after; a frame starting in between makes it
+    // ambiguous, and the next buffer tries again). Under emulation the streaming thread can be
+    // frames behind the camera, so the request is read, not assumed to be 9.
+    let request = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
+    let r = request.clone();
     let src2 = src.clone();
+    let captured = |e: &gst::Element| -> u64 {
+        e.property::<gst::Structure>("statistics")
+            .get::<u64>("frames-captured")
+            .expect("statistics carry frames-captured")
+    };
     src.static_pad("src")
         .unwrap()
         .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                if b.offset() == 8 {
-                    src2.set_property("exposure-time", 5000i32);
-                    *a.lock().unwrap() = Some(8u64);
+            let due = info.buffer().is_some_and(|b| b.offset() >= 8);
+            if due && r.lock().unwrap().is_none() {
+                let before = captured(&src2);
+                src2.set_property("exposure-time", 5000i32);
+                if captured(&src2) == before {
+                    *r.lock().unwrap() = Some(before);
                 }
             }
             gst::PadProbeReturn::Ok
@@ -322,21 +332,20 @@ fn control_changes_while_playing_show_within_the_sensor_delay() {
         }
     }
     p.set_state(gst::State::Null).unwrap();
-    let asked = asked.lock().unwrap().unwrap();
+    let request = request
+        .lock()
+        .unwrap()
+        .unwrap_or_else(|| panic!("no unambiguous request from frame 8 on: {exposures:?}"));
     let first = exposures
         .iter()
         .find(|(_, e)| (4_950..=5_050).contains(e))
         .unwrap_or_else(|| panic!("5 ms never applied: {exposures:?}"));
-    let delay = first.0 - asked;
-    // imx219: the request for frame 9 carries it; exposure delay 2 frames.
-    assert!(
-        (2..=3).contains(&delay),
-        "took {delay} frames: {exposures:?}"
-    );
-    // Frames before the change show the AGC's exposure, not 5 ms.
+    // imx219's exposure delay is 2 frames: the request's frame + 2 is the first at 5 ms.
+    assert_eq!(first.0, request + 2, "request {request}: {exposures:?}");
+    // Frames before that show the AGC's exposure, not 5 ms.
     assert!(exposures
         .iter()
-        .filter(|(s, _)| *s <= asked)
+        .filter(|(s, _)| *s < request + 2)
         .all(|(_, e)| !(4_950..=5_050).contains(e)));
 }
 
