@@ -12,6 +12,9 @@
 //! 30/1 from a NULL pipeline (the element opens the camera, negotiates, configures and starts
 //! it), [`FIRST_BUFFER_RUNS`] times: the same measure as the benchmark suite's row 6 on the
 //! simulated camera.
+//!
+//! `... --example libcamera_bench -- peer SOURCE CAMERA WIDTH HEIGHT FRAMES` measures one run of
+//! one source element (`rpicamsrc2` or `libcamerasrc`) instead: see [`peer`].
 
 use std::{collections::BTreeMap, fs, sync::Arc, time::Duration, time::Instant};
 
@@ -236,6 +239,142 @@ fn first_buffer(id: &str, width: u32, height: u32) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
+/// Frames left to the source before the peer measurement starts (negotiation, the camera's
+/// start and its first requests).
+const PEER_WARM_UP: u32 = 2;
+
+/// `peer SOURCE CAMERA WIDTH HEIGHT FRAMES`: one run of `SOURCE camera-name=CAMERA !
+/// video/x-raw,width=WIDTH,height=HEIGHT ! fakesink` in this process, where SOURCE is
+/// `rpicamsrc2` or `libcamerasrc`, for the side by side of the VM tier (`scripts/vm.sh peers`,
+/// docs/vm.md). Neither element is given `num-buffers` (libcamerasrc 0.4 has none): the run
+/// stops itself after [`PEER_WARM_UP`] + FRAMES buffers. Prints one line,
+/// `peer source=S camera=C caps=CAPS first_ms=X fps=Y cpu_ms=Z dmabuf=D/N copied=K`:
+/// PLAYING (from NULL) to the first buffer at the sink in ms, frames/s and process CPU ms per
+/// frame over the FRAMES after the warm-up, how many of the N buffers carried a dma-buf
+/// (the camera's own memory, so not copied), and `frames-copied` of rpicamsrc2's
+/// `statistics` (`-` for libcamerasrc, which has no counter). A crash of the element ends the
+/// process; the caller counts those from the exit status.
+fn peer(
+    source: &str,
+    camera: &str,
+    width: u32,
+    height: u32,
+    frames: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make(source)
+        .property("camera-name", camera)
+        .build()?;
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("width", width as i32)
+                .field("height", height as i32)
+                .build(),
+        )
+        .build()?;
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .build()?;
+    pipeline.add_many([&src, &filter, &sink])?;
+    gst::Element::link_many([&src, &filter, &sink])?;
+
+    #[derive(Default)]
+    struct Seen {
+        count: u32,
+        dmabuf: u32,
+        first: Option<Instant>,
+        start: Option<(Instant, u64)>,
+        end: Option<(Instant, u64)>,
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let s = seen.clone();
+    let total = PEER_WARM_UP + frames;
+    sink.static_pad("sink")
+        .ok_or("fakesink has no sink pad")?
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let now = Instant::now();
+            let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
+            if g.end.is_some() {
+                return gst::PadProbeReturn::Ok;
+            }
+            g.first.get_or_insert(now);
+            g.count += 1;
+            if let Some(b) = info.buffer() {
+                if b.n_memory() > 0
+                    && b.peek_memory(0)
+                        .is_memory_type::<gst_allocators::DmaBufMemory>()
+                {
+                    g.dmabuf += 1;
+                }
+            }
+            if g.count == PEER_WARM_UP {
+                g.start = Some((now, process_cpu_ns()));
+            } else if g.count == total {
+                g.end = Some((now, process_cpu_ns()));
+                let _ = done_tx.send(());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let t0 = Instant::now();
+    pipeline.set_state(gst::State::Playing)?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    let deadline = Instant::now() + Duration::from_secs(30 + 10 * u64::from(total));
+    let mut failed = None;
+    while done_rx.try_recv().is_err() {
+        if Instant::now() > deadline {
+            failed = Some(format!("fewer than {total} buffers by the deadline"));
+            break;
+        }
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) {
+            failed = Some(match msg.view() {
+                gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
+                _ => format!(
+                    "EOS after {} buffers",
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).count
+                ),
+            });
+            break;
+        }
+    }
+    let caps = sink
+        .static_pad("sink")
+        .and_then(|p| p.current_caps())
+        .map(|c| c.to_string().replace(' ', ""))
+        .unwrap_or_else(|| "-".into());
+    let copied = if source == "rpicamsrc2" {
+        src.property::<gst::Structure>("statistics")
+            .get::<u64>("frames-copied")
+            .map(|c| c.to_string())
+            .unwrap_or_else(|_| "-".into())
+    } else {
+        "-".into()
+    };
+    pipeline.set_state(gst::State::Null)?;
+    if let Some(e) = failed {
+        return Err(format!("{source} on {camera}: {e}").into());
+    }
+    let g = seen.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(first), Some((t1, c1)), Some((t2, c2))) = (g.first, g.start, g.end) else {
+        return Err(format!("{source} on {camera}: no measurement").into());
+    };
+    println!(
+        "peer source={source} camera={} caps={caps} first_ms={:.1} fps={:.3} cpu_ms={:.3} dmabuf={}/{} copied={copied}",
+        camera.replace(' ', "_"),
+        (first - t0).as_secs_f64() * 1e3,
+        f64::from(frames) / (t2 - t1).as_secs_f64(),
+        c2.saturating_sub(c1) as f64 / 1e6 / f64::from(frames),
+        g.dmabuf,
+        g.count,
+    );
+    Ok(())
+}
+
 fn report(
     what: &str,
     frames: u32,
@@ -268,7 +407,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     gst::init()?;
     gstrpicamsrc2::plugin_register_static()?;
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("peer") {
+        let a: Vec<String> = args.skip(1).collect();
+        let [source, camera, width, height, frames] = a.as_slice() else {
+            return Err("usage: libcamera_bench peer SOURCE CAMERA WIDTH HEIGHT FRAMES".into());
+        };
+        return peer(
+            source,
+            camera,
+            width.parse()?,
+            height.parse()?,
+            frames.parse()?,
+        );
+    }
     let frames: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(600);
     let cameras = list_cameras();
     let id = match args.next() {

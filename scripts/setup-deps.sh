@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MPL-2.0
 # Installs what building, running and testing rpicamsrc2 needs on a Debian machine (bookworm or
 # newer, or Raspberry Pi OS). Idempotent: installs only what is missing. Must run as root (or
-# with sudo available).
+# with sudo available). Arguments name more packages (scripts/test.sh vm: qemu-system-x86).
 set -euo pipefail
 
 PACKAGES=(
@@ -23,6 +23,7 @@ PACKAGES=(
   # The benchmark suite: instruction counts per frame (row 1).
   valgrind
 )
+PACKAGES+=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,7 +9,8 @@
 #    Debian trixie sysroot of that architecture (built once, reused), the V4L2 ABI check, the
 #    unit and simulated-camera integration tests under qemu-user, and the main job checked with
 #    ffprobe (docs/arm.md).
-# `scripts/test.sh vm` runs only the VM tier instead (scripts/vm.sh; not part of the default run).
+# `scripts/test.sh vm` runs only the VM tier instead (scripts/vm.sh test, then vm.sh peers, the
+# side by side with libcamerasrc; not part of the default run).
 #
 # It works from nothing (no root, no target directory, an empty CARGO_HOME): crates are fetched
 # once on the host, and cargo inside the root runs offline on them. Each step is timed, and a
@@ -42,10 +43,14 @@ summary() {
 # On demand only (not in the default run): the VM tier, a real kernel with vicodec, vim2m and
 # vimc under qemu (scripts/vm.sh, docs/vm.md).
 if [[ ${1:-} == vm ]]; then
+  step "vm deps" "apt-get could not install qemu-system-x86: check the network, then rerun." \
+    bash scripts/setup-deps.sh qemu-system-x86
   step "vm build" "the guest could not be built: the message above names the failed step and its log." \
     bash scripts/vm.sh build
   step "vm tests" "the VM suite failed: its output is above; the guest's console log is named there." \
     bash scripts/vm.sh test
+  step "vm peers" "rpicamsrc2 or libcamerasrc could not be measured in the guest: the console log is named above." \
+    bash scripts/vm.sh peers
   summary
   exit 0
 fi

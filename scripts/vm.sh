@@ -14,6 +14,11 @@
 #   scripts/vm.sh test             build the tests in the root, boot, run the V4L2 suite against
 #                                  vicodec (single- and multi-planar) and vim2m, and
 #                                  v4l2-compliance on each device
+#   scripts/vm.sh peers [RUNS]     rpicamsrc2 and libcamerasrc side by side on libcamera's virtual
+#                                  camera and on vimc in the guest, RUNS runs each (default 3):
+#                                  frames/s, CPU per frame, PLAYING to first buffer, dma-buf
+#                                  buffers, copies, caps and crashes (examples/libcamera_bench.rs
+#                                  `peer`); the summary goes to the logs directory
 #   scripts/vm.sh status           what is built (changes nothing)
 #   scripts/vm.sh destroy          remove the guest's root and logs
 #
@@ -324,6 +329,85 @@ cmd_test() {
   return $rc
 }
 
+# The in-guest side by side: each source element on each camera, RUNS times, each run its own
+# process (so a crash is counted, not fatal); prints the example's `peer` line and the run's exit
+# status, which the host summarises (summarise_peers).
+guest_peers_script() {
+  local bin=$1 runs=$2
+  cat <<EOF
+set -u
+export LIBCAMERA_LOG_LEVELS='*:ERROR' RUST_BACKTRACE=0 GST_REGISTRY=/tmp/peers-registry.bin
+for cam in Virtual0 "platform/vimc.0 Sensor B"; do
+  # vimc delivers about 1 frame/s under TCG: few frames there.
+  case "\$cam" in Virtual0) frames=60 ;; *) frames=4 ;; esac
+  for i in \$(seq $runs); do
+    for src in rpicamsrc2 libcamerasrc; do
+      out=\$(timeout -k 5 180 $bin peer \$src "\$cam" 640 480 \$frames 2>&1)
+      st=\$?
+      printf '%s\n' "\$out" | grep -E '^peer |rror|egmentation' | tail -n 3
+      echo "peer-exit source=\$src camera=\$(echo "\$cam" | tr ' ' _) run=\$i status=\$st"
+    done
+  done
+done
+EOF
+}
+
+# summarise_peers CONSOLE: per camera and source, the runs that measured, crashed (killed by a
+# signal: status above 128, timeout's 124 counted as a failure) or failed otherwise, and the
+# medians of the `peer` lines; then rpicamsrc2 / libcamerasrc.
+summarise_peers() {
+  /usr/bin/python3 - "$1" <<'PY'
+import re, statistics, sys
+runs, exits = {}, {}
+for line in open(sys.argv[1], errors="replace"):
+    line = line.strip()
+    if line.startswith("peer ") or line.startswith("peer-exit "):
+        kv = dict(re.findall(r"(\w+)=(\S+)", line))
+        key = (kv["camera"], kv["source"])
+        (runs if line.startswith("peer ") else exits).setdefault(key, []).append(kv)
+def med(rows, k):
+    return statistics.median(float(r[k]) for r in rows) if rows else float("nan")
+print("| camera | source | measured / runs | crashed | other failures | frames/s | CPU ms/frame | PLAYING to first buffer ms | dma-buf buffers | copied | caps |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for (cam, src), ex in sorted(exits.items()):
+    rows = runs.get((cam, src), [])
+    crashed = sum(1 for e in ex if int(e["status"]) > 128)
+    other = sum(1 for e in ex if 0 < int(e["status"]) <= 128)
+    caps = "; ".join(sorted({r["caps"] for r in rows})) or "-"
+    dma = ", ".join(sorted({r["dmabuf"] for r in rows})) or "-"
+    copied = ", ".join(sorted({r["copied"] for r in rows})) or "-"
+    print(f"| {cam} | {src} | {len(rows)} / {len(ex)} | {crashed} | {other} | {med(rows, 'fps'):.2f} | {med(rows, 'cpu_ms'):.2f} | {med(rows, 'first_ms'):.0f} | {dma} | {copied} | {caps} |")
+print()
+for cam in sorted({c for c, _ in exits}):
+    a, b = runs.get((cam, "rpicamsrc2"), []), runs.get((cam, "libcamerasrc"), [])
+    if a and b:
+        print(f"{cam}: rpicamsrc2 / libcamerasrc: frames/s {med(a, 'fps') / med(b, 'fps'):.2f}x, CPU per frame {med(a, 'cpu_ms') / med(b, 'cpu_ms'):.2f}x, first buffer {med(a, 'first_ms') / med(b, 'first_ms'):.2f}x")
+    else:
+        print(f"{cam}: no ratio (rpicamsrc2 measured {len(a)}, libcamerasrc {len(b)})")
+PY
+}
+
+cmd_peers() {
+  local runs=${1:-3}
+  [[ $runs =~ ^[1-9][0-9]?$ ]] || die "peers: RUNS is '$runs'; give a count from 1 to 99"
+  cmd_build
+  log "building examples/libcamera_bench.rs in the root (release, --features libcamera)"
+  local t0=$SECONDS out bin
+  out=$(trixie_root run -- cargo build --offline --locked --release --features libcamera \
+    --example libcamera_bench 2>&1) ||
+    { printf '%s\n' "$out" | tail -n 30 >&2; die "building the example in $VMROOT failed (output above)"; }
+  bin=$TARGET/release/examples/libcamera_bench
+  [[ -x $bin ]] || die "the example was built but $bin is missing"
+  log "built in $((SECONDS - t0)) s"
+  local rc=0
+  boot peers "9p 9pnet_virtio vimc" "$(guest_peers_script "$bin" "$runs")" || rc=$?
+  local console
+  console=$(ls -t "$LOGS"/peers-*.log | head -n1)
+  summarise_peers "$console" | tee "$LOGS/peers-summary.txt"
+  log "summary: $LOGS/peers-summary.txt (console: $console)"
+  return $rc
+}
+
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
@@ -337,6 +421,7 @@ main() {
       boot run "9p 9pnet_virtio v4l2-mem2mem vicodec vim2m vimc" "$script"
       ;;
     test) cmd_test ;;
+    peers) cmd_peers "$@" ;;
     status)
       trixie_root status
       local ver
