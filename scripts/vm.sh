@@ -403,7 +403,15 @@ cmd_peers() {
   boot peers "9p 9pnet_virtio vimc" "$(guest_peers_script "$bin" "$runs")" || rc=$?
   local console
   console=$(ls -t "$LOGS"/peers-*.log | head -n1)
-  summarise_peers "$console" | tee "$LOGS/peers-summary.txt"
+  {
+    local ver
+    ver=$(kernel_version)
+    printf 'Run %s (console %s); guest kernel %s under qemu TCG, %s CPUs; libcamera %s, GStreamer %s.\n\n' \
+      "$(basename "$console" .log | sed 's/^peers-//')" "$(basename "$console")" "$ver" "$SMP" \
+      "$(dpkg-query --admindir="$VMROOT/var/lib/dpkg" -W -f='${Version}' libcamera0.4 2>/dev/null || echo '?')" \
+      "$(dpkg-query --admindir="$VMROOT/var/lib/dpkg" -W -f='${Version}' libgstreamer1.0-0 2>/dev/null || echo '?')"
+    summarise_peers "$console"
+  } | tee "$LOGS/peers-summary.txt"
   log "summary: $LOGS/peers-summary.txt (console: $console)"
   return $rc
 }

@@ -225,7 +225,7 @@ fn main() {
     // Phase B: timed rows, one at a time.
     type Row<'a> = (&'static str, &'a dyn Fn(&mut Report));
     let mem_dir = tmp.path().join("mem");
-    let rows: [Row; 10] = [
+    let rows: [Row; 11] = [
         ("mem", &|r| row_mem(r, &mem_dir, mem_secs, opts.quick)),
         ("1", &|r| row1_cpu(r, &opts)),
         ("3", &|r| row3(r, &opts)),
@@ -234,6 +234,7 @@ fn main() {
         ("6", &|r| row6(r, &opts)),
         ("rtp", &|r| row_rtp(r, &opts)),
         ("7", &|r| row7(r, &opts, &repo)),
+        ("vm", &|r| row_vm(r)),
         ("overlay", &|r| overlay::row(r, opts.quick)),
         ("robust", &|r| robustness::row(r, opts.quick)),
     ];

@@ -11,6 +11,7 @@ pub(crate) mod row5;
 pub(crate) mod row6;
 pub(crate) mod row7;
 pub(crate) mod rtp;
+pub(crate) mod vm;
 
 pub(crate) use mem::*;
 pub(crate) use row1::*;
@@ -21,3 +22,4 @@ pub(crate) use row5::*;
 pub(crate) use row6::*;
 pub(crate) use row7::*;
 pub(crate) use rtp::*;
+pub(crate) use vm::*;
