@@ -60,10 +60,14 @@ pub(crate) fn row_vm(r: &mut Report) {
         let Some((camera, ratios)) = l.split_once(": rpicamsrc2 / libcamerasrc: ") else {
             continue;
         };
-        let cells = |source: &str| {
+        let row = |source: &str| {
             rows.iter()
                 .find(|(c, s, _)| c == camera && s == source)
-                .map(|(_, _, v)| {
+                .map(|(_, _, v)| v)
+        };
+        let cells = |source: &str| {
+            row(source)
+                .map(|v| {
                     format!(
                         "{} fps, {} ms/frame, first buffer {} ms, {} runs measured, {} crashed",
                         v[3], v[4], v[5], v[0], v[1]
@@ -76,10 +80,8 @@ pub(crate) fn row_vm(r: &mut Report) {
             what: format!("{camera} 640x480 in the VM guest: frames/s, CPU/frame, first buffer"),
             how: "scripts/vm.sh peers (TCG; medians)".into(),
             ours: cells("rpicamsrc2"),
-            repeats: rows
-                .iter()
-                .find(|(c, s, _)| c == camera && s == "rpicamsrc2")
-                .map(|(_, _, v)| v[0].clone())
+            repeats: row("rpicamsrc2")
+                .map(|v| v[0].clone())
                 .unwrap_or_else(|| "-".into()),
             peer: "libcamerasrc".into(),
             peer_value: cells("libcamerasrc"),
