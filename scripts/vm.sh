@@ -273,10 +273,11 @@ boot() {
 # The in-guest suite: the V4L2 tests against vicodec (single-, then multi-planar) and vim2m,
 # the destructive one last, then v4l2-compliance on each device.
 guest_test_script() {
-  local bin=$1
+  local bin=$1 lcbin=$2
   cat <<EOF
 set -u
 bin=$bin
+lcbin=$lcbin
 out=/opt/rpicamsrc2/vm-job
 fail=0
 export RPICAMSRC2_VM=1 RUST_BACKTRACE=1
@@ -292,6 +293,8 @@ for mp in 0 1; do
 done
 echo "=== dma-buf heap allocator, and the simulated camera's dma-bufs (sim-memory=dmabuf)"
 \$bin --include-ignored --test-threads=1 --nocapture camera::dmaheap camera::sim::tests::memory || fail=1
+echo "=== libcamera backend: vimc and the virtual camera, libcamera's dma-buf allocator (tests/vm_libcamera.rs)"
+LIBCAMERA_LOG_LEVELS='*:ERROR' \$lcbin --ignored --test-threads=1 --nocapture || fail=1
 echo "=== v4l2-compliance vim2m"
 v4l2-compliance -d "\$(node vim2m)" >\$out/compliance-vim2m.txt 2>&1; tail -n 3 \$out/compliance-vim2m.txt
 echo "=== v4l2-compliance vimc (media controller and every node)"
@@ -313,8 +316,16 @@ cmd_test() {
   bin=$(printf '%s\n' "$out" | sed -n 's/.*Executable unittests src\/lib.rs (\(.*\))$/\1/p' | tail -n1)
   [[ -n $bin ]] || { printf '%s\n' "$out" | tail -n 10 >&2; die "found no test executable in cargo's output"; }
   log "tests built in $((SECONDS - t0)) s: $bin"
+  log "building tests/vm_libcamera.rs in the root (--features libcamera)"
+  local lcbin
+  t0=$SECONDS
+  out=$(trixie_root run -- cargo test --offline --locked --features libcamera --test vm_libcamera --no-run 2>&1) ||
+    { printf '%s\n' "$out" | tail -n 30 >&2; die "building tests/vm_libcamera.rs in $VMROOT failed (output above)"; }
+  lcbin=$(printf '%s\n' "$out" | sed -n 's/.*Executable tests\/vm_libcamera.rs (\(.*\))$/\1/p' | tail -n1)
+  [[ -n $lcbin ]] || { printf '%s\n' "$out" | tail -n 10 >&2; die "found no vm_libcamera test executable in cargo's output"; }
+  log "built in $((SECONDS - t0)) s: $lcbin"
   local rc=0
-  boot test "9p 9pnet_virtio v4l2-mem2mem vicodec vim2m vimc" "$(guest_test_script "$bin")" || rc=$?
+  boot test "9p 9pnet_virtio v4l2-mem2mem vicodec vim2m vimc" "$(guest_test_script "$bin" "$lcbin")" || rc=$?
   local f
   for f in "$VMROOT/$JOB_REL"/compliance-*.txt "$VMROOT/$JOB_REL"/dmesg.txt; do
     [[ -f $f ]] && cp "$f" "$LOGS/" && log "kept $LOGS/$(basename "$f")"
