@@ -770,3 +770,47 @@ fn a_still_is_taken_beside_the_video() {
         .expect("an rpicamsrc2-still message");
     assert!(msg.get::<bool>("settled").unwrap(), "{msg}");
 }
+
+/// Runs `rpicamsrc2` on the virtual camera with `RPICAMSRC2_LIBCAMERA_BUFFERS=value`; the
+/// errors posted.
+fn errors_with_buffers(value: &str) -> Vec<String> {
+    let _env = common::EnvVar::set("RPICAMSRC2_LIBCAMERA_BUFFERS", value);
+    common::run_to_end(
+        &format!("rpicamsrc2 camera-name={VIRTUAL} num-buffers=3 ! fakesink"),
+        Duration::from_secs(20),
+    )
+    .errors
+}
+
+#[test]
+fn without_a_dma_buf_provider_asking_for_dma_bufs_only_is_a_clear_error() {
+    // No dma-buf heap nor udmabuf here: libcamera's allocator fails with ENOBUFS, which the
+    // backend answers with memfd buffers unless told `dmabuf`.
+    let errors = errors_with_buffers("dmabuf");
+    let err = errors.first().expect("an error");
+    for part in [
+        "FrameBufferAllocator failed for camera 'Virtual0'",
+        "No buffer space available",
+        "RPICAMSRC2_LIBCAMERA_BUFFERS is dmabuf",
+    ] {
+        assert!(err.contains(part), "'{part}' in the error: {err}");
+    }
+    // `auto` (the default) and `memfd` run on memfd.
+    for value in ["auto", "memfd"] {
+        assert_eq!(errors_with_buffers(value), Vec::<String>::new(), "{value}");
+    }
+}
+
+#[test]
+fn an_unknown_buffer_source_is_named_with_the_allowed_ones() {
+    let errors = errors_with_buffers("cma");
+    let err = errors.first().expect("an error");
+    for part in [
+        "RPICAMSRC2_LIBCAMERA_BUFFERS is 'cma'",
+        "auto",
+        "dmabuf",
+        "memfd",
+    ] {
+        assert!(err.contains(part), "'{part}' in the error: {err}");
+    }
+}

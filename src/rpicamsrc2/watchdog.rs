@@ -3,7 +3,11 @@
 //! no camera): the capture thread tells it when the camera shows life and asks it what to do
 //! when no frame came.
 //!
-//! A stall is no frame for one stall window, max(1 s, 10 frame periods). The watchdog then
+//! A stall is no frame for one stall window, max(1 s, 10 frame periods). The frame period is
+//! the longest of the one the camera reports (libcamera's `FrameDuration`), the shortest the
+//! settings allow, and the interval last seen between two frames: a camera that reports no
+//! frame duration and is slower than the negotiated rate (vimc under emulation, about one frame
+//! a second at a negotiated 30/1, docs/vm.md) is slow, not stalled. The watchdog then
 //! asks for a restart of the camera. Restart n has 2^(n-1) windows to bring a frame (1, 2, 4,
 //! ... windows, at most [`MAX_BACKOFF`]), so that a fault lasting longer than one restart (a
 //! sensor link glitch of several seconds) is ridden out by the default `max-restarts` (3
@@ -85,6 +89,9 @@ pub(super) struct Watchdog {
     frame_period: Duration,
     /// The shortest period the settings allow (fixed frame rate, exposure time asked for).
     floor_period: Duration,
+    /// The interval last seen between two frames (or from the start to the first), not across
+    /// a stall.
+    seen_period: Duration,
     phase: Phase,
     restarts: u32,
 }
@@ -97,6 +104,7 @@ impl Watchdog {
             last_alive: now,
             frame_period: Duration::ZERO,
             floor_period: period,
+            seen_period: Duration::ZERO,
             phase: Phase::Watching,
             restarts: 0,
         }
@@ -104,7 +112,11 @@ impl Watchdog {
 
     /// The stall window now.
     pub fn window(&self) -> Duration {
-        window(self.frame_period.max(self.floor_period))
+        window(
+            self.frame_period
+                .max(self.floor_period)
+                .max(self.seen_period),
+        )
     }
 
     /// The period of the last frame, as the camera reported it.
@@ -123,6 +135,10 @@ impl Watchdog {
         let gap = now.saturating_duration_since(self.last_alive);
         let phase = std::mem::replace(&mut self.phase, Phase::Watching);
         self.last_alive = now;
+        // A gap that ended a stall is the fault's length, not the camera's pace.
+        if phase == Phase::Watching {
+            self.seen_period = gap;
+        }
         match phase {
             Phase::Restarting { attempt, .. } => Some(Recovered {
                 attempts: attempt,
@@ -186,6 +202,47 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_camera_slower_than_its_rate_and_reporting_none_is_not_stalled() {
+        // vimc under TCG: 30/1 negotiated (floor 33 ms), no FrameDuration, a frame every
+        // 1.2 s.
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        assert_eq!(w.window(), Duration::from_secs(1));
+        let mut t = t0 + MS * 900;
+        assert_eq!(w.poll(t, 3), Step::Wait);
+        assert_eq!(w.alive(t), None);
+        assert_eq!(
+            w.window(),
+            MS * 9_000,
+            "ten times the wait for the first frame"
+        );
+        for _ in 0..5 {
+            t += MS * 1200;
+            assert_eq!(
+                w.poll(t - MS, 3),
+                Step::Wait,
+                "a frame 1.2 s late is not a stall"
+            );
+            assert_eq!(w.alive(t), None);
+            assert_eq!(w.window(), MS * 12_000);
+        }
+        // A true stall is still seen, ten of those intervals later, and ends with a restart.
+        assert_eq!(w.poll(t + MS * 11_999, 3), Step::Wait);
+        assert_eq!(
+            w.poll(t + MS * 12_000, 3),
+            Step::Stalled {
+                since_last: MS * 12_000
+            }
+        );
+        assert_eq!(w.poll(t + MS * 12_000, 3), Step::Restart { attempt: 1 });
+        w.restarted(t + MS * 12_000);
+        let r = w.alive(t + MS * 13_000).expect("a restart ended the stall");
+        assert_eq!(r.gap, MS * 13_000);
+        // The stall's gap is not taken as the camera's pace.
+        assert_eq!(w.window(), MS * 12_000);
+    }
 
     #[test]
     fn the_window_is_a_second_or_ten_frames() {

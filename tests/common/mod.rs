@@ -192,6 +192,24 @@ pub fn collect(bus: &gst::Bus, out: &mut Bus, wait: Duration) {
     }
 }
 
+/// An environment variable set for as long as this lives (removed on drop, a failing test
+/// included). Only for test binaries run with `--test-threads=1`: the environment is the
+/// process's.
+pub struct EnvVar(&'static str);
+
+impl EnvVar {
+    pub fn set(name: &'static str, value: &str) -> Self {
+        std::env::set_var(name, value);
+        Self(name)
+    }
+}
+
+impl Drop for EnvVar {
+    fn drop(&mut self) {
+        std::env::remove_var(self.0);
+    }
+}
+
 /// Runs a pipeline to EOS or error, returning the bus messages.
 pub fn run_to_end(launch: &str, timeout: Duration) -> Bus {
     init();

@@ -32,6 +32,29 @@ pub enum BufferKind {
     Memfd,
 }
 
+/// The environment variable that chooses where the backend's buffers come from (read at each
+/// configuration): `auto` (unset or empty: libcamera's `FrameBufferAllocator`, else memfd),
+/// `dmabuf` (the allocator or an error, [`LcError::NoDmaBuf`]) or `memfd` (always the
+/// element's own memfd buffers: how a machine without a dma-buf provider runs, shown on one
+/// that has one). Another value is [`LcError::BuffersEnv`]. For tests and diagnosis
+/// (docs/vm.md); the default is right for users.
+///
+/// [`LcError::NoDmaBuf`]: super::error::LcError::NoDmaBuf
+/// [`LcError::BuffersEnv`]: super::error::LcError::BuffersEnv
+pub const BUFFERS_ENV: &str = "RPICAMSRC2_LIBCAMERA_BUFFERS";
+
+/// The buffer source [`BUFFERS_ENV`] asks for: `Some(kind)` forces that kind, `None` is
+/// `auto`.
+pub fn buffers_asked() -> Result<Option<BufferKind>, super::error::LcError> {
+    let value = std::env::var(BUFFERS_ENV).unwrap_or_default();
+    match value.as_str() {
+        "" | "auto" => Ok(None),
+        "dmabuf" => Ok(Some(BufferKind::DmaBuf)),
+        "memfd" => Ok(Some(BufferKind::Memfd)),
+        _ => Err(super::error::LcError::BuffersEnv { value }),
+    }
+}
+
 /// Layout of a frame of `format` and `size` whose first plane has `stride` bytes per line, in
 /// a buffer of at least `frame_size` bytes (libcamera's figure). The planes come from the camera
 /// model's format table (the `libcamera` crate 0.7's `PixelFormatInfo` has every plane's

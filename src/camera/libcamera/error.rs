@@ -115,6 +115,28 @@ pub enum LcError {
     /// The camera was unplugged (libcamera's `disconnected` signal).
     #[error("the libcamera camera was disconnected")]
     Disconnected,
+    /// `RPICAMSRC2_LIBCAMERA_BUFFERS` has a value the backend does not know.
+    #[error(
+        "{} is '{value}'; allowed: auto (libcamera's allocator, else memfd), dmabuf (libcamera's \
+         allocator only), memfd",
+        super::buffers::BUFFERS_ENV
+    )]
+    BuffersEnv {
+        /// The value given.
+        value: String,
+    },
+    /// libcamera's allocator failed, and memfd buffers are no way out: the failure was not
+    /// "no dma-buf provider" (so the pipeline handler imports its buffers into a V4L2 capture
+    /// queue, which refuses memfd), or `RPICAMSRC2_LIBCAMERA_BUFFERS` is `dmabuf`.
+    #[error("libcamera's FrameBufferAllocator failed for camera '{id}': {allocator}; {why}")]
+    NoDmaBuf {
+        /// Camera id.
+        id: String,
+        /// Why the allocator failed.
+        allocator: String,
+        /// Why memfd buffers are not used instead.
+        why: &'static str,
+    },
     /// A request completed with an error status.
     #[error("a libcamera capture request failed (status {0})")]
     RequestFailed(String),

@@ -354,7 +354,7 @@ impl LcCamera {
                     .and_then(|t| u64::try_from(t.0).ok()),
             ),
         };
-        let hold = RequestHold::new(req, self.rt.sender(), self.key);
+        let hold = RequestHold::new(req, Arc::clone(&self.rt), self.key);
         let buffers = maps
             .into_iter()
             .enumerate()
@@ -378,17 +378,24 @@ impl LcCamera {
 
 /// Keeps a completed request (and so its buffers) alive while any [`LcBuffer`] of it exists;
 /// when the last one goes, the request goes back to the libcamera thread to be queued again.
+///
+/// It holds the [`Runtime`], not just its channel: buffers from libcamera's allocator keep the
+/// allocator, and so the `Camera` and its pipeline handler, alive, and must be freed before the
+/// camera manager stops. A buffer kept downstream after its element went to NULL (an appsink's
+/// sample, a sink's last sample) otherwise outlived the manager, and freeing it crashed the
+/// process (SIGSEGV on vimc in the VM tier, after libcamera's "Removing media device ... while
+/// still in use").
 struct RequestHold {
     req: Mutex<Option<Request>>,
-    ret: Sender<Cmd>,
+    rt: Arc<Runtime>,
     camera: u64,
 }
 
 impl RequestHold {
-    fn new(req: Request, ret: Sender<Cmd>, camera: u64) -> Arc<Self> {
+    fn new(req: Request, rt: Arc<Runtime>, camera: u64) -> Arc<Self> {
         Arc::new(Self {
             req: Mutex::new(Some(req)),
-            ret,
+            rt,
             camera,
         })
     }
@@ -402,8 +409,9 @@ impl Drop for RequestHold {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(req) = req {
-            // If the libcamera thread is gone the request is simply freed here.
-            let _ = self.ret.send(Cmd::Requeue {
+            // The libcamera thread frees it if its camera was closed meanwhile; this message
+            // goes before the `Shutdown` that dropping `rt` may send.
+            self.rt.send(Cmd::Requeue {
                 camera: self.camera,
                 req,
             });
@@ -429,5 +437,8 @@ impl Drop for LcCamera {
             camera: self.key,
             reply,
         });
+        // The requests the close cancelled are in the event channel: hand them to the
+        // libcamera thread to free before this handle on it goes (see [`RequestHold`]).
+        self.drain();
     }
 }

@@ -35,7 +35,7 @@ use libcamera::{
 };
 
 use super::{
-    buffers::{frame_layout, map_allocated, memfd_buffer, BufferKind, Mapping},
+    buffers::{buffers_asked, frame_layout, map_allocated, memfd_buffer, BufferKind, Mapping},
     error::LcError,
     inspect::{build_config, controls_of, describe, formats_for},
     spec::{ConfigSpec, LcCameraDesc, LcCameraDetails, LcControlInfo, LcStatus, Validation},
@@ -188,11 +188,6 @@ impl Runtime {
         let _ = self.tx.send(cmd);
     }
 
-    /// A sender for buffers to come back through.
-    pub fn sender(&self) -> Sender<Cmd> {
-        self.tx.clone()
-    }
-
     /// The cameras libcamera knows.
     pub fn list(&self) -> Result<Vec<LcCameraDesc>, LcError> {
         self.call(|reply| Cmd::List { reply })
@@ -201,6 +196,9 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // Held until the manager has stopped: libcamera allows one `CameraManager` per process,
+        // so a `runtime()` racing with this drop waits rather than fails to start its own.
+        let _global = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = self.tx.send(Cmd::Shutdown);
         let thread = self
             .thread
@@ -261,6 +259,12 @@ fn actor_main(rx: Receiver<Cmd>, ready: Sender<Result<(), LcError>>) {
         // on serving others.
         let _ = catch_unwind(AssertUnwindSafe(|| actor.handle(cmd)));
     }
+    // Whatever is still queued (requests returned after the shutdown was sent) is freed while
+    // the manager still runs, then the cameras, then the manager.
+    while let Ok(cmd) = rx.try_recv() {
+        drop(cmd);
+    }
+    drop(actor);
 }
 
 impl Actor {
@@ -389,6 +393,26 @@ impl Actor {
     }
 }
 
+/// Whether memfd buffers replace libcamera's after its allocator failed, given what
+/// `BUFFERS_ENV` asked for and whether the failure was "no dma-buf provider" (`ENOBUFS`, what
+/// libcamera 0.4's virtual camera returns without a dma-buf heap or udmabuf, as in the trixie
+/// root on the host). Only such a pipeline handler writes its buffers with the CPU and so takes
+/// memfd. Any other failure comes from a handler that imports its buffers into a V4L2 capture
+/// queue, which refuses memfd ("Failed to queue buffer: Invalid argument" on vimc, after which
+/// libcamera 0.4 aborts the process when the camera stops: an assertion on its buffer cache in
+/// `V4L2VideoDevice::streamOff`, docs/vm.md). `Err` says why not.
+fn memfd_instead(asked: Option<BufferKind>, no_provider: bool) -> Result<(), &'static str> {
+    match asked {
+        Some(BufferKind::DmaBuf) => Err("RPICAMSRC2_LIBCAMERA_BUFFERS is dmabuf"),
+        Some(BufferKind::Memfd) => Ok(()),
+        None if no_provider => Ok(()),
+        None => Err(
+            "memfd buffers are used instead only where libcamera has no dma-buf provider \
+             (ENOBUFS), and this pipeline handler would refuse them",
+        ),
+    }
+}
+
 /// Request cookie: configuration generation in the high half, request index in the low.
 fn cookie(generation: u32, index: usize) -> u64 {
     (u64::from(generation) << 32) | index as u64
@@ -438,12 +462,18 @@ impl Slot {
             .unwrap_or(0)
             .max(1);
 
-        // libcamera's allocator first (dma-buf); if it cannot allocate for every stream, the
-        // element's own memfd buffers for all of them.
+        // libcamera's allocator (dma-buf), or the element's own memfd buffers for every stream
+        // (see `memfd_instead`), or as `BUFFERS_ENV` says.
+        let asked = buffers_asked()?;
         let mut allocator = FrameBufferAllocator::new(&self.cam);
         let mut allocated = Vec::with_capacity(streams.len());
-        let mut allocator_error = None;
+        let mut allocator_error = (asked == Some(BufferKind::Memfd))
+            .then(|| format!("{}=memfd", super::buffers::BUFFERS_ENV));
+        let mut no_provider = false;
         for stream in &streams {
+            if allocator_error.is_some() {
+                break;
+            }
             match allocator.alloc(stream) {
                 // The allocator gives the count the pipeline handler settled on, which may be
                 // fewer than asked for (4 of 6 on the virtual camera and vimc in the VM tier,
@@ -458,15 +488,23 @@ impl Slot {
                     break;
                 }
                 Err(e) => {
+                    no_provider =
+                        e.raw_os_error() == Some(rustix::io::Errno::NOBUFS.raw_os_error());
                     allocator_error = Some(format!("libcamera FrameBufferAllocator: {e}"));
                     break;
                 }
             }
         }
-        let kind = if allocator_error.is_none() {
-            BufferKind::DmaBuf
-        } else {
-            BufferKind::Memfd
+        let kind = match (&allocator_error, memfd_instead(asked, no_provider)) {
+            (None, _) => BufferKind::DmaBuf,
+            (Some(_), Ok(())) => BufferKind::Memfd,
+            (Some(error), Err(why)) => {
+                return Err(LcError::NoDmaBuf {
+                    id: self.id.clone(),
+                    allocator: error.clone(),
+                    why,
+                })
+            }
         };
         let generation = self.generation;
         let mut allocated: Vec<std::vec::IntoIter<_>> =
@@ -616,5 +654,22 @@ impl Slot {
         } else {
             self.idle.push(req);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memfd_replaces_the_allocator_only_without_a_dma_buf_provider_or_when_asked() {
+        assert_eq!(memfd_instead(None, true), Ok(()));
+        assert!(memfd_instead(None, false)
+            .unwrap_err()
+            .contains("would refuse them"));
+        assert_eq!(memfd_instead(Some(BufferKind::Memfd), false), Ok(()));
+        assert!(memfd_instead(Some(BufferKind::DmaBuf), true)
+            .unwrap_err()
+            .contains("is dmabuf"));
     }
 }
