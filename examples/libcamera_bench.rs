@@ -154,19 +154,10 @@ fn run_element(
         }
         None
     });
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(e) => {
-                return Err(format!("{} ({:?})", e.error(), e.debug()).into())
-            }
-            _ => {}
-        }
-    }
+    let ended = play(&pipeline, Duration::from_secs(120), None);
     let (t1, cpu1, thr1) = (Instant::now(), process_cpu_ns(), thread_cpu_ns());
     pipeline.set_state(gst::State::Null)?;
+    ended?;
     let g = counted.lock().unwrap_or_else(|e| e.into_inner());
     let (t0, cpu0, thr0) = g.1.clone().ok_or("fewer than 30 frames")?;
     let n = g.0 - 30;
@@ -209,23 +200,9 @@ fn first_buffer(id: &str, width: u32, height: u32) -> Result<(), Box<dyn std::er
             });
         let cpu0 = process_cpu_ns();
         let t0 = Instant::now();
-        pipeline.set_state(gst::State::Playing)?;
-        let bus = pipeline.bus().ok_or("no bus")?;
-        let mut failed = None;
-        for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
-            match msg.view() {
-                gst::MessageView::Eos(..) => break,
-                gst::MessageView::Error(e) => {
-                    failed = Some(format!("{} ({:?})", e.error(), e.debug()));
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let ended = play(&pipeline, Duration::from_secs(20), None);
         pipeline.set_state(gst::State::Null)?;
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
+        ended?;
         let (t, cpu) = first
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -319,29 +296,15 @@ fn peer(
             gst::PadProbeReturn::Ok
         });
     let t0 = Instant::now();
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    let deadline = Instant::now() + Duration::from_secs(30 + 10 * u64::from(total));
-    let mut failed = None;
-    while done_rx.try_recv().is_err() {
-        if Instant::now() > deadline {
-            failed = Some(format!("fewer than {total} buffers by the deadline"));
-            break;
-        }
-        if let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(100),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        ) {
-            failed = Some(match msg.view() {
-                gst::MessageView::Error(e) => format!("{} ({:?})", e.error(), e.debug()),
-                _ => format!(
-                    "EOS after {} buffers",
-                    seen.lock().unwrap_or_else(|e| e.into_inner()).count
-                ),
-            });
-            break;
-        }
-    }
+    let timeout = Duration::from_secs(30 + 10 * u64::from(total));
+    let failed = match play(&pipeline, timeout, Some(&done_rx)) {
+        Ok(End::Done) => None,
+        Ok(End::Eos) => Some(format!(
+            "EOS after {} buffers",
+            seen.lock().unwrap_or_else(|e| e.into_inner()).count
+        )),
+        Err(e) => Some(format!("fewer than {total} buffers: {e}")),
+    };
     let caps = sink
         .static_pad("sink")
         .and_then(|p| p.current_caps())
@@ -373,6 +336,45 @@ fn peer(
         g.count,
     );
     Ok(())
+}
+
+/// How a pipeline run by [`play`] ended.
+enum End {
+    Eos,
+    /// The caller's `done` channel said so.
+    Done,
+}
+
+/// Sets `pipeline` PLAYING and waits, at most `timeout`, for EOS, a message on `done` (when
+/// given) or an error. The caller sets it to NULL, after reading what it needs from it. Err:
+/// the error's message and debug string, or the timeout.
+fn play(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    done: Option<&std::sync::mpsc::Receiver<()>>,
+) -> Result<End, String> {
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("PLAYING: {e}"))?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done.is_some_and(|d| d.try_recv().is_ok()) {
+            return Ok(End::Done);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not done within {timeout:?}"));
+        }
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) {
+            return match msg.view() {
+                gst::MessageView::Error(e) => Err(format!("{} ({:?})", e.error(), e.debug())),
+                _ => Ok(End::Eos),
+            };
+        }
+    }
 }
 
 fn report(
