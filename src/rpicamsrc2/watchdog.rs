@@ -5,9 +5,11 @@
 //!
 //! A stall is no frame for one stall window, max(1 s, 10 frame periods). The frame period is
 //! the longest of the one the camera reports (libcamera's `FrameDuration`), the shortest the
-//! settings allow, and the interval last seen between two frames: a camera that reports no
+//! settings allow, and the pace seen: the shorter of the last two intervals between frames (the
+//! wait for the first frame after a start counting as one), so that a camera that reports no
 //! frame duration and is slower than the negotiated rate (vimc under emulation, about one frame
-//! a second at a negotiated 30/1, docs/vm.md) is slow, not stalled. The watchdog then
+//! a second at a negotiated 30/1, docs/vm.md) is slow, not stalled, while one late frame does
+//! not widen the window. The watchdog then
 //! asks for a restart of the camera. Restart n has 2^(n-1) windows to bring a frame (1, 2, 4,
 //! ... windows, at most [`MAX_BACKOFF`]), so that a fault lasting longer than one restart (a
 //! sensor link glitch of several seconds) is ridden out by the default `max-restarts` (3
@@ -21,6 +23,11 @@ use std::time::{Duration, Instant};
 pub(super) const DEFAULT_MAX_RESTARTS: i32 = 3;
 /// The shortest stall window.
 pub(super) const MIN_WINDOW: Duration = Duration::from_secs(1);
+/// The least time the first frame after the camera starts is given (the start of the stream,
+/// not a restart, which has its back-off): a camera's start takes longer than a frame period
+/// (vimc under emulation took up to about 2 s to its first frame while its frames then came
+/// every 1-1.4 s, docs/vm.md).
+pub(super) const FIRST_FRAME_WINDOW: Duration = Duration::from_secs(3);
 /// Frame periods in a stall window (when that is longer than [`MIN_WINDOW`]).
 pub(super) const WINDOW_FRAMES: u32 = 10;
 /// The most stall windows a restart is given to bring a frame (the back-off's cap).
@@ -89,9 +96,13 @@ pub(super) struct Watchdog {
     frame_period: Duration,
     /// The shortest period the settings allow (fixed frame rate, exposure time asked for).
     floor_period: Duration,
-    /// The interval last seen between two frames (or from the start to the first), not across
-    /// a stall.
+    /// The pace seen: the shorter of the last two intervals between frames, not across a stall.
     seen_period: Duration,
+    /// The last interval between frames (from the start or a restart to the first frame after
+    /// it, for the first one), `None` before the first frame after either.
+    last_gap: Option<Duration>,
+    /// Whether a frame came since the start.
+    framed: bool,
     phase: Phase,
     restarts: u32,
 }
@@ -105,6 +116,8 @@ impl Watchdog {
             frame_period: Duration::ZERO,
             floor_period: period,
             seen_period: Duration::ZERO,
+            last_gap: None,
+            framed: false,
             phase: Phase::Watching,
             restarts: 0,
         }
@@ -135,9 +148,13 @@ impl Watchdog {
         let gap = now.saturating_duration_since(self.last_alive);
         let phase = std::mem::replace(&mut self.phase, Phase::Watching);
         self.last_alive = now;
+        self.framed = true;
         // A gap that ended a stall is the fault's length, not the camera's pace.
         if phase == Phase::Watching {
-            self.seen_period = gap;
+            self.seen_period = self.last_gap.map_or(gap, |last| last.min(gap));
+            self.last_gap = Some(gap);
+        } else {
+            self.last_gap = None;
         }
         match phase {
             Phase::Restarting { attempt, .. } => Some(Recovered {
@@ -155,8 +172,15 @@ impl Watchdog {
     pub fn poll(&mut self, now: Instant, max_restarts: i32) -> Step {
         let window = self.window();
         let since_last = now.saturating_duration_since(self.last_alive);
+        // Before the first frame of the stream, the camera's start is given longer; restarts
+        // have their back-off instead.
+        let watch = if self.framed {
+            window
+        } else {
+            window.max(FIRST_FRAME_WINDOW)
+        };
         match self.phase {
-            Phase::Watching if since_last >= window => {
+            Phase::Watching if since_last >= watch => {
                 self.phase = Phase::Stalled;
                 Step::Stalled { since_last }
             }
@@ -218,7 +242,7 @@ mod tests {
             MS * 9_000,
             "ten times the wait for the first frame"
         );
-        for _ in 0..5 {
+        for i in 0..5 {
             t += MS * 1200;
             assert_eq!(
                 w.poll(t - MS, 3),
@@ -226,7 +250,9 @@ mod tests {
                 "a frame 1.2 s late is not a stall"
             );
             assert_eq!(w.alive(t), None);
-            assert_eq!(w.window(), MS * 12_000);
+            // The shorter of the last two intervals: 0.9 s (the first frame's wait), then 1.2 s.
+            let pace = if i == 0 { 900 } else { 1200 };
+            assert_eq!(w.window(), MS * 10 * pace);
         }
         // A true stall is still seen, ten of those intervals later, and ends with a restart.
         assert_eq!(w.poll(t + MS * 11_999, 3), Step::Wait);
@@ -240,8 +266,54 @@ mod tests {
         w.restarted(t + MS * 12_000);
         let r = w.alive(t + MS * 13_000).expect("a restart ended the stall");
         assert_eq!(r.gap, MS * 13_000);
-        // The stall's gap is not taken as the camera's pace.
+        // The stall's gap is not taken as the camera's pace; the next frame's interval is.
         assert_eq!(w.window(), MS * 12_000);
+        assert_eq!(w.alive(t + MS * 14_000), None);
+        assert_eq!(w.window(), MS * 10_000);
+    }
+
+    #[test]
+    fn the_first_frame_is_given_three_seconds_then_the_window_applies() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        assert_eq!(w.poll(t0 + MS * 2_999, 3), Step::Wait);
+        assert_eq!(
+            w.poll(t0 + MS * 3_000, 3),
+            Step::Stalled {
+                since_last: MS * 3_000
+            }
+        );
+        // Once a frame came (here 40 ms after the start), the window is the usual second.
+        let mut w = Watchdog::new(t0, MS * 33);
+        w.alive(t0 + MS * 40);
+        assert_eq!(
+            w.poll(t0 + MS * 1_040, 3),
+            Step::Stalled {
+                since_last: MS * 1_000
+            }
+        );
+    }
+
+    #[test]
+    fn one_late_frame_does_not_widen_the_window() {
+        // 30 fps, then one frame 600 ms late (a busy machine): the window stays a second, so a
+        // stall right after it is still seen after one second.
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(t0, MS * 33);
+        let mut t = t0;
+        for _ in 0..10 {
+            t += MS * 33;
+            w.alive(t);
+        }
+        t += MS * 600;
+        w.alive(t);
+        assert_eq!(w.window(), Duration::from_secs(1));
+        assert_eq!(
+            w.poll(t + MS * 1000, 3),
+            Step::Stalled {
+                since_last: MS * 1000
+            }
+        );
     }
 
     #[test]
@@ -330,8 +402,10 @@ mod tests {
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
         // A 5 s fault at 30 fps is ridden out by the default three restarts: the stall is seen
         // after 1 s, the restarts wait 1, 2 and 4 s, and the frame at 5 s ends the third wait.
-        let t0 = Instant::now();
-        let mut w = Watchdog::new(t0, MS * 33);
+        // The fault starts after a frame at t0.
+        let t0 = Instant::now() + MS * 33;
+        let mut w = Watchdog::new(t0 - MS * 33, MS * 33);
+        w.alive(t0);
         let (d, _) = poll_until(&mut w, t0, 3);
         let mut now = t0 + d;
         let mut attempts = 0;
