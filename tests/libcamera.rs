@@ -782,19 +782,28 @@ fn errors_with_buffers(value: &str) -> Vec<String> {
     .errors
 }
 
+/// Asserts that the run with `RPICAMSRC2_LIBCAMERA_BUFFERS=value` ends in an error whose text
+/// holds each of `parts`.
+fn assert_buffers_error(value: &str, parts: &[&str]) {
+    let errors = errors_with_buffers(value);
+    let err = errors.first().expect("an error");
+    for part in parts {
+        assert!(err.contains(part), "'{part}' in the error: {err}");
+    }
+}
+
 #[test]
 fn without_a_dma_buf_provider_asking_for_dma_bufs_only_is_a_clear_error() {
     // No dma-buf heap nor udmabuf here: libcamera's allocator fails with ENOBUFS, which the
     // backend answers with memfd buffers unless told `dmabuf`.
-    let errors = errors_with_buffers("dmabuf");
-    let err = errors.first().expect("an error");
-    for part in [
-        "FrameBufferAllocator failed for camera 'Virtual0'",
-        "No buffer space available",
-        "RPICAMSRC2_LIBCAMERA_BUFFERS is dmabuf",
-    ] {
-        assert!(err.contains(part), "'{part}' in the error: {err}");
-    }
+    assert_buffers_error(
+        "dmabuf",
+        &[
+            "FrameBufferAllocator failed for camera 'Virtual0'",
+            "No buffer space available",
+            "RPICAMSRC2_LIBCAMERA_BUFFERS is dmabuf",
+        ],
+    );
     // `auto` (the default) and `memfd` run on memfd.
     for value in ["auto", "memfd"] {
         assert_eq!(errors_with_buffers(value), Vec::<String>::new(), "{value}");
@@ -803,14 +812,13 @@ fn without_a_dma_buf_provider_asking_for_dma_bufs_only_is_a_clear_error() {
 
 #[test]
 fn an_unknown_buffer_source_is_named_with_the_allowed_ones() {
-    let errors = errors_with_buffers("cma");
-    let err = errors.first().expect("an error");
-    for part in [
-        "RPICAMSRC2_LIBCAMERA_BUFFERS is 'cma'",
-        "auto",
-        "dmabuf",
-        "memfd",
-    ] {
-        assert!(err.contains(part), "'{part}' in the error: {err}");
-    }
+    assert_buffers_error(
+        "cma",
+        &[
+            "RPICAMSRC2_LIBCAMERA_BUFFERS is 'cma'",
+            "auto",
+            "dmabuf",
+            "memfd",
+        ],
+    );
 }

@@ -467,13 +467,15 @@ impl Slot {
         let asked = buffers_asked()?;
         let mut allocator = FrameBufferAllocator::new(&self.cam);
         let mut allocated = Vec::with_capacity(streams.len());
-        let mut allocator_error = (asked == Some(BufferKind::Memfd))
-            .then(|| format!("{}=memfd", super::buffers::BUFFERS_ENV));
+        let mut allocator_error = None;
         let mut no_provider = false;
-        for stream in &streams {
-            if allocator_error.is_some() {
-                break;
-            }
+        let to_allocate = if asked == Some(BufferKind::Memfd) {
+            allocator_error = Some(format!("{}=memfd", super::buffers::BUFFERS_ENV));
+            &[][..]
+        } else {
+            &streams[..]
+        };
+        for stream in to_allocate {
             match allocator.alloc(stream) {
                 // The allocator gives the count the pipeline handler settled on, which may be
                 // fewer than asked for (4 of 6 on the virtual camera and vimc in the VM tier,
